@@ -1,0 +1,60 @@
+/*
+ * cmd: the command table. Each command lives in src/cmd/<name>.c as one
+ * struct cmd_entry; a command parses its arguments and calls the modules.
+ * exec returns the process exit status.
+ */
+#ifndef DBGIT_CMD_H
+#define DBGIT_CMD_H
+
+struct cmd_ctx {
+	const char *config_path; /* --config, or NULL */
+	int json;                /* --json */
+};
+
+struct cmd_entry {
+	const char *name;
+	const char *usage;
+	const char *summary;
+	const char *help; /* long help, shown by "dbgit help NAME" */
+	int (*exec)(struct cmd_ctx *ctx, int argc, char **argv);
+};
+
+extern const struct cmd_entry cmd_init_entry;
+extern const struct cmd_entry cmd_backup_entry;
+extern const struct cmd_entry cmd_list_entry;
+extern const struct cmd_entry cmd_show_entry;
+extern const struct cmd_entry cmd_restore_entry;
+extern const struct cmd_entry cmd_verify_entry;
+extern const struct cmd_entry cmd_diff_entry;
+extern const struct cmd_entry cmd_rotate_entry;
+extern const struct cmd_entry cmd_push_entry;
+extern const struct cmd_entry cmd_status_entry;
+
+/* Shared helpers for commands (src/cmd/common.c). */
+struct config;
+struct store;
+/* Loads config and opens the repository; prints the error and returns the
+ * exit status on failure (0 on success). */
+int cmd_setup(struct cmd_ctx *ctx, struct config **cfg, struct store **st);
+/* Prints err_last() as "dbgit: ..." and returns the exit status for code. */
+int cmd_fail(int code);
+/* Prints "dbgit NAME: what" and the usage line; returns EXIT_USAGE. */
+int cmd_usage_error(const struct cmd_entry *e, const char *what);
+
+/* Long options of a command: a flag (value == NULL) sets *flag to 1; an
+ * option with a value takes "--name VALUE" or "--name=VALUE". */
+struct cmd_opt {
+	const char *name; /* "--json" */
+	int *flag;
+	const char **value;
+};
+/* Parses argv[1..] (argv[0] is the command name): options anywhere,
+ * positionals collected into pos (at most max). Returns 0 or EXIT_USAGE
+ * (after printing the error). */
+int cmd_parse(const struct cmd_entry *e, int argc, char **argv, const struct cmd_opt *opts,
+	      const char **pos, int max, int *npos);
+/* The job named name, or an error (exit 2) naming it and the known jobs. */
+struct job_cfg;
+const struct job_cfg *cmd_job(const struct config *cfg, const char *name);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * cycle: the order of the steps for one job - hooks, dump, store, verify,
+ * commit, rotate, push - and the lock around them. Never asks which engine
+ * it holds.
+ */
+#ifndef DBGIT_CYCLE_H
+#define DBGIT_CYCLE_H
+
+#include "dbgit/config.h"
+
+struct store;
+struct cJSON;
+
+struct backup_opts {
+	int no_push, no_rotate, dry_run;
+	const char *keep_failed; /* directory to keep scratch data of a failed verify */
+};
+
+struct backup_result {
+	char commit[41];
+	char message[512]; /* failure, one line */
+	struct cJSON *manifest; /* owned; NULL on failure */
+};
+
+/* One job through dump, store, verify, commit (and rotate). Returns 0,
+ * ERR_VERIFY or another error. Push is separate (cycle_push_all). */
+int cycle_backup(const struct config *cfg, struct store *st, const struct job_cfg *job,
+		 const struct backup_opts *opts, struct backup_result *res);
+
+/* Restore-tests one snapshot against its manifest, from the repository's
+ * objects. problems receives the reasons. keep_failed as above. */
+struct buf;
+int cycle_verify_snapshot(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			  const char *commit, const char *keep_failed, struct buf *problems);
+
+/* Rebuilds the snapshot's database at target via a temp file beside it,
+ * checked against the manifest, renamed into place. */
+int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,
+		  const char *commit, const char *target, int force, const char *format);
+
+/* Runs the hook named name (pre-backup, post-backup, on-failure) if present. */
+int cycle_hook(const struct config *cfg, const char *name, const char *job, const char *status,
+	       const char *commit, const char *message);
+
+/* The job's branch, "backup/<job>" unless configured. Full ref name in ref. */
+void cycle_branch_ref(const struct job_cfg *job, char *ref, size_t len);
+
+#endif

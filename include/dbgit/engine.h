@@ -1,0 +1,46 @@
+/*
+ * engine: one database engine behind one interface. An engine knows its
+ * database and its dump tools, and nothing of git: it writes a dump into a
+ * dump_sink, restores from a dump_source into a scratch target, and computes
+ * per-table row counts and content checksums that the cycle compares.
+ *
+ * Table summaries are cJSON arrays of {"name", "rows", "checksum"} objects,
+ * sorted by name; they go into MANIFEST.json as they are.
+ */
+#ifndef DBGIT_ENGINE_H
+#define DBGIT_ENGINE_H
+
+#include "dbgit/config.h"
+#include "dbgit/stream.h"
+#include "dbgit/util.h"
+
+struct cJSON;
+
+struct engine {
+	const char *name;
+	/* Engine-specific config validation; names the job and key. */
+	int (*check)(const struct job_cfg *job);
+	/* Dumps a consistent snapshot into sink. Fills info (an object) with
+	 * "tables" (the summaries, computed in the same read transaction as the
+	 * dump), "formats" (array of strings) and anything worth recording. */
+	int (*dump)(const struct job_cfg *job, struct dump_sink *sink, struct cJSON *info);
+	/* Rebuilds a database at target (a file path for file engines) from
+	 * the snapshot's files; format picks "sql" or "binary". */
+	int (*restore)(const struct job_cfg *job, struct dump_source *src, const char *format,
+		       const char *target);
+	/* Checks a restored database (integrity, foreign keys) and computes its
+	 * table summaries into tables (an array). Problems found are described
+	 * in problems, one per line; returns ERR_VERIFY if any. */
+	int (*inspect)(const struct job_cfg *job, const char *target, struct cJSON *tables,
+		       struct buf *problems);
+};
+
+const struct engine *engine_find(const char *name);
+
+/* Compares two table summary arrays. Describes each difference in problems
+ * ("table t: 10 rows in the source, 9 in the snapshot"). Returns the number
+ * of differences. */
+int engine_compare_tables(const struct cJSON *expected, const struct cJSON *actual,
+			  struct buf *problems);
+
+#endif

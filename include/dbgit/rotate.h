@@ -1,0 +1,59 @@
+/*
+ * rotate: retention by rewriting a job branch so that only the retained
+ * snapshots remain (each with its original tree, message, author and
+ * dates; commits older than the first dropped one keep their ids), then
+ * giving the space of dropped snapshots back.
+ */
+#ifndef DBGIT_ROTATE_H
+#define DBGIT_ROTATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dbgit/config.h"
+
+struct store;
+
+/* Pure policy (restic's forget semantics). times: snapshot times, newest
+ * first. Sets keep[i] to 1 for kept snapshots and writes which rules kept
+ * them into reasons[i] ("last, daily"). The newest is always kept. */
+int rotate_plan(const struct keep_policy *p, const int64_t *times, size_t n, int64_t now,
+		int *keep, char (*reasons)[64]);
+
+/* Buckets (hour, day, ISO week, month, year) are taken in local time, as
+ * restic does; set TZ=UTC for UTC buckets. A negative count means "all".
+ * "within" keeps what is newer than (newest snapshot not after now) minus
+ * within. A policy with no rule is ERR_USAGE (everything marked kept). */
+int rotate_policy_empty(const struct keep_policy *p);
+
+/* Applies the policy to branch (a full ref "refs/heads/backup/app" or a
+ * short "backup/app"). With dry_run prints the plan and changes nothing.
+ * Sets *rewritten when the branch moved. The branch moves by
+ * compare-and-swap with a reflog entry that names the old tip. */
+int rotate_branch(struct store *st, const char *branch, const struct keep_policy *p,
+		  int dry_run, int *rewritten);
+
+/* What rotate_branch_ex did, for a command to report. */
+struct rotate_result {
+	size_t total, kept;
+	int rewritten;
+	char old_tip[41]; /* "" if the branch does not exist */
+	char new_tip[41]; /* == old_tip unless rewritten */
+};
+/* rotate_branch with an explicit clock (for the "within" rule). */
+int rotate_branch_ex(struct store *st, const char *branch, const struct keep_policy *p,
+		     int64_t now, int dry_run, struct rotate_result *res);
+
+/* Removes objects no ref reaches any more: expires reflogs, writes one
+ * pack of everything reachable, then deletes old packs and loose objects.
+ * Crash-safe: no reachable object is ever missing. */
+int store_reclaim(struct store *st);
+
+struct reclaim_result {
+	uint64_t bytes_before, bytes_after; /* size of objects/ */
+	size_t objects;                     /* objects in the new pack */
+	size_t reflog_dropped;              /* reflog entries expired */
+};
+int store_reclaim_ex(struct store *st, struct reclaim_result *res);
+
+#endif

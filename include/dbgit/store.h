@@ -1,0 +1,90 @@
+/*
+ * store: the git repository. Chunks streams into blobs, builds trees and
+ * commits snapshots on job branches, reads them back, and takes the
+ * repository lock. Knows nothing of databases.
+ *
+ * Invariants: a branch moves only after every object of its new commit is
+ * written, and only from the commit it was read at (compare-and-swap), so a
+ * crash or a concurrent writer leaves it at a complete snapshot.
+ *
+ * Object ids cross this interface as 40-char hex strings, so that callers
+ * need not include git2.h.
+ */
+#ifndef DBGIT_STORE_H
+#define DBGIT_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dbgit/stream.h"
+
+struct cJSON;
+struct git_repository;
+struct store;
+
+#define MANIFEST_NAME "MANIFEST.json"
+#define MANIFEST_FORMAT 1
+
+/* Creates a bare repository (mode 0700) if none is there. */
+int store_init(const char *path, int *created);
+/* Opens an existing repository; a clear error if path is not one. */
+int store_open(struct store **out, const char *path);
+void store_free(struct store *st);
+/* Takes the repository lock (ERR_LOCKED if another dbgit holds it). */
+int store_lock(struct store *st);
+const char *store_path(const struct store *st);
+/* The libgit2 handle, for the parts that speak git (remote, rotate). */
+struct git_repository *store_git(struct store *st);
+
+/* Chunking (pure; unit-tested): returns the length of the chunk to cut from
+ * data[0..len), or 0 if more data is needed before a cut (at_eof = 0). */
+struct chunker {
+	enum chunk_mode mode;
+	size_t avg, min, max;
+};
+void chunker_init(struct chunker *c, enum chunk_mode mode, size_t max_blob);
+size_t chunker_cut(const struct chunker *c, const char *data, size_t len, int at_eof);
+
+/* Writing one snapshot. */
+struct snap_writer;
+int snap_writer_new(struct snap_writer **out, struct store *st, size_t max_blob);
+struct dump_sink *snap_writer_sink(struct snap_writer *w);
+/* The files written so far: array of {"path","size","blob"}. Borrowed. */
+struct cJSON *snap_writer_files(struct snap_writer *w);
+/* Blobs written that the repository did not already have. */
+size_t snap_writer_new_blobs(struct snap_writer *w);
+/* Writes the tree of all files plus MANIFEST.json (the manifest text). */
+int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree_out[41]);
+void snap_writer_free(struct snap_writer *w);
+
+/* Commits tree on branch, whose tip must still be expected_parent ("" for
+ * a new branch). */
+int snap_commit(struct store *st, const char *branch, const char *expected_parent,
+		const char *tree, const char *message, const char *author_name,
+		const char *author_email, int64_t when, char commit_out[41]);
+/* The branch tip, or "" if the branch does not exist. */
+int snap_tip(struct store *st, const char *branch, char out[41]);
+
+/* Reading snapshots. */
+struct snap_info {
+	char id[41];
+	char tree[41];
+	int64_t time; /* author time = when the dump started */
+	struct cJSON *manifest; /* owned */
+};
+/* All snapshots on branch, newest first. */
+int snap_list(struct store *st, const char *branch, struct snap_info **out, size_t *n);
+void snap_list_free(struct snap_info *list, size_t n);
+/* rev: git revision syntax relative to the branch ("HEAD~2" means two
+ * before the tip), a commit id (prefix), or "latest". The commit must be on
+ * the branch. */
+int snap_resolve(struct store *st, const char *branch, const char *rev, char out[41]);
+/* The newest snapshot on branch at or before t. */
+int snap_resolve_time(struct store *st, const char *branch, int64_t t, char out[41]);
+int snap_read_manifest(struct store *st, const char *commit, struct cJSON **out);
+/* A source over the files of a commit (or tree) in byte-wise path order
+ * (all of them; engines pick theirs). */
+int snap_source_new(struct dump_source **out, struct store *st, const char *commit);
+void snap_source_free(struct dump_source *src);
+
+#endif

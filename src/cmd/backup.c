@@ -1,0 +1,170 @@
+/* backup: the whole cycle for the named jobs (or all): dump, verify,
+ * commit; then rotate and push. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dbgit/cmd.h"
+#include "dbgit/config.h"
+#include "dbgit/cycle.h"
+#include "dbgit/remote.h"
+#include "dbgit/rotate.h"
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+
+#define MAX_JOBS 256
+
+static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	int no_push = 0, no_rotate = 0, dry_run = 0, json = 0;
+	const char *keep_failed = NULL;
+	const struct cmd_opt opts[] = {
+		{"--no-push", &no_push, NULL},     {"--no-rotate", &no_rotate, NULL},
+		{"--dry-run", &dry_run, NULL},     {"--json", &json, NULL},
+		{"--keep-failed", NULL, &keep_failed}, {NULL, NULL, NULL},
+	};
+	const char *names[MAX_JOBS];
+	int n_names, rc;
+	if ((rc = cmd_parse(&cmd_backup_entry, argc, argv, opts, names, MAX_JOBS, &n_names)) != 0)
+		return rc;
+	struct config *cfg;
+	struct store *st;
+	if ((rc = cmd_setup(ctx, &cfg, &st)) != 0)
+		return rc;
+
+	/* Every named job must exist before anything is done. */
+	const struct job_cfg *jobs[MAX_JOBS];
+	size_t n = 0;
+	if (n_names == 0) {
+		for (size_t i = 0; i < cfg->n_jobs && n < MAX_JOBS; i++)
+			jobs[n++] = &cfg->jobs[i];
+		if (n == 0) {
+			err_set(ERR_USAGE, "%s has no [[job]]: nothing to back up", cfg->file);
+			goto fail;
+		}
+	} else {
+		for (int i = 0; i < n_names; i++)
+			if (!(jobs[n++] = cmd_job(cfg, names[i])))
+				goto fail;
+	}
+	if ((rc = store_lock(st)) < 0)
+		goto fail;
+
+	int failed = 0, push_failed = 0;
+	int verbose = isatty(STDOUT_FILENO) || log_level() >= LOG_INFO;
+	cJSON *out = cJSON_CreateArray();
+	const char *branches[MAX_JOBS];
+	char branch_buf[MAX_JOBS][512];
+	size_t n_branches = 0;
+	int rewritten_any = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct job_cfg *job = jobs[i];
+		struct backup_opts bo = {no_push, no_rotate, dry_run, keep_failed};
+		struct backup_result res;
+		err_clear();
+		rc = cycle_backup(cfg, st, job, &bo, &res);
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "job", job->name);
+		if (rc < 0) {
+			failed++;
+			fprintf(stderr, "dbgit: %s\n", res.message);
+			cJSON_AddStringToObject(o, "status", "failed");
+			cJSON_AddStringToObject(o, "error", res.message);
+			err_clear();
+			if (cycle_hook(cfg, "on-failure", job->name, "failed", "", res.message) < 0) {
+				fprintf(stderr, "dbgit: %s\n", err_last());
+				err_clear();
+			}
+		} else {
+			cJSON_AddStringToObject(o, "status", dry_run ? "dry-run" : "committed");
+			cJSON_AddStringToObject(o, "commit", res.commit);
+			cJSON *tables = cJSON_GetObjectItemCaseSensitive(res.manifest, "tables");
+			double rows = 0;
+			const cJSON *t;
+			cJSON_ArrayForEach(t, tables)
+			rows += cJSON_GetObjectItemCaseSensitive(t, "rows")->valuedouble;
+			cJSON_AddNumberToObject(o, "tables", cJSON_GetArraySize(tables));
+			cJSON_AddNumberToObject(o, "rows", rows);
+			cJSON_AddItemToObject(o, "new_blobs", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(res.manifest, "new_blobs"), 1));
+			if (verbose && !json)
+				printf("%s: %s %.12s (%d tables, %.0f rows, verification %s)\n", job->name,
+				       dry_run ? "verified, not committed (dry run)" : "snapshot", res.commit,
+				       cJSON_GetArraySize(tables), rows,
+				       strcmp(job->verify, "full") ? "skipped" : "passed");
+			if (cycle_hook(cfg, "post-backup", job->name, "ok", res.commit, "") < 0) {
+				fprintf(stderr, "dbgit: warning: %s\n", err_last());
+				err_clear();
+			}
+			cJSON_Delete(res.manifest);
+			if (!dry_run && !no_rotate) {
+				const struct keep_policy *keep = config_job_keep(cfg, job);
+				char ref[512];
+				cycle_branch_ref(job, ref, sizeof(ref));
+				int rewritten = 0;
+				if (keep->set && rotate_branch(st, ref, keep, 0, &rewritten) < 0) {
+					fprintf(stderr, "dbgit: warning: job '%s': rotation failed: %s\n", job->name,
+						err_last());
+					err_clear();
+				}
+				rewritten_any |= rewritten;
+			}
+		}
+		cJSON_AddItemToArray(out, o);
+		/* Every job's branch is pushed, so a backlog left by an earlier
+		 * failed push goes out too. */
+		cycle_branch_ref(job, branch_buf[n_branches], sizeof(branch_buf[0]));
+		char tip[41];
+		if (snap_tip(st, branch_buf[n_branches], tip) == 0 && tip[0]) {
+			branches[n_branches] = branch_buf[n_branches];
+			n_branches++;
+		}
+		err_clear();
+	}
+	if (rewritten_any && store_reclaim(st) < 0) {
+		fprintf(stderr, "dbgit: warning: reclaiming space failed: %s\n", err_last());
+		err_clear();
+	}
+	if (!no_push && !dry_run && cfg->n_remotes > 0 && n_branches > 0) {
+		if (remote_push_all(st, cfg, branches, n_branches, 0) < 0) {
+			push_failed = 1;
+			fprintf(stderr, "dbgit: %s\n", err_last());
+			err_clear();
+		}
+	}
+	if (json) {
+		char *text = cJSON_Print(out);
+		printf("%s\n", text);
+		free(text);
+	}
+	cJSON_Delete(out);
+	store_free(st);
+	config_free(cfg);
+	return failed ? EXIT_JOB_FAILED : push_failed ? EXIT_PUSH_FAILED : EXIT_OK;
+fail:
+	rc = err_code();
+	store_free(st);
+	config_free(cfg);
+	return cmd_fail(rc);
+}
+
+const struct cmd_entry cmd_backup_entry = {
+	.name = "backup",
+	.usage = "backup [JOB...] [--no-push] [--no-rotate] [--dry-run] [--keep-failed DIR] [--json]",
+	.summary = "dump, verify and commit a snapshot of each job, then rotate and push",
+	.help = "For each named job (default: all): runs the pre-backup hook, dumps a\n"
+		"consistent snapshot, stores it as blobs, restores it from the repository's\n"
+		"objects into a scratch database and compares every table's rows and checksum\n"
+		"with the source, and only then commits it on the job's branch. Then applies\n"
+		"the retention policy and pushes every job branch to every remote.\n\n"
+		"  --no-push          commit locally only (push later with 'dbgit push')\n"
+		"  --no-rotate        do not apply the retention policy\n"
+		"  --dry-run          dump and verify, commit nothing\n"
+		"  --keep-failed DIR  keep the scratch data of a failed verification in DIR\n"
+		"  --json             print the outcome of each job as JSON\n\n"
+		"Exit status: 0 all committed (and pushed); 1 a job failed (nothing committed\n"
+		"for it); 2 usage or configuration error; 3 committed but a push failed;\n"
+		"4 another dbgit holds the repository lock.\n",
+	.exec = cmd_backup,
+};

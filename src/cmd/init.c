@@ -1,0 +1,39 @@
+/* init: create the backup repository (bare, private) and check the config. */
+#include <stdio.h>
+
+#include "dbgit/cmd.h"
+#include "dbgit/config.h"
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+
+static int cmd_init(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	const char *pos[1];
+	int npos;
+	int rc = cmd_parse(&cmd_init_entry, argc, argv, NULL, pos, 0, &npos);
+	if (rc)
+		return rc;
+	struct config *cfg;
+	if ((rc = cmd_setup(ctx, &cfg, NULL)) != 0)
+		return rc;
+	int created;
+	if ((rc = store_init(cfg->repo_path, &created)) < 0) {
+		config_free(cfg);
+		return cmd_fail(rc);
+	}
+	printf("%s repository %s (%zu job%s, %zu remote%s)\n", created ? "created" : "using existing",
+	       cfg->repo_path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s", cfg->n_remotes,
+	       cfg->n_remotes == 1 ? "" : "s");
+	config_free(cfg);
+	return EXIT_OK;
+}
+
+const struct cmd_entry cmd_init_entry = {
+	.name = "init",
+	.usage = "init",
+	.summary = "create the backup repository and check the configuration",
+	.help = "Creates the repository named by [repository] path as a bare git repository,\n"
+		"readable by its owner only, unless it exists already. Checks the whole\n"
+		"configuration first; a configuration error exits 2 and creates nothing.\n",
+	.exec = cmd_init,
+};

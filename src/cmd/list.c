@@ -1,0 +1,138 @@
+/* list: the snapshots of one job or all, newest first. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbgit/cmd.h"
+#include "dbgit/config.h"
+#include "dbgit/cycle.h"
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+
+static double sum_rows(const cJSON *m)
+{
+	double rows = 0;
+	const cJSON *t;
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tables"))
+	{
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(t, "rows");
+		rows += cJSON_IsNumber(r) ? r->valuedouble : 0;
+	}
+	return rows;
+}
+
+static const char *mstr(const cJSON *m, const char *key, const char *dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
+	return cJSON_IsString(v) ? v->valuestring : dflt;
+}
+
+static void formats_of(const cJSON *m, char *out, size_t len)
+{
+	const cJSON *f;
+	out[0] = '\0';
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "formats"))
+	{
+		size_t l = strlen(out);
+		snprintf(out + l, len - l, "%s%s", l ? "+" : "", cJSON_IsString(f) ? f->valuestring : "?");
+	}
+	if (!out[0])
+		snprintf(out, len, "-");
+}
+
+static void human_size(double n, char *out, size_t len)
+{
+	const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int u = 0;
+	while (n >= 1024 && u < 4) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", n, unit[u]);
+}
+
+static int cmd_list(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	int json = 0;
+	const struct cmd_opt opts[] = {{"--json", &json, NULL}, {NULL, NULL, NULL}};
+	const char *pos[1] = {NULL};
+	int npos, rc;
+	if ((rc = cmd_parse(&cmd_list_entry, argc, argv, opts, pos, 1, &npos)) != 0)
+		return rc;
+	struct config *cfg;
+	struct store *st;
+	if ((rc = cmd_setup(ctx, &cfg, &st)) != 0)
+		return rc;
+	cJSON *out = cJSON_CreateArray();
+	if (pos[0] && !cmd_job(cfg, pos[0])) {
+		rc = ERR_USAGE;
+		goto fail;
+	}
+	if (!json)
+		printf("%-12s  %-20s  %-10s  %-10s  %10s  %6s  %10s  %s\n", "ID", "TIME", "JOB", "FORMAT",
+		       "SIZE", "TABLES", "ROWS", "VERIFIED");
+	for (size_t j = 0; j < cfg->n_jobs; j++) {
+		const struct job_cfg *job = &cfg->jobs[j];
+		if (pos[0] && strcmp(pos[0], job->name))
+			continue;
+		char ref[512];
+		cycle_branch_ref(job, ref, sizeof(ref));
+		struct snap_info *list;
+		size_t n;
+		if ((rc = snap_list(st, ref, &list, &n)) < 0)
+			goto fail;
+		for (size_t i = 0; i < n; i++) {
+			const cJSON *m = list[i].manifest;
+			const cJSON *ver = cJSON_GetObjectItemCaseSensitive(m, "verification");
+			const char *verified = mstr(ver, "result", "unknown");
+			const cJSON *size = cJSON_GetObjectItemCaseSensitive(m, "size");
+			char when[32], fmt[64], hs[32];
+			time_format_utc(list[i].time, when);
+			formats_of(m, fmt, sizeof(fmt));
+			human_size(cJSON_IsNumber(size) ? size->valuedouble : 0, hs, sizeof(hs));
+			int ntables = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tables"));
+			if (json) {
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddStringToObject(o, "id", list[i].id);
+				cJSON_AddStringToObject(o, "time", when);
+				cJSON_AddStringToObject(o, "job", job->name);
+				cJSON_AddItemToObject(o, "formats", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(m, "formats"), 1));
+				cJSON_AddNumberToObject(o, "size", cJSON_IsNumber(size) ? size->valuedouble : 0);
+				cJSON_AddNumberToObject(o, "tables", ntables);
+				cJSON_AddNumberToObject(o, "rows", sum_rows(m));
+				cJSON_AddStringToObject(o, "verified", verified);
+				cJSON_AddItemToArray(out, o);
+			} else {
+				printf("%-12.12s  %-20s  %-10s  %-10s  %10s  %6d  %10.0f  %s\n", list[i].id, when,
+				       job->name, fmt, hs, ntables, sum_rows(m), verified);
+			}
+		}
+		snap_list_free(list, n);
+	}
+	if (json) {
+		char *text = cJSON_Print(out);
+		printf("%s\n", text);
+		free(text);
+	}
+	cJSON_Delete(out);
+	store_free(st);
+	config_free(cfg);
+	return EXIT_OK;
+fail:
+	cJSON_Delete(out);
+	store_free(st);
+	config_free(cfg);
+	return cmd_fail(rc);
+}
+
+const struct cmd_entry cmd_list_entry = {
+	.name = "list",
+	.usage = "list [JOB] [--json]",
+	.summary = "list snapshots: id, time, job, format, size, tables, rows, verified",
+	.help = "Lists the snapshots of JOB (default: every job), newest first. SIZE is the\n"
+		"size of the dump, not of the repository. VERIFIED is 'passed' when the\n"
+		"snapshot was restored and checked before it was committed, 'skipped' for\n"
+		"jobs with verify = \"none\".\n",
+	.exec = cmd_list,
+};

@@ -1,0 +1,393 @@
+/*
+ * cycle: one job's backup, in order: pre-backup hook, dump (engine) into
+ * blobs (store), verify by restoring from those blobs, commit, post-backup
+ * or on-failure hook. Also the restore and verify of existing snapshots,
+ * which are the same restore-and-compare seen from the other side.
+ *
+ * The cycle never asks which engine it holds.
+ */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dbgit/cycle.h"
+#include "dbgit/engine.h"
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+
+extern char **environ;
+
+void cycle_branch_ref(const struct job_cfg *job, char *ref, size_t len)
+{
+	snprintf(ref, len, "refs/heads/%s", job->branch);
+}
+
+int cycle_hook(const struct config *cfg, const char *name, const char *job, const char *status,
+	       const char *commit, const char *message)
+{
+	if (!cfg->hooks_dir)
+		return 0;
+	char *path = xasprintf("%s/%s", cfg->hooks_dir, name);
+	if (access(path, X_OK) != 0) {
+		free(path);
+		return 0;
+	}
+	setenv("DBGIT_JOB", job ? job : "", 1);
+	setenv("DBGIT_STATUS", status ? status : "", 1);
+	setenv("DBGIT_COMMIT", commit ? commit : "", 1);
+	setenv("DBGIT_MESSAGE", message ? message : "", 1);
+	char *argv[] = {path, NULL};
+	pid_t pid;
+	int rc = posix_spawn(&pid, path, NULL, NULL, argv, environ);
+	int status_code = 0;
+	if (rc == 0 && waitpid(pid, &status_code, 0) < 0)
+		rc = errno;
+	if (rc != 0) {
+		rc = err_set(ERR_GENERIC, "hook %s: %s", path, strerror(rc));
+	} else if (!WIFEXITED(status_code) || WEXITSTATUS(status_code) != 0) {
+		rc = err_set(ERR_GENERIC, "hook %s failed (exit %d)", path,
+			     WIFEXITED(status_code) ? WEXITSTATUS(status_code) : 128 + WTERMSIG(status_code));
+	}
+	free(path);
+	return rc;
+}
+
+/* Every format the manifest lists, restored from object id obj into dir
+ * and compared with the manifest's summaries. */
+static int restore_and_compare(struct store *st, const struct job_cfg *job, const char *obj,
+			       const cJSON *expect, const char *dir, struct buf *problems)
+{
+	const struct engine *eng = engine_find(job->engine);
+	const cJSON *formats = cJSON_GetObjectItemCaseSensitive(expect, "formats");
+	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(expect, "tables");
+	const cJSON *f;
+	int bad = 0;
+	if (!eng)
+		return err_set(ERR_USAGE, "job '%s': unknown engine '%s'", job->name, job->engine);
+	if (!cJSON_IsArray(formats) || !cJSON_IsArray(tables) || cJSON_GetArraySize(formats) == 0) {
+		buf_printf(problems, "the manifest lists no formats or tables\n");
+		return ERR_VERIFY;
+	}
+	cJSON_ArrayForEach(f, formats)
+	{
+		if (!cJSON_IsString(f))
+			continue;
+		char *target = xasprintf("%s/restored-%s.db", dir, f->valuestring);
+		struct dump_source *src = NULL;
+		cJSON *got = cJSON_CreateObject();
+		size_t before = problems->len;
+		int rc = snap_source_new(&src, st, obj);
+		if (rc == 0)
+			rc = eng->restore(job, src, f->valuestring, target);
+		if (rc == 0)
+			rc = eng->inspect(job, target, got, problems);
+		else {
+			buf_printf(problems, "%s\n", err_last());
+			err_clear();
+		}
+		if (rc == 0 || rc == ERR_VERIFY) {
+			if (engine_compare_tables(tables, cJSON_GetObjectItemCaseSensitive(got, "tables"),
+						  problems) > 0)
+				rc = ERR_VERIFY;
+			static const char *const keys[] = {"foreign_key_violations", "user_version",
+							   "application_id"};
+			for (size_t k = 0; k < 3; k++) {
+				const cJSON *a = cJSON_GetObjectItemCaseSensitive(expect, keys[k]);
+				const cJSON *b = cJSON_GetObjectItemCaseSensitive(got, keys[k]);
+				if (cJSON_IsNumber(a) && (!cJSON_IsNumber(b) || a->valuedouble != b->valuedouble)) {
+					buf_printf(problems, "%s: %.0f in the source, %.0f in the snapshot\n", keys[k],
+						   a->valuedouble, cJSON_IsNumber(b) ? b->valuedouble : -1);
+					rc = ERR_VERIFY;
+				}
+			}
+		}
+		/* Prefix this format's new problems with its name. */
+		if (problems->len > before && cJSON_GetArraySize(formats) > 1) {
+			struct buf tagged = BUF_INIT;
+			const char *p = problems->data + before;
+			while (*p) {
+				const char *nl = strchr(p, '\n');
+				size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
+				buf_printf(&tagged, "%s copy: %.*s", f->valuestring, (int)n, p);
+				p += n;
+			}
+			problems->len = before;
+			buf_add(problems, tagged.data, tagged.len);
+			buf_free(&tagged);
+		}
+		if (rc < 0)
+			bad++;
+		snap_source_free(src);
+		cJSON_Delete(got);
+		free(target);
+	}
+	return bad ? ERR_VERIFY : 0;
+}
+
+/* The first problem line, for the one-line error. */
+static const char *first_line(struct buf *b, char *out, size_t len)
+{
+	const char *s = buf_cstr(b);
+	const char *nl = strchr(s, '\n');
+	size_t n = nl ? (size_t)(nl - s) : strlen(s);
+	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), s);
+	return out;
+}
+
+static int verify_in_scratch(struct store *st, const struct job_cfg *job, const char *obj,
+			     const cJSON *expect, const char *keep_failed, struct buf *problems)
+{
+	char *dir = NULL;
+	if (fs_mkdtemp(&dir, "verify") < 0)
+		return ERR_GENERIC;
+	int rc = restore_and_compare(st, job, obj, expect, dir, problems);
+	if (rc < 0 && keep_failed) {
+		char *dest = xasprintf("%s/%s-%.12s", keep_failed, job->name, obj);
+		mkdir(keep_failed, 0700);
+		fs_rmtree(dest);
+		if (rename(dir, dest) == 0)
+			buf_printf(problems, "scratch data kept in %s\n", dest);
+		free(dest);
+	}
+	fs_rmtree(dir);
+	free(dir);
+	return rc;
+}
+
+static cJSON *manifest_new(const struct job_cfg *job, const char *source, int64_t start)
+{
+	char when[32];
+	cJSON *m = cJSON_CreateObject();
+	cJSON_AddNumberToObject(m, "format_version", MANIFEST_FORMAT);
+	cJSON_AddStringToObject(m, "job", job->name);
+	cJSON_AddStringToObject(m, "engine", job->engine);
+	cJSON_AddStringToObject(m, "source", source);
+	cJSON_AddStringToObject(m, "dbgit_version", DBGIT_VERSION);
+	time_format_utc(start, when);
+	cJSON_AddStringToObject(m, "started", when);
+	return m;
+}
+
+int cycle_backup(const struct config *cfg, struct store *st, const struct job_cfg *job,
+		 const struct backup_opts *opts, struct backup_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	const struct engine *eng = engine_find(job->engine);
+	char branch[512], parent[41], tree[41];
+	struct snap_writer *w = NULL;
+	struct buf problems = BUF_INIT;
+	cJSON *info = NULL, *manifest = NULL;
+	int rc = 0;
+	cycle_branch_ref(job, branch, sizeof(branch));
+
+	if (cycle_hook(cfg, "pre-backup", job->name, "starting", "", "") < 0) {
+		rc = err_reset(ERR_GENERIC, "job '%s': skipped: %s", job->name, err_last());
+		goto out;
+	}
+	if ((rc = snap_tip(st, branch, parent)) < 0)
+		goto out;
+	int64_t start = time_now();
+	const char *source = job->path ? job->path : job->database ? job->database : job->name;
+	manifest = manifest_new(job, source, start);
+	info = cJSON_CreateObject();
+	if ((rc = snap_writer_new(&w, st, job->max_blob_size)) < 0)
+		goto out;
+	if ((rc = eng->dump(job, snap_writer_sink(w), info)) < 0) {
+		err_reset(rc, "job '%s': dump failed: %s", job->name, err_last());
+		goto out;
+	}
+	/* The engine's findings (tables, formats, ...) go into the manifest. */
+	cJSON *item = info->child;
+	while (item) {
+		cJSON *next = item->next;
+		cJSON_AddItemToObject(manifest, item->string, cJSON_DetachItemViaPointer(info, item));
+		item = next;
+	}
+	cJSON *files = cJSON_Duplicate(snap_writer_files(w), 1);
+	double total = 0;
+	cJSON *f;
+	cJSON_ArrayForEach(f, files)
+	total += cJSON_GetObjectItemCaseSensitive(f, "size")->valuedouble;
+	cJSON_AddItemToObject(manifest, "files", files);
+	cJSON_AddNumberToObject(manifest, "size", total);
+	cJSON_AddNumberToObject(manifest, "new_blobs", (double)snap_writer_new_blobs(w));
+	char when[32];
+	time_format_utc(time_now(), when);
+	cJSON_AddStringToObject(manifest, "finished", when);
+
+	cJSON *ver = cJSON_AddObjectToObject(manifest, "verification");
+	cJSON_AddStringToObject(ver, "mode", job->verify);
+	if (!strcmp(job->verify, "full")) {
+		/* Verify from the objects now in the repository: the tree is
+		 * written first (its manifest says "pending"), restored, and
+		 * compared; the committed tree differs only in the manifest. */
+		cJSON_AddStringToObject(ver, "result", "pending");
+		char *text = cJSON_Print(manifest);
+		rc = snap_writer_tree(w, text, tree);
+		free(text);
+		if (rc < 0)
+			goto out;
+		rc = verify_in_scratch(st, job, tree, manifest, opts->keep_failed, &problems);
+		if (rc < 0) {
+			char line[400];
+			err_reset(ERR_VERIFY, "job '%s': verification failed, nothing committed: %s", job->name,
+				  first_line(&problems, line, sizeof(line)));
+			rc = ERR_VERIFY;
+			goto out;
+		}
+		cJSON_ReplaceItemInObjectCaseSensitive(ver, "result", cJSON_CreateString("passed"));
+	} else {
+		cJSON_AddStringToObject(ver, "result", "skipped");
+	}
+	char *text = cJSON_Print(manifest);
+	rc = snap_writer_tree(w, text, tree);
+	free(text);
+	if (rc < 0)
+		goto out;
+
+	cJSON *tables = cJSON_GetObjectItemCaseSensitive(manifest, "tables");
+	double rows = 0;
+	cJSON_ArrayForEach(f, tables)
+	rows += cJSON_GetObjectItemCaseSensitive(f, "rows")->valuedouble;
+	char started[32];
+	time_format_utc(start, started);
+	char *message = xasprintf("%s %s\n\nengine %s, %s, %d tables, %.0f rows, verification %s\n",
+				  job->name, started, job->engine, job->format, cJSON_GetArraySize(tables),
+				  rows, strcmp(job->verify, "full") ? "skipped" : "passed");
+	if (opts->dry_run) {
+		log_info("job '%s': dry run: snapshot verified, not committed", job->name);
+		snprintf(res->commit, sizeof(res->commit), "%s", "");
+	} else {
+		rc = snap_commit(st, branch, parent, tree, message, cfg->author_name, cfg->author_email, start,
+				 res->commit);
+	}
+	free(message);
+	if (rc < 0)
+		goto out;
+	res->manifest = manifest;
+	manifest = NULL;
+out:
+	if (rc < 0) {
+		snprintf(res->message, sizeof(res->message), "%s", err_last());
+		/* Details beyond the first line go to the log, for the user. */
+		const char *p = buf_cstr(&problems);
+		const char *nl = strchr(p, '\n');
+		if (nl && nl[1]) {
+			log_error("%s", res->message);
+			for (const char *q = p; *q;) {
+				const char *e = strchr(q, '\n');
+				size_t n = e ? (size_t)(e - q) : strlen(q);
+				log_error("  %.*s", (int)n, q);
+				q += n + (e ? 1 : 0);
+			}
+		}
+	}
+	buf_free(&problems);
+	snap_writer_free(w);
+	cJSON_Delete(info);
+	cJSON_Delete(manifest);
+	return rc;
+}
+
+int cycle_verify_snapshot(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			  const char *commit, const char *keep_failed, struct buf *problems)
+{
+	(void)cfg;
+	cJSON *m = NULL;
+	if (snap_read_manifest(st, commit, &m) < 0) {
+		buf_printf(problems, "%s\n", err_last());
+		err_clear();
+		return ERR_VERIFY;
+	}
+	int rc = verify_in_scratch(st, job, commit, m, keep_failed, problems);
+	cJSON_Delete(m);
+	return rc;
+}
+
+int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,
+		  const char *commit, const char *target, int force, const char *format)
+{
+	(void)cfg;
+	const struct engine *eng = engine_find(job->engine);
+	struct stat sb;
+	if (stat(target, &sb) == 0 && !force)
+		return err_set(ERR_EXISTS, "%s exists; give --force to replace it", target);
+	cJSON *m = NULL;
+	if (snap_read_manifest(st, commit, &m) < 0)
+		return ERR_GENERIC;
+	const cJSON *formats = cJSON_GetObjectItemCaseSensitive(m, "formats");
+	const char *fmt = NULL;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, formats)
+	{
+		if (!cJSON_IsString(f))
+			continue;
+		if (format ? !strcmp(format, f->valuestring) : (!fmt || !strcmp(f->valuestring, "binary")))
+			fmt = f->valuestring;
+	}
+	int rc = 0;
+	char *tmp = NULL;
+	struct dump_source *src = NULL;
+	struct buf problems = BUF_INIT;
+	cJSON *got = cJSON_CreateObject();
+	if (!fmt) {
+		rc = err_set(ERR_USAGE, "snapshot %.12s has no %s copy", commit, format ? format : "usable");
+		goto out;
+	}
+	/* A temp file beside the target, so the final rename is atomic. */
+	tmp = xasprintf("%s.dbgit-restore-XXXXXX", target);
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		rc = err_set(ERR_GENERIC, "cannot create a file beside %s: %s", target, strerror(errno));
+		free(tmp);
+		tmp = NULL;
+		goto out;
+	}
+	close(fd);
+	if ((rc = snap_source_new(&src, st, commit)) < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
+		goto out;
+	rc = eng->inspect(job, tmp, got, &problems);
+	if (engine_compare_tables(cJSON_GetObjectItemCaseSensitive(m, "tables"),
+				  cJSON_GetObjectItemCaseSensitive(got, "tables"), &problems) > 0)
+		rc = ERR_VERIFY;
+	if (rc < 0) {
+		char line[400];
+		rc = err_set(ERR_VERIFY, "restore of snapshot %.12s does not match its manifest: %s", commit,
+			     first_line(&problems, line, sizeof(line)));
+		goto out;
+	}
+	/* Journal files of the database being replaced belong to it, not to
+	 * the restored one: SQLite would replay a stale WAL into it. */
+	static const char *const sides[] = {"-wal", "-shm", "-journal"};
+	for (size_t i = 0; i < 3; i++) {
+		char *side = xasprintf("%s%s", target, sides[i]);
+		unlink(side);
+		free(side);
+	}
+	if (rename(tmp, target) < 0) {
+		rc = err_set(ERR_GENERIC, "cannot rename into %s: %s", target, strerror(errno));
+		goto out;
+	}
+	fs_fsync_parent(target);
+	free(tmp);
+	tmp = NULL;
+out:
+	if (tmp) {
+		unlink(tmp);
+		char *side = xasprintf("%s-journal", tmp);
+		unlink(side);
+		free(side);
+		free(tmp);
+	}
+	snap_source_free(src);
+	buf_free(&problems);
+	cJSON_Delete(got);
+	cJSON_Delete(m);
+	return rc;
+}

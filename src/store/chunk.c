@@ -1,0 +1,72 @@
+/*
+ * chunk: where to cut a stream into blobs.
+ *
+ * Text dumps (one row per line) are cut after a line whose own content picks
+ * it, so a boundary depends on that line alone: a changed or inserted row
+ * moves at most the boundaries next to it and every other chunk stays the
+ * same blob. A line is picked with a probability proportional to its length
+ * (hash mod avg < len), which makes chunks average `avg` bytes whatever the
+ * row width. A minimum avoids slivers; the maximum (never above
+ * max_blob_size) forces a cut, mid-line if one row is larger than that.
+ *
+ * Page files are cut at fixed offsets, so a changed page changes one chunk.
+ */
+#include <string.h>
+
+#include "dbgit/store.h"
+
+#define LINE_AVG (256u * 1024)
+#define FIXED_SIZE (1024u * 1024)
+
+void chunker_init(struct chunker *c, enum chunk_mode mode, size_t max_blob)
+{
+	c->mode = mode;
+	if (mode == CHUNK_FIXED) {
+		c->avg = c->min = c->max = FIXED_SIZE < max_blob ? FIXED_SIZE : max_blob;
+		return;
+	}
+	c->avg = LINE_AVG;
+	c->max = 4 * LINE_AVG;
+	if (c->max > max_blob)
+		c->max = max_blob;
+	if (c->avg > c->max)
+		c->avg = c->max;
+	c->min = c->avg / 8;
+}
+
+/* FNV-1a, 64 bit: stable across platforms and versions (chunk boundaries,
+ * hence blob reuse, depend on it). */
+static uint64_t line_hash(const char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+size_t chunker_cut(const struct chunker *c, const char *data, size_t len, int at_eof)
+{
+	if (c->mode == CHUNK_FIXED) {
+		if (len >= c->max)
+			return c->max;
+		return at_eof ? len : 0;
+	}
+	size_t pos = 0;
+	while (pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		if (!nl)
+			break;
+		size_t end = (size_t)(nl - data) + 1;
+		if (end > c->max)
+			return pos ? pos : c->max;
+		size_t line_len = end - pos;
+		if (end >= c->min && line_hash(data + pos, line_len) % c->avg < line_len)
+			return end;
+		pos = end;
+	}
+	if (len >= c->max)
+		return pos ? pos : c->max;
+	return at_eof ? len : 0;
+}

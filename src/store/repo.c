@@ -1,0 +1,136 @@
+/*
+ * repo: opening and creating the repository, and the lock.
+ *
+ * The lock is an flock() on <repo>/dbgit.lock: the kernel drops it when the
+ * process dies, so a crashed run never leaves a stale lock behind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+#include "store_internal.h"
+
+static void git_init_once(void)
+{
+	static int done;
+	if (!done) {
+		git_libgit2_init();
+		/* Blobs are verified on write; the hash is checked on read. */
+		git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
+		git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+		done = 1;
+	}
+}
+
+int store_git_error(const char *what)
+{
+	const git_error *e = git_error_last();
+	return err_set(ERR_GENERIC, "%s: %s", what, e && e->message ? e->message : "libgit2 error");
+}
+
+int store_init(const char *path, int *created)
+{
+	git_init_once();
+	*created = 0;
+	git_repository *repo = NULL;
+	if (git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE,
+				    NULL) == 0) {
+		git_repository_free(repo);
+		return 0;
+	}
+	if (fs_exists(path) && !fs_is_dir(path))
+		return err_set(ERR_USAGE, "repository %s exists and is not a directory", path);
+	mode_t old = umask(077);
+	int rc = git_repository_init(&repo, path, 1);
+	umask(old);
+	if (rc < 0)
+		return store_git_error(path);
+	chmod(path, 0700);
+	git_config *cfg = NULL;
+	if (git_repository_config(&cfg, repo) == 0) {
+		/* Snapshots are immutable history: never let a stray gc prune
+		 * what dbgit's own reclaim decides about. */
+		git_config_set_string(cfg, "gc.auto", "0");
+		git_config_set_bool(cfg, "core.logAllRefUpdates", 1);
+		git_config_free(cfg);
+	}
+	git_repository_free(repo);
+	*created = 1;
+	return 0;
+}
+
+int store_open(struct store **out, const char *path)
+{
+	git_init_once();
+	*out = NULL;
+	if (!fs_exists(path))
+		return err_set(ERR_USAGE, "repository %s does not exist (run 'dbgit init')", path);
+	git_repository *repo = NULL;
+	if (git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE,
+				    NULL) < 0)
+		return err_set(ERR_USAGE, "%s is not a git repository (run 'dbgit init' or fix [repository] path)",
+			       path);
+	struct store *st = calloc(1, sizeof(*st));
+	st->repo = repo;
+	st->path = xstrdup(path);
+	st->lock_fd = -1;
+	*out = st;
+	return 0;
+}
+
+void store_free(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	git_repository_free(st->repo);
+	free(st->path);
+	free(st);
+}
+
+int store_lock(struct store *st)
+{
+	if (st->lock_fd >= 0)
+		return 0;
+	char *file = xasprintf("%s/dbgit.lock", git_repository_path(st->repo));
+	int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int e = errno;
+		int rc = err_set(e == EACCES || e == EROFS ? ERR_USAGE : ERR_GENERIC,
+				 "cannot lock repository: %s: %s", file, strerror(e));
+		free(file);
+		return rc;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		int rc = err_set(ERR_LOCKED, "another dbgit is using repository %s (lock %s)", st->path, file);
+		free(file);
+		return rc;
+	}
+	/* Record who holds it, for a human looking at the file. */
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == 0)
+		(void)!write(fd, pid, (size_t)n);
+	free(file);
+	st->lock_fd = fd;
+	return 0;
+}
+
+const char *store_path(const struct store *st)
+{
+	return st->path;
+}
+
+struct git_repository *store_git(struct store *st)
+{
+	return st->repo;
+}

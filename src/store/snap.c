@@ -1,0 +1,324 @@
+/*
+ * snap: snapshots as commits on a job branch. Committing moves the branch
+ * with compare-and-swap after every object is written; reading lists,
+ * resolves and streams snapshots back.
+ */
+#include <cjson/cJSON.h>
+#include <git2.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+#include "store_internal.h"
+
+int snap_tip(struct store *st, const char *branch, char out[41])
+{
+	git_oid oid;
+	out[0] = '\0';
+	int rc = git_reference_name_to_id(&oid, st->repo, branch);
+	if (rc == GIT_ENOTFOUND)
+		return 0;
+	if (rc < 0)
+		return store_git_error(branch);
+	git_oid_tostr(out, 41, &oid);
+	return 0;
+}
+
+int snap_commit(struct store *st, const char *branch, const char *expected_parent,
+		const char *tree_hex, const char *message, const char *author_name,
+		const char *author_email, int64_t when, char commit_out[41])
+{
+	int rc = 0;
+	git_tree *tree = NULL;
+	git_commit *parent = NULL;
+	git_signature *sig = NULL;
+	git_reference *ref = NULL;
+	git_oid tree_id, parent_id, commit_id;
+	if (git_oid_fromstr(&tree_id, tree_hex) < 0 || git_tree_lookup(&tree, st->repo, &tree_id) < 0) {
+		rc = store_git_error("snapshot tree");
+		goto out;
+	}
+	if (expected_parent[0]) {
+		if (git_oid_fromstr(&parent_id, expected_parent) < 0 ||
+		    git_commit_lookup(&parent, st->repo, &parent_id) < 0) {
+			rc = store_git_error(branch);
+			goto out;
+		}
+	}
+	if (git_signature_new(&sig, author_name, author_email, (git_time_t)when, 0) < 0) {
+		rc = store_git_error("author");
+		goto out;
+	}
+	const git_commit *parents[1] = {parent};
+	if (git_commit_create(&commit_id, st->repo, NULL, sig, sig, NULL, message, tree, parent ? 1 : 0,
+			      parents) < 0) {
+		rc = store_git_error(branch);
+		goto out;
+	}
+	char *log = xasprintf("dbgit: snapshot %.60s", message);
+	int r = git_reference_create_matching(&ref, st->repo, branch, &commit_id, parent != NULL,
+					      parent ? &parent_id : NULL, log);
+	free(log);
+	if (r < 0) {
+		rc = err_set(ERR_GENERIC, "branch %s moved while this snapshot was taken; not committed (%s)",
+			     branch, git_error_last() ? git_error_last()->message : "");
+		goto out;
+	}
+	git_oid_tostr(commit_out, 41, &commit_id);
+out:
+	git_reference_free(ref);
+	git_signature_free(sig);
+	git_commit_free(parent);
+	git_tree_free(tree);
+	return rc;
+}
+
+int snap_read_manifest(struct store *st, const char *commit_hex, struct cJSON **out)
+{
+	*out = NULL;
+	git_oid oid;
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	git_tree_entry *e = NULL;
+	git_blob *blob = NULL;
+	int rc = 0;
+	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_commit_lookup(&c, st->repo, &oid) < 0 ||
+	    git_commit_tree(&tree, c) < 0) {
+		rc = store_git_error(commit_hex);
+		goto out;
+	}
+	if (git_tree_entry_bypath(&e, tree, MANIFEST_NAME) < 0 ||
+	    git_blob_lookup(&blob, st->repo, git_tree_entry_id(e)) < 0) {
+		rc = err_set(ERR_GENERIC, "snapshot %.12s has no readable %s", commit_hex, MANIFEST_NAME);
+		goto out;
+	}
+	*out = cJSON_ParseWithLength(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+	if (!*out)
+		rc = err_set(ERR_GENERIC, "snapshot %.12s: %s is not valid JSON", commit_hex, MANIFEST_NAME);
+out:
+	git_blob_free(blob);
+	git_tree_entry_free(e);
+	git_tree_free(tree);
+	git_commit_free(c);
+	return rc;
+}
+
+int snap_list(struct store *st, const char *branch, struct snap_info **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	git_oid oid;
+	int r = git_reference_name_to_id(&oid, st->repo, branch);
+	if (r == GIT_ENOTFOUND)
+		return 0;
+	if (r < 0)
+		return store_git_error(branch);
+	size_t cap = 16, len = 0;
+	struct snap_info *list = calloc(cap, sizeof(*list));
+	int rc = 0;
+	for (;;) {
+		git_commit *c = NULL;
+		if (git_commit_lookup(&c, st->repo, &oid) < 0) {
+			rc = store_git_error(branch);
+			break;
+		}
+		if (len == cap) {
+			cap *= 2;
+			list = realloc(list, cap * sizeof(*list));
+		}
+		struct snap_info *s = &list[len++];
+		memset(s, 0, sizeof(*s));
+		git_oid_tostr(s->id, sizeof(s->id), &oid);
+		git_oid_tostr(s->tree, sizeof(s->tree), git_commit_tree_id(c));
+		s->time = (int64_t)git_commit_author(c)->when.time;
+		if (snap_read_manifest(st, s->id, &s->manifest) < 0) {
+			/* A foreign commit on the branch: listed, without manifest. */
+			err_clear();
+			s->manifest = NULL;
+		}
+		int has_parent = git_commit_parentcount(c) > 0;
+		if (has_parent)
+			oid = *git_commit_parent_id(c, 0);
+		git_commit_free(c);
+		if (!has_parent)
+			break;
+	}
+	if (rc < 0) {
+		snap_list_free(list, len);
+		return rc;
+	}
+	*out = list;
+	*n = len;
+	return 0;
+}
+
+void snap_list_free(struct snap_info *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete(list[i].manifest);
+	free(list);
+}
+
+int snap_resolve(struct store *st, const char *branch, const char *rev, char out[41])
+{
+	char tip[41];
+	if (snap_tip(st, branch, tip) < 0)
+		return ERR_GENERIC;
+	if (!tip[0])
+		return err_set(ERR_NOTFOUND, "no snapshots yet on branch %s", branch);
+	if (!rev || !strcmp(rev, "latest") || !strcmp(rev, "HEAD")) {
+		memcpy(out, tip, 41);
+		return 0;
+	}
+	/* "HEAD~2" and "HEAD^" are relative to the job's branch, not HEAD. */
+	char *spec = !strncmp(rev, "HEAD", 4) ? xasprintf("%s%s", branch, rev + 4) : xstrdup(rev);
+	git_object *obj = NULL, *commit = NULL;
+	int rc = 0;
+	if (git_revparse_single(&obj, st->repo, spec) < 0 ||
+	    git_object_peel(&commit, obj, GIT_OBJECT_COMMIT) < 0) {
+		rc = err_set(ERR_NOTFOUND, "unknown revision '%s' on branch %s", rev, branch);
+		goto out;
+	}
+	git_oid tip_id;
+	git_oid_fromstr(&tip_id, tip);
+	const git_oid *id = git_object_id(commit);
+	if (!git_oid_equal(id, &tip_id) && git_graph_descendant_of(st->repo, &tip_id, id) != 1) {
+		rc = err_set(ERR_NOTFOUND, "revision '%s' is not a snapshot on branch %s", rev, branch);
+		goto out;
+	}
+	git_oid_tostr(out, 41, id);
+out:
+	git_object_free(commit);
+	git_object_free(obj);
+	free(spec);
+	return rc;
+}
+
+int snap_resolve_time(struct store *st, const char *branch, int64_t t, char out[41])
+{
+	struct snap_info *list;
+	size_t n;
+	if (snap_list(st, branch, &list, &n) < 0)
+		return ERR_GENERIC;
+	int rc = ERR_NOTFOUND;
+	for (size_t i = 0; i < n; i++)
+		if (list[i].time <= t) {
+			memcpy(out, list[i].id, 41);
+			rc = 0;
+			break;
+		}
+	snap_list_free(list, n);
+	if (rc < 0) {
+		char when[32];
+		time_format_utc(t, when);
+		return err_set(ERR_NOTFOUND, "no snapshot on branch %s at or before %s", branch, when);
+	}
+	return 0;
+}
+
+/* The source: every blob of the commit's tree in byte-wise path order
+ * (git's tree order walked depth-first is exactly that). */
+struct entry {
+	char *path;
+	git_oid id;
+};
+
+struct snap_source {
+	struct dump_source src; /* first */
+	struct store *st;
+	struct entry *entries;
+	size_t n, cap, cur;
+	git_blob *blob;
+	size_t off;
+};
+
+static int collect(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct snap_source *s = payload;
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 64;
+		s->entries = realloc(s->entries, s->cap * sizeof(*s->entries));
+	}
+	s->entries[s->n].path = xasprintf("%s%s", root, git_tree_entry_name(e));
+	s->entries[s->n].id = *git_tree_entry_id(e);
+	s->n++;
+	return 0;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
+}
+
+static int source_next(struct dump_source *d, const char **path)
+{
+	struct snap_source *s = (struct snap_source *)d;
+	git_blob_free(s->blob);
+	s->blob = NULL;
+	if (s->cur >= s->n)
+		return 0;
+	struct entry *e = &s->entries[s->cur++];
+	if (git_blob_lookup(&s->blob, s->st->repo, &e->id) < 0) {
+		const git_error *ge = git_error_last();
+		return err_set(ERR_VERIFY, "cannot read %s (blob %.12s) from the repository: %s", e->path,
+			       git_oid_tostr_s(&e->id), ge ? ge->message : "");
+	}
+	s->off = 0;
+	*path = e->path;
+	return 1;
+}
+
+static ssize_t source_read(struct dump_source *d, void *buf, size_t len)
+{
+	struct snap_source *s = (struct snap_source *)d;
+	if (!s->blob)
+		return 0;
+	size_t size = (size_t)git_blob_rawsize(s->blob);
+	size_t n = size - s->off < len ? size - s->off : len;
+	memcpy(buf, (const char *)git_blob_rawcontent(s->blob) + s->off, n);
+	s->off += n;
+	return (ssize_t)n;
+}
+
+int snap_source_new(struct dump_source **out, struct store *st, const char *commit_hex)
+{
+	git_oid oid;
+	git_commit *c = NULL;
+	git_tree *tree = NULL;
+	struct snap_source *s = calloc(1, sizeof(*s));
+	s->src.next = source_next;
+	s->src.read = source_read;
+	s->st = st;
+	int rc = 0;
+	git_object *obj = NULL;
+	if (git_oid_fromstr(&oid, commit_hex) < 0 ||
+	    git_object_lookup(&obj, st->repo, &oid, GIT_OBJECT_ANY) < 0 ||
+	    git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE) < 0 ||
+	    git_tree_walk(tree, GIT_TREEWALK_PRE, collect, s) < 0) {
+		rc = store_git_error(commit_hex);
+		snap_source_free(&s->src);
+		s = NULL;
+	} else {
+		qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
+	}
+	git_tree_free(tree);
+	git_object_free(obj);
+	git_commit_free(c);
+	*out = s ? &s->src : NULL;
+	return rc;
+}
+
+void snap_source_free(struct dump_source *d)
+{
+	struct snap_source *s = (struct snap_source *)d;
+	if (!s)
+		return;
+	git_blob_free(s->blob);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->entries[i].path);
+	free(s->entries);
+	free(s);
+}

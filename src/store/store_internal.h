@@ -1,0 +1,16 @@
+/* Private to src/store: the store's struct and shared helpers. */
+#ifndef DBGIT_STORE_INTERNAL_H
+#define DBGIT_STORE_INTERNAL_H
+
+#include <git2.h>
+
+struct store {
+	git_repository *repo;
+	char *path;
+	int lock_fd;
+};
+
+/* Sets the error from git_error_last(), prefixed with what. */
+int store_git_error(const char *what);
+
+#endif
