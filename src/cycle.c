@@ -310,6 +310,52 @@ int cycle_verify_snapshot(const struct config *cfg, struct store *st, const stru
 	return rc;
 }
 
+/* The copy to restore from: the one asked for, else binary (faster to
+ * restore), else the first listed. Borrowed from m. */
+static const char *pick_format(const cJSON *m, const char *want)
+{
+	const char *fmt = NULL;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "formats"))
+	{
+		if (!cJSON_IsString(f))
+			continue;
+		if (want ? !strcmp(want, f->valuestring) : (!fmt || !strcmp(f->valuestring, "binary")))
+			fmt = f->valuestring;
+	}
+	return fmt;
+}
+
+int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job_cfg *job,
+		    const char *old_commit, const char *new_commit, struct cJSON *out)
+{
+	(void)cfg;
+	const struct engine *eng = engine_find(job->engine);
+	const char *ids[2] = {old_commit, new_commit};
+	char *dir = NULL, *paths[2] = {NULL, NULL};
+	int rc = fs_mkdtemp(&dir, "diff");
+	for (int i = 0; rc == 0 && i < 2; i++) {
+		cJSON *m = NULL;
+		struct dump_source *src = NULL;
+		if ((rc = snap_read_manifest(st, ids[i], &m)) == 0) {
+			const char *fmt = pick_format(m, NULL);
+			paths[i] = xasprintf("%s/%d.db", dir, i);
+			if (!fmt)
+				rc = err_set(ERR_GENERIC, "snapshot %.12s lists no format", ids[i]);
+			else if ((rc = snap_source_new(&src, st, ids[i])) == 0)
+				rc = eng->restore(job, src, fmt, paths[i]);
+		}
+		snap_source_free(src);
+		cJSON_Delete(m);
+	}
+	if (rc == 0)
+		rc = eng->compare(job, paths[0], paths[1], out);
+	if (dir)
+		fs_rmtree(dir);
+	free(dir), free(paths[0]), free(paths[1]);
+	return rc;
+}
+
 int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		  const char *commit, const char *target, int force, const char *format)
 {
@@ -321,16 +367,7 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 	cJSON *m = NULL;
 	if (snap_read_manifest(st, commit, &m) < 0)
 		return ERR_GENERIC;
-	const cJSON *formats = cJSON_GetObjectItemCaseSensitive(m, "formats");
-	const char *fmt = NULL;
-	const cJSON *f;
-	cJSON_ArrayForEach(f, formats)
-	{
-		if (!cJSON_IsString(f))
-			continue;
-		if (format ? !strcmp(format, f->valuestring) : (!fmt || !strcmp(f->valuestring, "binary")))
-			fmt = f->valuestring;
-	}
+	const char *fmt = pick_format(m, format);
 	int rc = 0;
 	char *tmp = NULL;
 	struct dump_source *src = NULL;

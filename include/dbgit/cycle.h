@@ -38,6 +38,11 @@ int cycle_verify_snapshot(const struct config *cfg, struct store *st, const stru
 int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		  const char *commit, const char *target, int force, const char *format);
 
+/* Restores two snapshots into scratch databases and compares them table by
+ * table (engine compare): out receives "tables" and "schema". */
+int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job_cfg *job,
+		    const char *old_commit, const char *new_commit, struct cJSON *out);
+
 /* Runs the hook named name (pre-backup, post-backup, on-failure) if present. */
 int cycle_hook(const struct config *cfg, const char *name, const char *job, const char *status,
 	       const char *commit, const char *message);

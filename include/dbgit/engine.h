@@ -33,6 +33,12 @@ struct engine {
 	 * in problems, one per line; returns ERR_VERIFY if any. */
 	int (*inspect)(const struct job_cfg *job, const char *target, struct cJSON *tables,
 		       struct buf *problems);
+	/* Compares two restored databases table by table. Fills out with
+	 * "tables": [{"name", "added", "removed", "changed"}] for tables whose
+	 * rows differ (a changed row kept its key) and "schema": ["+ index i",
+	 * "- table t", "~ view v", ...]. */
+	int (*compare)(const struct job_cfg *job, const char *old_db, const char *new_db,
+		       struct cJSON *out);
 };
 
 const struct engine *engine_find(const char *name);

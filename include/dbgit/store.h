@@ -87,4 +87,11 @@ int snap_read_manifest(struct store *st, const char *commit, struct cJSON **out)
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit);
 void snap_source_free(struct dump_source *src);
 
+/* Prints a unified diff of the files ending in suffix between two commits,
+ * each logical file compared whole (its chunks joined). n_changed receives
+ * the number of files that differ. */
+#include <stdio.h>
+int snap_diff(struct store *st, const char *old_commit, const char *new_commit, const char *suffix,
+	      int color, FILE *out, int *n_changed);
+
 #endif

@@ -962,10 +962,14 @@ static int sqlite_check(const struct job_cfg *job)
 	return 0;
 }
 
+/* sqlite_compare.c */
+int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out);
+
 const struct engine engine_sqlite = {
 	.name = "sqlite",
 	.check = sqlite_check,
 	.dump = sqlite_dump,
 	.restore = sqlite_restore,
 	.inspect = sqlite_inspect,
+	.compare = sqlite_compare,
 };

@@ -1,0 +1,120 @@
+/* diff: what changed between two snapshots - a unified SQL diff, or with
+ * --stat the rows added, removed and changed per table. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dbgit/cmd.h"
+#include "dbgit/config.h"
+#include "dbgit/cycle.h"
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+
+static int has_format(struct store *st, const char *commit, const char *fmt)
+{
+	cJSON *m = NULL;
+	int found = 0;
+	if (snap_read_manifest(st, commit, &m) == 0) {
+		const cJSON *f;
+		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "formats"))
+		found |= cJSON_IsString(f) && !strcmp(f->valuestring, fmt);
+	}
+	cJSON_Delete(m);
+	return found;
+}
+
+static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	int stat = 0, json = 0, color = 0, no_color = 0;
+	const struct cmd_opt opts[] = {
+		{"--stat", &stat, NULL},   {"--json", &json, NULL},         {"--color", &color, NULL},
+		{"--no-color", &no_color, NULL}, {NULL, NULL, NULL},
+	};
+	const char *pos[3] = {NULL, NULL, NULL};
+	int npos, rc;
+	if ((rc = cmd_parse(&cmd_diff_entry, argc, argv, opts, pos, 3, &npos)) != 0)
+		return rc;
+	if (npos < 1)
+		return cmd_usage_error(&cmd_diff_entry, "which job?");
+	struct config *cfg;
+	struct store *st;
+	if ((rc = cmd_setup(ctx, &cfg, &st)) != 0)
+		return rc;
+	const struct job_cfg *job = cmd_job(cfg, pos[0]);
+	char ref[512], old_id[41], new_id[41];
+	cJSON *out = NULL;
+	if (!job) {
+		rc = ERR_USAGE;
+		goto done;
+	}
+	cycle_branch_ref(job, ref, sizeof(ref));
+	/* Default: the last two snapshots; one REV: that one against the newest. */
+	const char *old_rev = npos >= 2 ? pos[1] : "HEAD~1";
+	const char *new_rev = npos >= 3 ? pos[2] : "latest";
+	if ((rc = snap_resolve(st, ref, new_rev, new_id)) < 0)
+		goto done;
+	if ((rc = snap_resolve(st, ref, old_rev, old_id)) < 0) {
+		if (npos < 2)
+			rc = err_reset(ERR_NOTFOUND, "job '%s' has only one snapshot: nothing to compare",
+				       job->name);
+		goto done;
+	}
+	if (stat) {
+		out = cJSON_CreateObject();
+		if ((rc = cycle_diff_stat(cfg, st, job, old_id, new_id, out)) < 0)
+			goto done;
+		cJSON_AddStringToObject(out, "from", old_id);
+		cJSON_AddStringToObject(out, "to", new_id);
+		if (json) {
+			char *text = cJSON_Print(out);
+			printf("%s\n", text);
+			free(text);
+			goto done;
+		}
+		printf("%.12s..%.12s\n", old_id, new_id);
+		const cJSON *t;
+		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(out, "tables"))
+		printf("  %-30s +%.0f -%.0f ~%.0f\n", cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring,
+		       cJSON_GetObjectItemCaseSensitive(t, "added")->valuedouble,
+		       cJSON_GetObjectItemCaseSensitive(t, "removed")->valuedouble,
+		       cJSON_GetObjectItemCaseSensitive(t, "changed")->valuedouble);
+		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(out, "schema"))
+		printf("  schema: %s\n", t->valuestring);
+		if (!cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(out, "tables")) &&
+		    !cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(out, "schema")))
+			printf("  no changes\n");
+		goto done;
+	}
+	if (!has_format(st, old_id, "sql") || !has_format(st, new_id, "sql")) {
+		rc = err_set(ERR_USAGE,
+			     "job '%s': a text diff needs SQL snapshots (format = \"sql\" or \"both\"); "
+			     "these are binary only: use 'dbgit diff --stat'",
+			     job->name);
+		goto done;
+	}
+	int changed;
+	int use_color = !no_color && (color || isatty(STDOUT_FILENO));
+	rc = snap_diff(st, old_id, new_id, ".sql", use_color, stdout, &changed);
+done:
+	cJSON_Delete(out);
+	store_free(st);
+	config_free(cfg);
+	if (rc == ERR_NOTFOUND)
+		rc = ERR_USAGE;
+	return rc < 0 ? cmd_fail(rc) : EXIT_OK;
+}
+
+const struct cmd_entry cmd_diff_entry = {
+	.name = "diff",
+	.usage = "diff JOB [REV1 [REV2]] [--stat [--json]] [--color|--no-color]",
+	.summary = "what changed between two snapshots (SQL diff, or rows per table)",
+	.help = "Without REV: the last two snapshots. With one REV: that snapshot against the\n"
+		"newest. Prints a unified diff of the SQL dumps (each table whole, whatever\n"
+		"its chunks), coloured on a terminal. --stat restores both snapshots and\n"
+		"counts, per table, rows added, removed and changed (same key, new values),\n"
+		"and lists the schema objects added (+), removed (-) or changed (~); it also\n"
+		"works for binary-only snapshots.\n",
+	.exec = cmd_diff,
+};
