@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what dbgit needs to build and test on Debian 12 (only what is
+# missing), then builds it. Sourced by demo.sh and test.sh; run as root.
+#   BUILD_DIR   where to build (default: build/ in the checkout)
+#   SANITIZE    ON (default) builds with ASan+UBSan, as the tests use
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${BUILD_DIR:-$top/build}
+SANITIZE=${SANITIZE:-ON}
+
+packages=(
+	build-essential cmake pkg-config
+	libgit2-dev libssh2-1-dev libsqlite3-dev zlib1g-dev libcjson-dev libtomlplusplus-dev libssl-dev
+	git sqlite3 sqlite3-tools openssh-server openssh-client python3 time util-linux
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq >/dev/null
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S "$top" -B "$BUILD_DIR" -DDBGIT_SANITIZE="$SANITIZE" >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)" >/dev/null
+echo "setup: built $BUILD_DIR/dbgit" >&2
