@@ -122,16 +122,18 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		}
 		err_clear();
 	}
-	if (rewritten_any && store_reclaim(st) < 0) {
-		fprintf(stderr, "dbgit: warning: reclaiming space failed: %s\n", err_last());
-		err_clear();
-	}
 	if (!no_push && !dry_run && cfg->n_remotes > 0 && n_branches > 0) {
 		if (remote_push_all(st, cfg, branches, n_branches, 0) < 0) {
 			push_failed = 1;
 			fprintf(stderr, "dbgit: %s\n", err_last());
 			err_clear();
 		}
+	}
+	/* After the push: a successful push moves the leases off the old
+	 * tips, so the dropped snapshots' objects can go this very run. */
+	if (rewritten_any && store_reclaim(st) < 0) {
+		fprintf(stderr, "dbgit: warning: reclaiming space failed: %s\n", err_last());
+		err_clear();
 	}
 	if (json) {
 		char *text = cJSON_Print(out);

@@ -1,0 +1,665 @@
+/*
+ * reclaim: gives back the space of snapshots no branch holds any more.
+ *
+ * One pass, in an order that survives kill -9 at any instant:
+ *   1. sweep what an earlier killed run left in objects/pack (temp files,
+ *      a .pack without its .idx);
+ *   2. note the packs and loose objects that exist now: only these are
+ *      ever deleted, so nothing written later can be lost;
+ *   3. expire reflog entries that name commits no ref reaches (they would
+ *      pin dropped snapshots, and git fsck checks them);
+ *   4. write ONE new pack (with deltas) of everything reachable from every
+ *      ref and HEAD, and fsync the .pack, the .idx and their directory;
+ *   5. check, reading the new pack alone, that every reachable commit,
+ *      tree and blob is in it; on any doubt stop before deleting;
+ *   6. drop the optional caches that name objects (multi-pack-index,
+ *      commit-graph, info/packs), then the old packs (.idx first, so no
+ *      reader picks a pack whose .pack is gone), then the noted loose
+ *      objects.
+ * Until step 6 the old objects are all there; from step 6 on, every
+ * reachable object is in the new, synced pack. So a repository that is
+ * killed anywhere is one that `git fsck --full` accepts, and the next run
+ * finishes the job. Concurrent writers are excluded by the repository lock
+ * (store_lock), which the caller holds.
+ *
+ * Test hook: DBGIT_TEST_PAUSE_RECLAIM=<stage> (reflog, packed, deleting)
+ * makes reclaim announce "reclaim paused at <stage>" on stderr and sleep,
+ * so a test can kill it there.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <git2/sys/repository.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dbgit/rotate.h"
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+#include "store_internal.h"
+
+static void pause_at(const char *stage)
+{
+	const char *want = getenv("DBGIT_TEST_PAUSE_RECLAIM");
+	if (!want || strcmp(want, stage) != 0)
+		return;
+	fprintf(stderr, "dbgit: reclaim paused at %s\n", stage);
+	fflush(stderr);
+	sleep(120);
+}
+
+/* A set of object ids (open addressing; ids are uniform already). */
+struct oidset {
+	git_oid *slot;
+	unsigned char *used;
+	size_t cap, len;
+};
+
+static size_t oid_hash(const git_oid *id)
+{
+	size_t h;
+	memcpy(&h, id->id, sizeof(h));
+	return h;
+}
+
+static int oidset_grow(struct oidset *s)
+{
+	size_t ncap = s->cap ? s->cap * 2 : 1024;
+	git_oid *slot = calloc(ncap, sizeof(*slot));
+	unsigned char *used = calloc(ncap, 1);
+	if (!slot || !used) {
+		free(slot);
+		free(used);
+		return err_set(ERR_GENERIC, "out of memory");
+	}
+	for (size_t i = 0; i < s->cap; i++) {
+		if (!s->used[i])
+			continue;
+		size_t j = oid_hash(&s->slot[i]) & (ncap - 1);
+		while (used[j])
+			j = (j + 1) & (ncap - 1);
+		used[j] = 1;
+		slot[j] = s->slot[i];
+	}
+	free(s->slot);
+	free(s->used);
+	s->slot = slot;
+	s->used = used;
+	s->cap = ncap;
+	return 0;
+}
+
+static int oidset_has(const struct oidset *s, const git_oid *id)
+{
+	if (!s->cap)
+		return 0;
+	for (size_t j = oid_hash(id) & (s->cap - 1); s->used[j]; j = (j + 1) & (s->cap - 1))
+		if (git_oid_equal(&s->slot[j], id))
+			return 1;
+	return 0;
+}
+
+/* 1 if added, 0 if present, negative on error. */
+static int oidset_add(struct oidset *s, const git_oid *id)
+{
+	if (oidset_has(s, id))
+		return 0;
+	if ((s->len + 1) * 2 > s->cap && oidset_grow(s) < 0)
+		return -1;
+	size_t j = oid_hash(id) & (s->cap - 1);
+	while (s->used[j])
+		j = (j + 1) & (s->cap - 1);
+	s->used[j] = 1;
+	s->slot[j] = *id;
+	s->len++;
+	return 1;
+}
+
+static void oidset_free(struct oidset *s)
+{
+	free(s->slot);
+	free(s->used);
+	memset(s, 0, sizeof(*s));
+}
+
+struct strlist {
+	char **v;
+	size_t n, cap;
+};
+
+static int strlist_add(struct strlist *l, char *s)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		char **nv = realloc(l->v, ncap * sizeof(*nv));
+		if (!nv) {
+			free(s);
+			return err_set(ERR_GENERIC, "out of memory");
+		}
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = s;
+	return 0;
+}
+
+static void strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+static int is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[n] == '\0';
+}
+
+static int fsync_path(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_set(ERR_GENERIC, "cannot open %s: %s", path, strerror(errno));
+	int rc = 0;
+	if (fsync(fd) < 0 && errno != EINVAL)
+		rc = err_set(ERR_GENERIC, "cannot fsync %s: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* Bytes on disk under dir, as du counts them. */
+static uint64_t disk_usage(const char *dir)
+{
+	uint64_t total = 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		char *p = xasprintf("%s/%s", dir, de->d_name);
+		struct stat sb;
+		if (lstat(p, &sb) == 0)
+			total += S_ISDIR(sb.st_mode) ? disk_usage(p) : (uint64_t)sb.st_blocks * 512;
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	return total;
+}
+
+/* Step 1: what a killed run may have left. Never an .idx with its .pack. */
+static void sweep_pack_dir(const char *packdir)
+{
+	DIR *d = opendir(packdir);
+	if (!d)
+		return;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		int garbage = strncmp(name, "pack_git2_", 10) == 0 || strncmp(name, "tmp_", 4) == 0 ||
+			      has_suffix(name, ".lock");
+		if (!garbage && strncmp(name, "pack-", 5) == 0 && has_suffix(name, ".pack")) {
+			char *idx = xasprintf("%s/%.*s.idx", packdir, (int)(strlen(name) - 5), name);
+			garbage = !fs_exists(idx);
+			free(idx);
+		}
+		if (garbage) {
+			char *p = xasprintf("%s/%s", packdir, name);
+			log_debug("reclaim: removing leftover %s", p);
+			unlink(p);
+			free(p);
+		}
+	}
+	closedir(d);
+}
+
+/* Step 2: the old packs (base names "pack-<hex>") and the loose objects. */
+static int note_existing(const char *objdir, const char *packdir, struct strlist *packs,
+			 struct strlist *loose)
+{
+	DIR *d = opendir(packdir);
+	struct dirent *de;
+	if (d) {
+		while ((de = readdir(d))) {
+			if (strncmp(de->d_name, "pack-", 5) == 0 && has_suffix(de->d_name, ".idx")) {
+				char *base = xasprintf("%.*s", (int)(strlen(de->d_name) - 4), de->d_name);
+				if (strlist_add(packs, base) < 0) {
+					closedir(d);
+					return -1;
+				}
+			}
+		}
+		closedir(d);
+	}
+	for (int i = 0; i < 256; i++) {
+		char *sub = xasprintf("%s/%02x", objdir, i);
+		d = opendir(sub);
+		while (d && (de = readdir(d))) {
+			if (strlen(de->d_name) == GIT_OID_HEXSZ - 2 && is_hex(de->d_name, GIT_OID_HEXSZ - 2) &&
+			    strlist_add(loose, xasprintf("%s/%s", sub, de->d_name)) < 0) {
+				closedir(d);
+				free(sub);
+				return -1;
+			}
+		}
+		if (d)
+			closedir(d);
+		free(sub);
+	}
+	return 0;
+}
+
+/* What every ref (and HEAD) holds: commits to walk, other objects (tags,
+ * trees, blobs a ref names directly) to insert as they are. */
+struct roots {
+	git_oid *commits;
+	size_t n_commits;
+	git_oid *others;
+	size_t n_others;
+	struct strlist names; /* every ref name, plus HEAD, for the reflogs */
+};
+
+static int push_oid(git_oid **v, size_t *n, const git_oid *id)
+{
+	git_oid *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return err_set(ERR_GENERIC, "out of memory");
+	nv[(*n)++] = *id;
+	*v = nv;
+	return 0;
+}
+
+static int add_root(git_repository *repo, struct roots *r, const git_oid *target)
+{
+	git_object *obj = NULL, *peeled = NULL;
+	if (git_object_lookup(&obj, repo, target, GIT_OBJECT_ANY) < 0)
+		return store_git_error("reading a ref's target");
+	int rc = 0;
+	if (git_object_type(obj) == GIT_OBJECT_COMMIT) {
+		rc = push_oid(&r->commits, &r->n_commits, target);
+	} else {
+		rc = push_oid(&r->others, &r->n_others, target);
+		if (rc == 0 && git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) == 0)
+			rc = push_oid(&r->commits, &r->n_commits, git_object_id(peeled));
+		git_error_clear();
+	}
+	git_object_free(peeled);
+	git_object_free(obj);
+	return rc;
+}
+
+static int collect_roots(git_repository *repo, struct roots *r)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref;
+	int rc = 0, e;
+	if (git_reference_iterator_new(&it, repo) < 0)
+		return store_git_error("listing refs");
+	while ((e = git_reference_next(&ref, it)) == 0) {
+		git_reference *res = NULL;
+		rc = strlist_add(&r->names, xstrdup(git_reference_name(ref)));
+		if (rc == 0 && git_reference_resolve(&res, ref) == 0)
+			rc = add_root(repo, r, git_reference_target(res));
+		git_error_clear();
+		git_reference_free(res);
+		git_reference_free(ref);
+		if (rc < 0)
+			break;
+	}
+	git_reference_iterator_free(it);
+	if (rc == 0 && e != GIT_ITEROVER)
+		return store_git_error("listing refs");
+	if (rc < 0)
+		return rc;
+	/* HEAD: usually an unborn symbolic ref in a bare repository; when it
+	 * is detached it is a root of its own. */
+	git_reference *head = NULL, *res = NULL;
+	if (git_reference_lookup(&head, repo, "HEAD") == 0) {
+		rc = strlist_add(&r->names, xstrdup("HEAD"));
+		if (rc == 0 && git_reference_resolve(&res, head) == 0)
+			rc = add_root(repo, r, git_reference_target(res));
+	}
+	git_error_clear();
+	git_reference_free(res);
+	git_reference_free(head);
+	return rc;
+}
+
+static void roots_free(struct roots *r)
+{
+	free(r->commits);
+	free(r->others);
+	strlist_free(&r->names);
+}
+
+/* Every commit reachable from the roots. */
+static int reachable_commits(git_repository *repo, const struct roots *r, struct oidset *set)
+{
+	git_revwalk *walk = NULL;
+	git_oid id;
+	int e;
+	if (git_revwalk_new(&walk, repo) < 0)
+		return store_git_error("walking history");
+	for (size_t i = 0; i < r->n_commits; i++)
+		if (git_revwalk_push(walk, &r->commits[i]) < 0) {
+			git_revwalk_free(walk);
+			return store_git_error("walking history");
+		}
+	while ((e = git_revwalk_next(&id, walk)) == 0)
+		if (oidset_add(set, &id) < 0) {
+			git_revwalk_free(walk);
+			return -1;
+		}
+	git_revwalk_free(walk);
+	if (e != GIT_ITEROVER)
+		return store_git_error("walking history");
+	return 0;
+}
+
+static int is_live(const struct roots *r, const struct oidset *live, const git_oid *id)
+{
+	if (git_oid_is_zero(id) || oidset_has(live, id))
+		return 1;
+	for (size_t i = 0; i < r->n_others; i++)
+		if (git_oid_equal(&r->others[i], id))
+			return 1;
+	return 0;
+}
+
+/* Step 3. An entry stays only if both of its ids are reachable. */
+static int expire_reflogs(git_repository *repo, const struct roots *r, const struct oidset *live,
+			  size_t *dropped)
+{
+	for (size_t i = 0; i < r->names.n; i++) {
+		git_reflog *log = NULL;
+		if (git_reflog_read(&log, repo, r->names.v[i]) < 0) {
+			git_error_clear();
+			continue;
+		}
+		int changed = 0;
+		for (size_t k = git_reflog_entrycount(log); k-- > 0;) {
+			const git_reflog_entry *ent = git_reflog_entry_byindex(log, k);
+			const git_oid *o = git_reflog_entry_id_old(ent);
+			const git_oid *nw = git_reflog_entry_id_new(ent);
+			int ok = is_live(r, live, o) && is_live(r, live, nw);
+			if (!ok && git_reflog_drop(log, k, 0) == 0) {
+				changed = 1;
+				(*dropped)++;
+			}
+		}
+		int rc = 0;
+		if (changed && git_reflog_write(log) < 0)
+			rc = store_git_error(r->names.v[i]);
+		git_reflog_free(log);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* Step 5: reading the new pack alone, every tree and blob of every live
+ * commit is there. */
+static int check_tree(git_repository *pack, git_odb *odb, const git_oid *tree_id,
+		      struct oidset *seen)
+{
+	int added = oidset_add(seen, tree_id);
+	if (added <= 0)
+		return added;
+	git_tree *tree = NULL;
+	if (git_tree_lookup(&tree, pack, tree_id) < 0)
+		return -1;
+	int rc = 0;
+	for (size_t i = 0, n = git_tree_entrycount(tree); i < n && rc == 0; i++) {
+		const git_tree_entry *ent = git_tree_entry_byindex(tree, i);
+		switch (git_tree_entry_type(ent)) {
+		case GIT_OBJECT_TREE:
+			rc = check_tree(pack, odb, git_tree_entry_id(ent), seen);
+			break;
+		case GIT_OBJECT_BLOB:
+			if (oidset_add(seen, git_tree_entry_id(ent)) == 1 &&
+			    !git_odb_exists(odb, git_tree_entry_id(ent)))
+				rc = -1;
+			break;
+		default: /* a submodule commit lives elsewhere */
+			break;
+		}
+	}
+	git_tree_free(tree);
+	return rc;
+}
+
+static int check_new_pack(const char *idx_path, const struct oidset *live, const struct roots *r)
+{
+	git_odb_backend *be = NULL;
+	git_odb *odb = NULL;
+	git_repository *pack = NULL;
+	struct oidset seen = {0};
+	int rc = -1;
+	if (git_odb_backend_one_pack(&be, idx_path) < 0 || git_odb_new(&odb) < 0)
+		goto out;
+	if (git_odb_add_backend(odb, be, 1) < 0)
+		goto out;
+	be = NULL; /* owned by odb */
+	if (git_repository_wrap_odb(&pack, odb) < 0)
+		goto out;
+	for (size_t i = 0; i < r->n_others; i++)
+		if (!git_odb_exists(odb, &r->others[i]))
+			goto out;
+	for (size_t i = 0; i < live->cap; i++) {
+		if (!live->used[i])
+			continue;
+		git_commit *c = NULL;
+		if (git_commit_lookup(&c, pack, &live->slot[i]) < 0)
+			goto out;
+		int e = check_tree(pack, odb, git_commit_tree_id(c), &seen);
+		git_commit_free(c);
+		if (e < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		err_set(ERR_GENERIC, "reclaim: the new pack %s lacks reachable objects; nothing deleted",
+			idx_path);
+	if (be)
+		be->free(be);
+	oidset_free(&seen);
+	git_repository_free(pack);
+	git_odb_free(odb);
+	return rc;
+}
+
+/* Step 4. Writes the pack into packdir and returns its base name
+ * ("pack-<hex>"), or NULL in *base if nothing is reachable. */
+static int write_pack(git_repository *repo, const char *packdir, const struct roots *r,
+		      size_t *objects, char **base)
+{
+	git_packbuilder *pb = NULL;
+	git_revwalk *walk = NULL;
+	int rc = 0;
+	*base = NULL;
+	*objects = 0;
+	if (r->n_commits == 0 && r->n_others == 0)
+		return 0;
+	if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0) {
+		rc = store_git_error("reclaim: starting a pack");
+		goto out;
+	}
+	git_packbuilder_set_threads(pb, 0);
+	for (size_t i = 0; i < r->n_commits; i++)
+		if (git_revwalk_push(walk, &r->commits[i]) < 0) {
+			rc = store_git_error("reclaim: walking history");
+			goto out;
+		}
+	if (git_packbuilder_insert_walk(pb, walk) < 0) {
+		rc = store_git_error("reclaim: collecting objects");
+		goto out;
+	}
+	for (size_t i = 0; i < r->n_others; i++)
+		if (git_packbuilder_insert_recur(pb, &r->others[i], NULL) < 0) {
+			rc = store_git_error("reclaim: collecting objects");
+			goto out;
+		}
+	if (git_packbuilder_write(pb, packdir, 0, NULL, NULL) < 0) {
+		rc = store_git_error("reclaim: writing the pack");
+		goto out;
+	}
+	*objects = git_packbuilder_object_count(pb);
+	*base = xasprintf("pack-%s", git_packbuilder_name(pb));
+	char *pack = xasprintf("%s/%s.pack", packdir, *base);
+	char *idx = xasprintf("%s/%s.idx", packdir, *base);
+	rc = fsync_path(pack);
+	if (rc == 0)
+		rc = fsync_path(idx);
+	if (rc == 0)
+		rc = fsync_path(packdir);
+	free(pack);
+	free(idx);
+out:
+	git_revwalk_free(walk);
+	git_packbuilder_free(pb);
+	if (rc < 0) {
+		free(*base);
+		*base = NULL;
+	}
+	return rc;
+}
+
+static void remove_pack(const char *packdir, const char *base)
+{
+	/* .idx first: without it neither git nor libgit2 opens the pack. */
+	static const char *const ext[] = {".idx", ".pack", ".rev", ".bitmap", ".mtimes", ".promisor"};
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		char *p = xasprintf("%s/%s%s", packdir, base, ext[i]);
+		if (unlink(p) < 0 && errno != ENOENT)
+			log_warn("reclaim: cannot remove %s: %s", p, strerror(errno));
+		free(p);
+	}
+}
+
+int store_reclaim_ex(struct store *st, struct reclaim_result *res)
+{
+	git_repository *repo = store_git(st);
+	git_buf objbuf = {0};
+	struct strlist old_packs = {0}, loose = {0};
+	struct roots roots = {0};
+	struct oidset live = {0};
+	char *objdir = NULL, *packdir = NULL, *new_base = NULL;
+	int rc = 0;
+
+	memset(res, 0, sizeof(*res));
+	if (git_repository_item_path(&objbuf, repo, GIT_REPOSITORY_ITEM_OBJECTS) < 0)
+		return store_git_error("reclaim: locating objects");
+	objdir = xstrdup(objbuf.ptr);
+	git_buf_dispose(&objbuf);
+	size_t ol = strlen(objdir);
+	if (ol > 1 && objdir[ol - 1] == '/')
+		objdir[ol - 1] = '\0';
+	packdir = xasprintf("%s/pack", objdir);
+	mkdir(packdir, 0700);
+	res->bytes_before = disk_usage(objdir);
+
+	sweep_pack_dir(packdir);
+	if ((rc = note_existing(objdir, packdir, &old_packs, &loose)) < 0)
+		goto out;
+	if ((rc = collect_roots(repo, &roots)) < 0 || (rc = reachable_commits(repo, &roots, &live)) < 0)
+		goto out;
+	if (roots.n_commits == 0 && roots.n_others == 0) {
+		/* No ref at all: an empty or damaged repository. Emptying it
+		 * would be "correct" and never what anyone wants. */
+		log_warn("reclaim: no refs in %s; nothing reclaimed", store_path(st));
+		res->bytes_after = res->bytes_before;
+		goto out;
+	}
+	if ((rc = expire_reflogs(repo, &roots, &live, &res->reflog_dropped)) < 0)
+		goto out;
+	pause_at("reflog");
+
+	if ((rc = write_pack(repo, packdir, &roots, &res->objects, &new_base)) < 0)
+		goto out;
+	if (new_base) {
+		char *idx = xasprintf("%s/%s.idx", packdir, new_base);
+		rc = check_new_pack(idx, &live, &roots);
+		free(idx);
+		if (rc < 0)
+			goto out;
+	}
+	pause_at("packed");
+
+	/* Optional caches that may name objects or packs about to go. */
+	static const char *const caches[] = {"pack/multi-pack-index", "info/commit-graph",
+					     "info/packs"};
+	for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++) {
+		char *p = xasprintf("%s/%s", objdir, caches[i]);
+		unlink(p);
+		free(p);
+	}
+	char *graphs = xasprintf("%s/info/commit-graphs", objdir);
+	fs_rmtree(graphs);
+	free(graphs);
+
+	for (size_t i = 0; i < old_packs.n; i++) {
+		if (new_base && strcmp(old_packs.v[i], new_base) == 0)
+			continue; /* the same objects packed the same way */
+		char *keep = xasprintf("%s/%s.keep", packdir, old_packs.v[i]);
+		int kept = fs_exists(keep);
+		free(keep);
+		if (!kept)
+			remove_pack(packdir, old_packs.v[i]);
+	}
+	pause_at("deleting");
+	for (size_t i = 0; i < loose.n; i++)
+		if (unlink(loose.v[i]) < 0 && errno != ENOENT)
+			log_warn("reclaim: cannot remove %s: %s", loose.v[i], strerror(errno));
+	for (int i = 0; i < 256; i++) {
+		char *sub = xasprintf("%s/%02x", objdir, i);
+		rmdir(sub); /* only if empty */
+		free(sub);
+	}
+
+	/* The repository handle still has the old packs open: give it a
+	 * fresh object database so later steps (push) read the new pack. */
+	git_odb *odb = NULL;
+	if (git_odb_open(&odb, objdir) == 0) {
+		if (git_repository_set_odb(repo, odb) < 0)
+			git_error_clear();
+		git_odb_free(odb);
+	} else {
+		git_error_clear();
+	}
+	res->bytes_after = disk_usage(objdir);
+	log_info("reclaim: %zu objects in one pack, %llu -> %llu KiB", res->objects,
+		 (unsigned long long)(res->bytes_before / 1024),
+		 (unsigned long long)(res->bytes_after / 1024));
+
+out:
+	oidset_free(&live);
+	roots_free(&roots);
+	strlist_free(&old_packs);
+	strlist_free(&loose);
+	free(new_base);
+	free(packdir);
+	free(objdir);
+	return rc;
+}
+
+int store_reclaim(struct store *st)
+{
+	struct reclaim_result res;
+	return store_reclaim_ex(st, &res);
+}
