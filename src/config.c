@@ -453,8 +453,13 @@ done:
 int config_load_file(struct config **out, const char *path)
 {
 	char *text = NULL;
-	if (fs_read_small(path, &text, 4 * 1024 * 1024) < 0)
-		return err_reset(ERR_USAGE, "cannot read config %s", err_last());
+	if (fs_read_small(path, &text, 4 * 1024 * 1024) < 0) {
+		/* Copied first: err_reset formats into the buffer err_last()
+		 * points at. */
+		char why[600];
+		snprintf(why, sizeof(why), "%s", err_last());
+		return err_reset(ERR_USAGE, "cannot read config %s", why);
+	}
 	int rc = config_parse(out, path, text);
 	free(text);
 	return rc;

@@ -186,8 +186,12 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 	int rc = 0;
 	cycle_branch_ref(job, branch, sizeof(branch));
 
+	/* Messages are copied before err_reset, which formats into the very
+	 * buffer err_last() returns. */
+	char why[1024];
 	if (cycle_hook(cfg, "pre-backup", job->name, "starting", "", "") < 0) {
-		rc = err_reset(ERR_GENERIC, "job '%s': skipped: %s", job->name, err_last());
+		snprintf(why, sizeof(why), "%s", err_last());
+		rc = err_reset(ERR_GENERIC, "job '%s': skipped: %s", job->name, why);
 		goto out;
 	}
 	if ((rc = snap_tip(st, branch, parent)) < 0)
@@ -199,7 +203,8 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 	if ((rc = snap_writer_new(&w, st, job->max_blob_size)) < 0)
 		goto out;
 	if ((rc = eng->dump(job, snap_writer_sink(w), info)) < 0) {
-		err_reset(rc, "job '%s': dump failed: %s", job->name, err_last());
+		snprintf(why, sizeof(why), "%s", err_last());
+		err_reset(rc, "job '%s': dump failed: %s", job->name, why);
 		goto out;
 	}
 	/* The engine's findings (tables, formats, ...) go into the manifest. */

@@ -664,7 +664,7 @@ static int open_source(const struct job_cfg *job, sqlite3 **out)
 	if (!job->path)
 		return err_set(ERR_USAGE, "job '%s': missing 'path' of the SQLite database", job->name);
 	if (!fs_exists(job->path))
-		return err_set(ERR_GENERIC, "job '%s': database %s does not exist", job->name, job->path);
+		return err_set(ERR_GENERIC, "database %s does not exist", job->path);
 	sqlite3 *db;
 	int rc = sqlite3_open_v2(job->path, &db, SQLITE_OPEN_READONLY, NULL);
 	if (rc != SQLITE_OK) {
