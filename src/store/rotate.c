@@ -311,6 +311,8 @@ int rotate_branch_ex(struct store *st, const char *branch, const struct keep_pol
 		}
 	}
 
+	if ((rc = store_sync(st)) < 0)
+		goto out;
 	char msg[256];
 	snprintf(msg, sizeof(msg), "dbgit rotate: kept %zu of %zu snapshots (was %s)", kept, n,
 		 res->old_tip);

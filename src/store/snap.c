@@ -56,6 +56,8 @@ int snap_commit(struct store *st, const char *branch, const char *expected_paren
 		rc = store_git_error(branch);
 		goto out;
 	}
+	if ((rc = store_sync(st)) < 0)
+		goto out;
 	char *log = xasprintf("dbgit: snapshot %.60s", message);
 	int r = git_reference_create_matching(&ref, st->repo, branch, &commit_id, parent != NULL,
 					      parent ? &parent_id : NULL, log);

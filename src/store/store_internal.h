@@ -10,6 +10,10 @@ struct store {
 	int lock_fd;
 };
 
+/* Flushes every object written so far to disk (one syncfs), so a ref
+ * moved afterwards never names an object a crash could lose. */
+int store_sync(struct store *st);
+
 /* Sets the error from git_error_last(), prefixed with what. */
 int store_git_error(const char *what);
 
