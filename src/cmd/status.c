@@ -11,17 +11,6 @@
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 
-static const char *sync_name(enum remote_sync s)
-{
-	switch (s) {
-	case REMOTE_IN_SYNC: return "in sync";
-	case REMOTE_AHEAD: return "ahead (push pending)";
-	case REMOTE_NEVER_PUSHED: return "never pushed";
-	case REMOTE_DIVERGED: return "diverged (rewritten, push pending)";
-	}
-	return "?";
-}
-
 static void age_text(int64_t secs, char *out, size_t len)
 {
 	if (secs < 0)
@@ -84,9 +73,9 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 				err_clear();
 				continue;
 			}
-			cJSON_AddStringToObject(remotes, cfg->remotes[r].name, sync_name(s));
+			cJSON_AddStringToObject(remotes, cfg->remotes[r].name, remote_sync_name(s));
 			if (!json)
-				printf("  remote %s: %s\n", cfg->remotes[r].name, sync_name(s));
+				printf("  remote %s: %s\n", cfg->remotes[r].name, remote_sync_name(s));
 		}
 		cJSON_AddItemToArray(out, o);
 		snap_list_free(list, n);

@@ -1,0 +1,646 @@
+/*
+ * push: job branches to the configured remotes.
+ *
+ * One push to one remote: connect (anonymous remote, nothing written to the
+ * repository's config), read the remote's tips, decide per branch with the
+ * lease (lease.c), upload what is allowed in one pack (libgit2 leaves out
+ * every object the remote already has), and record the lease only for the
+ * branches the remote accepted.
+ *
+ * Failures come in two kinds. Those that need the user - an unknown or
+ * changed host key, a refused key, a branch someone else moved - are
+ * ERR_USAGE and are not retried. Everything else (network, a remote that
+ * went away mid-push) is ERR_PUSH and is retried with backoff; the
+ * snapshot is safe locally and the next run pushes it.
+ *
+ * Secrets: the key passphrase is read from the environment variable or
+ * file the config names, handed to libssh2, and wiped; it is never logged,
+ * never put on a command line, never part of a message.
+ */
+#include <errno.h>
+#include <git2.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dbgit/remote.h"
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+#include "remote_internal.h"
+
+#define MSG_LEN 1536
+
+struct branch_plan {
+	const char *ref;
+	git_oid local;
+	int have_local;
+	git_oid remote;
+	int remote_has;
+	git_oid lease;
+	int lease_has;
+	enum push_action action;
+	int rejected;
+};
+
+struct push_ctx {
+	const struct remote_cfg *r;
+	struct remote_url url;
+	char *known_hosts;
+	int key_calls;
+	int fatal;         /* ERR_USAGE once the failure needs the user */
+	char msg[MSG_LEN]; /* our own diagnosis, preferred over libgit2's */
+	struct watchdog wd;
+	struct branch_plan *plan;
+	size_t n;
+	unsigned objects;
+	size_t bytes;
+};
+
+static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
+{
+	if (!c->msg[0]) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+		va_end(ap);
+	}
+	if (fatal)
+		c->fatal = ERR_USAGE;
+	return -1;
+}
+
+static const char *git_msg(void)
+{
+	const git_error *e = git_error_last();
+	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+static char *default_known_hosts(void)
+{
+	const char *home = getenv("HOME");
+	if (!home || !*home) {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw ? pw->pw_dir : "/";
+	}
+	return xasprintf("%s/.ssh/known_hosts", home);
+}
+
+static char *expand_home(const char *path)
+{
+	if (path[0] == '~' && path[1] == '/') {
+		const char *home = getenv("HOME");
+		if (home && *home)
+			return xasprintf("%s%s", home, path + 1);
+	}
+	return xstrdup(path);
+}
+
+static char *read_secret_file(const char *path, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(why, whylen, "cannot read passphrase_file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = calloc(1, 4096);
+	size_t n = buf ? fread(buf, 1, 4095, f) : 0;
+	fclose(f);
+	if (!buf)
+		return NULL;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return buf;
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+/* libgit2 asks again after every refused credential; dbgit has exactly
+ * one to offer, so the second question means the server said no. */
+static int on_credentials(git_credential **out, const char *url, const char *user_from_url,
+			  unsigned int allowed, void *payload)
+{
+	struct push_ctx *c = payload;
+	const struct remote_cfg *r = c->r;
+	(void)url;
+	watchdog_touch(&c->wd);
+	if (allowed & GIT_CREDENTIAL_USERNAME) {
+		/* The URL names no user: like ssh, log in as the local one. */
+		struct passwd *pw = getpwuid(getuid());
+		return git_credential_username_new(out, pw ? pw->pw_name : "git");
+	}
+	const char *user = user_from_url ? user_from_url : "git";
+	if (c->key_calls++ > 0) {
+		if (r->ssh_key)
+			return fail(c, 1, "remote %s: the server refused the key %s (user %s on %s)", r->name,
+				    r->ssh_key, user, c->url.host);
+		return fail(c, 1, "remote %s: the server refused every key ssh-agent offered (user %s on %s)",
+			    r->name, user, c->url.host);
+	}
+	if (!(allowed & GIT_CREDENTIAL_SSH_KEY))
+		return fail(c, 1, "remote %s: %s does not accept public key authentication", r->name,
+			    c->url.host);
+	if (!r->ssh_key) {
+		if (!getenv("SSH_AUTH_SOCK"))
+			return fail(c, 1, "remote %s: no ssh_key configured and no ssh-agent running (SSH_AUTH_SOCK is not set)",
+				    r->name);
+		return git_credential_ssh_key_from_agent(out, user);
+	}
+	char *pub = NULL;
+	if (r->ssh_pubkey)
+		pub = xstrdup(r->ssh_pubkey);
+	else {
+		pub = xasprintf("%s.pub", r->ssh_key);
+		if (pub && !fs_exists(pub)) {
+			free(pub);
+			pub = NULL; /* libssh2 derives it from the private key */
+		}
+	}
+	char *pass = NULL;
+	char why[512] = "";
+	if (r->passphrase_env) {
+		const char *v = getenv(r->passphrase_env);
+		if (!v) {
+			free(pub);
+			return fail(c, 1, "remote %s: passphrase_env names %s, which is not set", r->name,
+				    r->passphrase_env);
+		}
+		pass = xstrdup(v);
+	} else if (r->passphrase_file) {
+		pass = read_secret_file(r->passphrase_file, why, sizeof(why));
+		if (!pass) {
+			free(pub);
+			return fail(c, 1, "remote %s: %s", r->name, why[0] ? why : "out of memory");
+		}
+	}
+	int rc = git_credential_ssh_key_new(out, user, pub, r->ssh_key, pass);
+	wipe_free(pass);
+	free(pub);
+	return rc;
+}
+
+static int on_certificate(git_cert *cert, int valid, const char *host, void *payload)
+{
+	struct push_ctx *c = payload;
+	const struct remote_cfg *r = c->r;
+	(void)valid; /* libgit2's own check reads ~/.ssh/known_hosts, not ours */
+	watchdog_touch(&c->wd);
+	if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2)
+		return GIT_PASSTHROUGH; /* TLS: libgit2's verdict stands */
+	const git_cert_hostkey *hk = (const git_cert_hostkey *)cert;
+	if (!(hk->type & GIT_CERT_SSH_RAW))
+		return fail(c, 1, "remote %s: libgit2 did not pass the host key of %s", r->name, host);
+	int port = c->url.port;
+	char fp[64], name[300], why[512] = "";
+	remote_fingerprint(hk->hostkey, hk->hostkey_len, fp);
+	remote_known_host_name(host, port, name, sizeof(name));
+	const char *type = remote_hostkey_type_name(hk->raw_type);
+	char keyscan[64] = "";
+	if (port != 22)
+		snprintf(keyscan, sizeof(keyscan), "-p %d ", port);
+
+	switch (remote_hostkey_check(c->known_hosts, host, port, hk->raw_type, hk->hostkey,
+				     hk->hostkey_len, why, sizeof(why))) {
+	case HOSTKEY_MATCH:
+		return 0;
+	case HOSTKEY_CHANGED:
+		log_error("remote %s: WARNING: THE HOST KEY OF %s HAS CHANGED", r->name, name);
+		return fail(c, 1,
+			    "remote %s: HOST KEY CHANGED for %s: the server now offers %s %s, which differs from the key in %s. "
+			    "Someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled. "
+			    "Not pushing. If the change is expected, remove the old key (ssh-keygen -R '%s' -f %s) and add the new one",
+			    r->name, name, type, fp, c->known_hosts, name, c->known_hosts);
+	case HOSTKEY_UNKNOWN:
+		if (r->host_key_policy && !strcmp(r->host_key_policy, "accept-new")) {
+			if (remote_hostkey_add(c->known_hosts, host, port, hk->raw_type, hk->hostkey,
+					       hk->hostkey_len, why, sizeof(why)) < 0)
+				return fail(c, 1, "remote %s: %s", r->name, why);
+			log_warn("remote %s: added the host key of %s (%s %s) to %s", r->name, name, type, fp,
+				 c->known_hosts);
+			return 0;
+		}
+		return fail(c, 1,
+			    "remote %s: unknown host key for %s: %s %s is not in %s. Check the fingerprint, then add it with: "
+			    "ssh-keyscan %s%s >> %s (or set host_key_policy = \"accept-new\")",
+			    r->name, name, type, fp, c->known_hosts, keyscan, host, c->known_hosts);
+	case HOSTKEY_ERROR:
+	default:
+		return fail(c, 1, "remote %s: %s", r->name, why);
+	}
+}
+
+static int on_update_reference(const char *refname, const char *status, void *payload)
+{
+	struct push_ctx *c = payload;
+	watchdog_touch(&c->wd);
+	if (!status)
+		return 0;
+	enum push_action action = PUSH_FAST_FORWARD;
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->plan[i].ref, refname)) {
+			c->plan[i].rejected = 1;
+			action = c->plan[i].action;
+		}
+	const char *b = strncmp(refname, "refs/heads/", 11) ? refname : refname + 11;
+	int rewrite = action == PUSH_LEASED || action == PUSH_FORCED;
+	if (rewrite && (strstr(status, "non-fast-forward") || strstr(status, "deny")))
+		/* The server forbids rewriting the branch (a protected branch,
+		 * receive.denyNonFastForwards); retrying will not help. */
+		fail(c, 1, "remote %s: the server refuses to rewrite branch %s (%s); rotation rewrites history, so allow force-pushes to it on the remote",
+		     c->r->name, b, status);
+	else if (strstr(status, "fetch first") || strstr(status, "non-fast-forward") ||
+		 strstr(status, "stale info") || strstr(status, "failed to lock") ||
+		 strstr(status, "failed to update"))
+		/* The update is conditional on the tip the remote showed us: a
+		 * refusal means it moved in the meantime. */
+		fail(c, 1, "remote %s: branch %s was moved by someone else while dbgit pushed (%s); not overwriting; use --force",
+		     c->r->name, b, status);
+	else
+		fail(c, 0, "remote %s: the server rejected branch %s: %s", c->r->name, b, status);
+	return 0;
+}
+
+static int on_push_progress(unsigned int current, unsigned int total, size_t bytes, void *payload)
+{
+	struct push_ctx *c = payload;
+	(void)current;
+	c->objects = total;
+	c->bytes = bytes;
+	watchdog_touch(&c->wd);
+	return 0;
+}
+
+static int on_pack_progress(int stage, uint32_t current, uint32_t total, void *payload)
+{
+	(void)stage, (void)current, (void)total;
+	watchdog_touch(&((struct push_ctx *)payload)->wd);
+	return 0;
+}
+
+static int on_sideband(const char *str, int len, void *payload)
+{
+	struct push_ctx *c = payload;
+	watchdog_touch(&c->wd);
+	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
+		len--;
+	if (len > 0)
+		log_debug("remote %s: remote: %.*s", c->r->name, len, str);
+	return 0;
+}
+
+static void short_id(const git_oid *id, char out[8])
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), id);
+	memcpy(out, hex, 7);
+	out[7] = '\0';
+}
+
+static const char *branch_short(const char *ref)
+{
+	return strncmp(ref, "refs/heads/", 11) ? ref : ref + 11;
+}
+
+/* Reads local tips and leases; a branch without a local tip is skipped. */
+static int plan_local(git_repository *repo, struct push_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		struct branch_plan *p = &c->plan[i];
+		p->have_local = git_reference_name_to_id(&p->local, repo, p->ref) == 0;
+		char lease[512];
+		if (remote_lease_ref(c->r->name, p->ref, lease, sizeof(lease)) < 0)
+			return fail(c, 1, "remote %s: branch name %s too long", c->r->name, p->ref);
+		p->lease_has = git_reference_name_to_id(&p->lease, repo, lease) == 0;
+	}
+	git_error_clear();
+	return 0;
+}
+
+static int record_lease(git_repository *repo, struct push_ctx *c, const struct branch_plan *p)
+{
+	char lease[512];
+	remote_lease_ref(c->r->name, p->ref, lease, sizeof(lease));
+	git_reference *ref = NULL;
+	char log[256];
+	snprintf(log, sizeof(log), "dbgit push %s", c->r->name);
+	if (git_reference_create(&ref, repo, lease, &p->local, 1, log) < 0) {
+		/* The remote has it; only our memory of it failed. Next run
+		 * sees the remote at our tip and records it then. */
+		log_warn("remote %s: pushed %s but cannot record it in %s: %s", c->r->name, p->ref, lease,
+			 git_msg());
+		return -1;
+	}
+	git_reference_free(ref);
+	return 0;
+}
+
+static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
+{
+	const struct remote_cfg *r = c->r;
+	git_remote *remote = NULL;
+	git_strarray specs = {NULL, 0};
+	int rc = -1, refused = 0;
+	char why[512];
+
+	c->key_calls = 0;
+	c->msg[0] = '\0';
+	c->fatal = 0;
+	c->objects = 0;
+	c->bytes = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		c->plan[i].remote_has = 0;
+		c->plan[i].rejected = 0;
+		c->plan[i].action = PUSH_UP_TO_DATE;
+	}
+
+	if (!c->url.network && !fs_is_dir(c->url.path))
+		/* A path that is not there: libgit2 would only say "unsupported
+		 * URL protocol". Retried: it may be a disk not mounted yet. */
+		return fail(c, 0, "remote %s: no git repository at %s (create it with: git init --bare %s)",
+			    r->name, c->url.path, c->url.path);
+	if (c->url.network) {
+		struct net_peers peers;
+		if (net_probe(c->url.host, c->url.port, r->timeout, &peers, why, sizeof(why)) < 0)
+			return fail(c, 0, "remote %s: %s", r->name, why);
+		if (watchdog_start(&c->wd, r->timeout, &peers, c->url.port) < 0)
+			log_warn("remote %s: no watchdog thread; a stalled server may hang this push", r->name);
+	}
+
+	git_remote_callbacks cb;
+	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
+	cb.credentials = on_credentials;
+	cb.certificate_check = on_certificate;
+	cb.push_update_reference = on_update_reference;
+	cb.push_transfer_progress = on_push_progress;
+	cb.pack_progress = on_pack_progress;
+	cb.sideband_progress = on_sideband;
+	cb.payload = c;
+
+	if (git_remote_create_anonymous(&remote, repo, r->url) < 0) {
+		fail(c, 1, "remote %s: bad url %s: %s", r->name, r->url, git_msg());
+		goto out;
+	}
+	if (git_remote_connect(remote, GIT_DIRECTION_PUSH, &cb, NULL, NULL) < 0) {
+		if (c->key_calls > 0 && !c->msg[0] && git_error_last() &&
+		    git_error_last()->klass == GIT_ERROR_SSH &&
+		    (strstr(git_msg(), "authenticate") || strstr(git_msg(), "public key")))
+			fail(c, 1, "remote %s: cannot log in with the key %s: %s (wrong passphrase or unusable key?)",
+			     r->name, r->ssh_key ? r->ssh_key : "from ssh-agent", git_msg());
+		fail(c, 0, "remote %s: cannot connect: %s", r->name, git_msg());
+		goto out;
+	}
+	const git_remote_head **heads = NULL;
+	size_t nheads = 0;
+	if (git_remote_ls(&heads, &nheads, remote) < 0) {
+		fail(c, 0, "remote %s: cannot list its branches: %s", r->name, git_msg());
+		goto out;
+	}
+
+	specs.strings = calloc(c->n ? c->n : 1, sizeof(char *));
+	if (!specs.strings) {
+		fail(c, 0, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		struct branch_plan *p = &c->plan[i];
+		if (!p->have_local)
+			continue;
+		for (size_t h = 0; h < nheads; h++)
+			if (!strcmp(heads[h]->name, p->ref)) {
+				p->remote_has = 1;
+				git_oid_cpy(&p->remote, &heads[h]->oid);
+			}
+		struct lease_facts f = {.remote_has = p->remote_has, .lease_has = p->lease_has, .force = force};
+		if (p->remote_has) {
+			f.same = git_oid_equal(&p->local, &p->remote);
+			f.lease_matches = p->lease_has && git_oid_equal(&p->lease, &p->remote);
+			/* Without the remote's commit here it is no ancestor of ours:
+			 * someone else made it. */
+			f.descends = !f.same && git_graph_descendant_of(repo, &p->local, &p->remote) == 1;
+			git_error_clear();
+		}
+		p->action = remote_decide(&f);
+		if (p->action == PUSH_REFUSE) {
+			char theirs[8], ours[8];
+			short_id(&p->remote, theirs);
+			if (p->lease_has) {
+				short_id(&p->lease, ours);
+				fail(c, 1, "remote %s: branch %s was moved by someone else (remote has %s, dbgit last pushed %s); not overwriting; use --force",
+				     r->name, branch_short(p->ref), theirs, ours);
+			} else {
+				fail(c, 1, "remote %s: branch %s was moved by someone else (remote has %s, which dbgit never pushed); not overwriting; use --force",
+				     r->name, branch_short(p->ref), theirs);
+			}
+			refused = 1;
+			continue;
+		}
+		if (p->action == PUSH_UP_TO_DATE)
+			continue;
+		int plus = p->action == PUSH_LEASED || p->action == PUSH_FORCED;
+		specs.strings[specs.count++] = xasprintf("%s%s:%s", plus ? "+" : "", p->ref, p->ref);
+	}
+
+	if (specs.count > 0) {
+		git_push_options po;
+		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
+		po.callbacks = cb;
+		if (git_remote_upload(remote, &specs, &po) < 0) {
+			fail(c, 0, "remote %s: push failed: %s", r->name, git_msg());
+			goto out;
+		}
+	}
+	/* The remote holds the local tip of every branch it did not reject:
+	 * remember that as the lease. */
+	for (size_t i = 0; i < c->n; i++) {
+		struct branch_plan *p = &c->plan[i];
+		if (!p->have_local || p->action == PUSH_REFUSE || p->rejected)
+			continue;
+		if (p->action != PUSH_UP_TO_DATE) {
+			char from[8] = "(new)", to[8];
+			if (p->remote_has)
+				short_id(&p->remote, from);
+			short_id(&p->local, to);
+			log_info("remote %s: %s %s..%s%s", r->name, branch_short(p->ref), from, to,
+				 p->action == PUSH_LEASED	? " (rewritten history, lease held)"
+				 : p->action == PUSH_FORCED ? " (forced)"
+							    : "");
+		}
+		if (!p->lease_has || !git_oid_equal(&p->lease, &p->local))
+			record_lease(repo, c, p);
+	}
+	if (specs.count > 0)
+		log_info("remote %s: sent %u objects, %zu bytes", r->name, c->objects, c->bytes);
+	rc = c->msg[0] || refused ? -1 : 0;
+out:
+	if (remote) {
+		git_remote_disconnect(remote);
+		git_remote_free(remote);
+	}
+	for (size_t i = 0; i < specs.count; i++)
+		free(specs.strings[i]);
+	free(specs.strings);
+	if (watchdog_stop(&c->wd) && rc < 0) {
+		c->msg[0] = '\0';
+		c->fatal = 0;
+		fail(c, 0, "remote %s: %s port %d did not answer for %d s; gave up", r->name, c->url.host,
+		     c->url.port, r->timeout);
+	}
+	return rc;
+}
+
+static int is_network_ssh(const struct push_ctx *c)
+{
+	return c->url.network && !strcmp(c->url.scheme, "ssh");
+}
+
+int remote_push(struct store *st, const struct config *cfg, const struct remote_cfg *r,
+		const char *const *branches, size_t n, int force)
+{
+	(void)cfg;
+	git_repository *repo = store_git(st);
+	struct push_ctx c;
+	memset(&c, 0, sizeof(c));
+	c.r = r;
+	int rc = 0;
+	char why[512];
+
+	if (remote_url_parse(r->url, &c.url, why, sizeof(why)) < 0)
+		return err_reset(ERR_USAGE, "remote %s: bad url '%s': %s", r->name, r->url, why);
+	c.known_hosts = r->known_hosts ? expand_home(r->known_hosts) : default_known_hosts();
+	c.plan = calloc(n ? n : 1, sizeof(*c.plan));
+	c.n = n;
+	if (!c.plan || !c.known_hosts) {
+		rc = err_reset(ERR_GENERIC, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		c.plan[i].ref = branches[i];
+
+	if (is_network_ssh(&c) && r->ssh_key && access(r->ssh_key, R_OK) < 0) {
+		rc = err_reset(ERR_USAGE, "remote %s: cannot read ssh_key %s: %s", r->name, r->ssh_key,
+			       strerror(errno));
+		goto out;
+	}
+	if (plan_local(repo, &c) < 0) {
+		rc = err_reset(ERR_USAGE, "%s", c.msg);
+		goto out;
+	}
+	size_t have = 0;
+	for (size_t i = 0; i < n; i++)
+		have += c.plan[i].have_local;
+	if (have == 0) {
+		log_info("remote %s: no snapshots to push yet", r->name);
+		goto out;
+	}
+
+	int attempts = r->retries > 0 ? r->retries : 3;
+	int delay = 1;
+	for (int a = 1; a <= attempts; a++) {
+		if (push_attempt(repo, &c, force) == 0)
+			goto out;
+		if (c.fatal || a == attempts)
+			break;
+		log_warn("%s; retrying in %d s (attempt %d of %d)", c.msg, delay, a + 1, attempts);
+		sleep((unsigned)delay);
+		delay *= 2;
+	}
+	if (c.fatal)
+		rc = err_reset(ERR_USAGE, "%s", c.msg);
+	else if (attempts > 1)
+		rc = err_reset(ERR_PUSH, "%s (gave up after %d attempts; the snapshots are safe locally and the next run pushes them)",
+			       c.msg, attempts);
+	else
+		rc = err_reset(ERR_PUSH, "%s", c.msg);
+out:
+	git_error_clear();
+	remote_url_free(&c.url);
+	free(c.known_hosts);
+	free(c.plan);
+	return rc;
+}
+
+int remote_push_all(struct store *st, const struct config *cfg, const char *const *branches, size_t n,
+		    int force)
+{
+	/* Keep a failure reported before us (a job that failed) as it was
+	 * unless a push fails too. */
+	int prev_code = err_code();
+	char *prev_msg = prev_code ? xstrdup(err_last()) : NULL;
+	int worst = 0, failed = 0;
+	char *first = NULL;
+
+	for (size_t i = 0; i < cfg->n_remotes; i++) {
+		err_clear();
+		int rc = remote_push(st, cfg, &cfg->remotes[i], branches, n, force);
+		if (rc == 0)
+			continue;
+		failed++;
+		/* A refusal that needs the user outranks a transient failure:
+		 * retrying next run will not fix it. */
+		if (worst == 0 || (rc == ERR_USAGE && worst != ERR_USAGE))
+			worst = rc;
+		if (!first)
+			first = xstrdup(err_last());
+		if (cfg->n_remotes > 1)
+			log_error("%s", err_last());
+	}
+	err_clear();
+	if (failed == 1 && first)
+		err_reset(worst, "%s", first);
+	else if (failed > 1)
+		err_reset(worst, "push failed for %d of %zu remotes (see above)", failed, cfg->n_remotes);
+	else if (prev_code)
+		err_reset(prev_code, "%s", prev_msg);
+	free(first);
+	free(prev_msg);
+	return worst;
+}
+
+int remote_sync_state(struct store *st, const struct remote_cfg *r, const char *branch,
+		      enum remote_sync *out)
+{
+	git_repository *repo = store_git(st);
+	git_oid local, lease;
+	char name[512];
+	if (remote_lease_ref(r->name, branch, name, sizeof(name)) < 0)
+		return err_set(ERR_USAGE, "remote %s: branch name %s too long", r->name, branch);
+	int have_local = git_reference_name_to_id(&local, repo, branch) == 0;
+	int have_lease = git_reference_name_to_id(&lease, repo, name) == 0;
+	git_error_clear();
+	if (!have_lease)
+		*out = REMOTE_NEVER_PUSHED;
+	else if (!have_local)
+		*out = REMOTE_DIVERGED;
+	else if (git_oid_equal(&local, &lease))
+		*out = REMOTE_IN_SYNC;
+	else if (git_graph_descendant_of(repo, &local, &lease) == 1)
+		*out = REMOTE_AHEAD;
+	else
+		*out = REMOTE_DIVERGED;
+	git_error_clear();
+	return 0;
+}
+
+const char *remote_sync_name(enum remote_sync s)
+{
+	switch (s) {
+	case REMOTE_IN_SYNC:
+		return "in sync";
+	case REMOTE_AHEAD:
+		return "ahead";
+	case REMOTE_NEVER_PUSHED:
+		return "never pushed";
+	case REMOTE_DIVERGED:
+		return "rewritten, not pushed";
+	}
+	return "?";
+}
