@@ -58,6 +58,77 @@ int cycle_hook(const struct config *cfg, const char *name, const char *job, cons
 	return rc;
 }
 
+/*
+ * Test hook, for the scenario tests only: DBGIT_TEST_CORRUPT="KIND:PREFIX"
+ * damages what verification reads back from the repository, as a fault
+ * between writing a snapshot and committing it would, so that a test can
+ * show that such a snapshot is not committed. It applies to the first
+ * file whose path starts with PREFIX, within the first read of it:
+ *   drop-line  drops the file's first line (an SQL row goes missing)
+ *   alter      changes the last digit of the first line (a value changes)
+ *   flip       inverts the byte at offset 8184, near the end of the second
+ *              page of a binary copy, where SQLite keeps cell contents
+ * Unset (always, outside tests), the source is used as it is.
+ */
+struct corrupt_source {
+	struct dump_source src; /* first */
+	struct dump_source *inner;
+	char kind[16];
+	const char *prefix;
+	int current, done; /* current: this file is the one to damage */
+};
+
+static int corrupt_next(struct dump_source *d, const char **path)
+{
+	struct corrupt_source *c = (struct corrupt_source *)d;
+	int rc = c->inner->next(c->inner, path);
+	c->current = rc == 1 && !c->done && !strncmp(*path, c->prefix, strlen(c->prefix));
+	return rc;
+}
+
+static ssize_t corrupt_read(struct dump_source *d, void *buf, size_t len)
+{
+	struct corrupt_source *c = (struct corrupt_source *)d;
+	ssize_t n = c->inner->read(c->inner, buf, len);
+	if (n <= 0 || !c->current)
+		return n;
+	c->current = 0;
+	c->done = 1;
+	char *p = buf;
+	char *nl = memchr(p, '\n', (size_t)n);
+	if (!strcmp(c->kind, "drop-line") && nl) {
+		size_t skip = (size_t)(nl - p) + 1;
+		memmove(p, p + skip, (size_t)n - skip);
+		n -= (ssize_t)skip;
+	} else if (!strcmp(c->kind, "alter") && nl) {
+		for (char *q = nl; q > p; q--)
+			if (q[-1] >= '0' && q[-1] <= '9') {
+				q[-1] ^= 1;
+				break;
+			}
+	} else if (!strcmp(c->kind, "flip") && n > 8184) {
+		p[8184] ^= 0xff;
+	}
+	return n;
+}
+
+/* Wraps *src if DBGIT_TEST_CORRUPT asks for it; returns what to free. */
+static struct corrupt_source *test_corrupt(struct dump_source **src)
+{
+	const char *spec = getenv("DBGIT_TEST_CORRUPT");
+	const char *colon = spec ? strchr(spec, ':') : NULL;
+	if (!*src || !colon || (size_t)(colon - spec) >= sizeof(((struct corrupt_source *)0)->kind))
+		return NULL;
+	struct corrupt_source *c = calloc(1, sizeof(*c));
+	c->src.next = corrupt_next;
+	c->src.read = corrupt_read;
+	c->inner = *src;
+	memcpy(c->kind, spec, (size_t)(colon - spec));
+	c->prefix = colon + 1;
+	*src = &c->src;
+	return c;
+}
+
 /* Every format the manifest lists, restored from object id obj into dir
  * and compared with the manifest's summaries. */
 static int restore_and_compare(struct store *st, const struct job_cfg *job, const char *obj,
@@ -83,15 +154,21 @@ static int restore_and_compare(struct store *st, const struct job_cfg *job, cons
 		cJSON *got = cJSON_CreateObject();
 		size_t before = problems->len;
 		int rc = snap_source_new(&src, st, obj);
+		struct dump_source *from = src;
+		struct corrupt_source *damaged = test_corrupt(&from);
 		if (rc == 0)
-			rc = eng->restore(job, src, f->valuestring, target);
+			rc = eng->restore(job, from, f->valuestring, target);
+		free(damaged);
+		/* Only a restored database is worth comparing: after a failed
+		 * restore every table would be "missing", burying the cause. */
+		int restored = rc == 0;
 		if (rc == 0)
 			rc = eng->inspect(job, target, got, problems);
 		else {
 			buf_printf(problems, "%s\n", err_last());
 			err_clear();
 		}
-		if (rc == 0 || rc == ERR_VERIFY) {
+		if (restored && (rc == 0 || rc == ERR_VERIFY)) {
 			if (engine_compare_tables(tables, cJSON_GetObjectItemCaseSensitive(got, "tables"),
 						  problems) > 0)
 				rc = ERR_VERIFY;

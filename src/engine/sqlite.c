@@ -195,8 +195,24 @@ static int table_prepare(sqlite3 *db, const char *path, struct table *t)
 	}
 	for (int i = 0; i < 64; i++)
 		free(pk_order[i]);
-	/* An INTEGER PRIMARY KEY is the rowid itself; otherwise the rowid is
-	 * kept explicitly, under a name no column shadows. */
+	/* An INTEGER PRIMARY KEY is the rowid itself - except in SQLite's
+	 * quirk "INTEGER PRIMARY KEY DESC", which is an ordinary key with an
+	 * index of its own (origin 'pk'): then the rowid is separate. */
+	if (npk == 1 && alias && !t->without_rowid) {
+		rc = sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_index_list(?1) WHERE origin='pk'", -1, &st,
+					NULL);
+		if (rc != SQLITE_OK) {
+			buf_free(&cols);
+			buf_free(&order);
+			return sqlite_fail(db, rc, path, "pragma_index_list");
+		}
+		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			alias = 0;
+		sqlite3_finalize(st);
+	}
+	/* Otherwise the rowid is kept explicitly, under a name no column
+	 * shadows. */
 	if (!t->without_rowid && !(npk == 1 && alias)) {
 		if (!shadow_rowid)
 			t->rowid_name = xstrdup("rowid");
@@ -508,6 +524,21 @@ static int write_text(struct dump_sink *sink, const char *path, const char *text
 	return 0;
 }
 
+/* One schema statement and its terminator. SQLite keeps a trailing
+ * comment in the stored text of a view or index ("... -- note"), which
+ * would swallow a ';' written after it: then the ';' goes on a line of its
+ * own. */
+static void add_statement(struct buf *b, const char *sql)
+{
+	size_t start = b->len;
+	buf_printf(b, "%s;", sql);
+	if (!sqlite3_complete(b->data + start)) {
+		b->len = start;
+		buf_printf(b, "%s\n;", sql);
+	}
+	buf_puts(b, "\n");
+}
+
 /* The SQL dump proper; the read transaction is already open. */
 static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *tables, size_t n,
 		    struct dump_sink *sink, cJSON *summaries)
@@ -541,7 +572,7 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 			add_quoted(&b, t->sql);
 			buf_puts(&b, ");\n");
 		} else {
-			buf_printf(&b, "%s;\n", t->sql);
+			add_statement(&b, t->sql);
 		}
 		rc = write_text(sink, path, b.data);
 		free(path);
@@ -593,7 +624,7 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 		if (excluded(job, (const char *)sqlite3_column_text(st, 1)))
 			continue;
 		buf_clear(&b);
-		buf_printf(&b, "%s;\n", (const char *)sqlite3_column_text(st, 2));
+		add_statement(&b, (const char *)sqlite3_column_text(st, 2));
 		if ((rc = sink->write(sink, b.data, b.len)) < 0)
 			break;
 	}

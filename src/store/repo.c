@@ -103,7 +103,8 @@ int store_lock(struct store *st)
 {
 	if (st->lock_fd >= 0)
 		return 0;
-	char *file = xasprintf("%s/dbgit.lock", git_repository_path(st->repo));
+	/* git_repository_path() ends in '/'. */
+	char *file = xasprintf("%sdbgit.lock", git_repository_path(st->repo));
 	int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		int e = errno;
