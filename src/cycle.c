@@ -279,7 +279,12 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 	info = cJSON_CreateObject();
 	if ((rc = snap_writer_new(&w, st, job->max_blob_size)) < 0)
 		goto out;
-	if ((rc = eng->dump(job, snap_writer_sink(w), info)) < 0) {
+	char *label = xasprintf("%s: dump", job->name);
+	progress_begin(label);
+	free(label);
+	rc = eng->dump(job, snap_writer_sink(w), info);
+	progress_end();
+	if (rc < 0) {
 		snprintf(why, sizeof(why), "%s", err_last());
 		err_reset(rc, "job '%s': dump failed: %s", job->name, why);
 		goto out;
@@ -315,7 +320,11 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 		free(text);
 		if (rc < 0)
 			goto out;
+		label = xasprintf("%s: verify", job->name);
+		progress_begin(label);
+		free(label);
 		rc = verify_in_scratch(st, job, tree, manifest, opts->keep_failed, &problems);
+		progress_end();
 		if (rc < 0) {
 			char line[400];
 			err_reset(ERR_VERIFY, "job '%s': verification failed, nothing committed: %s", job->name,

@@ -106,5 +106,8 @@ int duration_parse(const char *s, int64_t *out);
 
 /* Progress on a terminal only; silent under cron. */
 int tty_stderr(void);
+void progress_begin(const char *what);
+void progress_add(uint64_t bytes);
+void progress_end(void);
 
 #endif

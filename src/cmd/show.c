@@ -71,6 +71,8 @@ out:
 	cJSON_Delete(m);
 	store_free(st);
 	config_free(cfg);
+	if (rc == ERR_NOTFOUND)
+		rc = ERR_USAGE;
 	return rc < 0 ? cmd_fail(rc) : EXIT_OK;
 }
 

@@ -282,6 +282,7 @@ static ssize_t source_read(struct dump_source *d, void *buf, size_t len)
 	size_t n = size - s->off < len ? size - s->off : len;
 	memcpy(buf, (const char *)git_blob_rawcontent(s->blob) + s->off, n);
 	s->off += n;
+	progress_add(n);
 	return (ssize_t)n;
 }
 

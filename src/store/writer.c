@@ -116,6 +116,7 @@ static int sink_write(struct dump_sink *s, const void *data, size_t len)
 	struct snap_writer *w = (struct snap_writer *)s;
 	if (buf_add(&w->pending, data, len) < 0)
 		return ERR_GENERIC;
+	progress_add(len);
 	/* Cutting only once a full maximum chunk is pending gives the same
 	 * cuts as looking at every byte, without rescanning. */
 	if (w->pending.len >= w->chunker.max)

@@ -4,6 +4,7 @@
  * names the file, table or remote at fault.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "dbgit/util.h"
 
@@ -12,7 +13,11 @@ static int err_val;
 
 static int err_vset(int code, const char *fmt, va_list ap)
 {
-	vsnprintf(err_msg, sizeof(err_msg), fmt, ap);
+	/* Through a local buffer: callers may pass err_last() itself as an
+	 * argument ("job 'x': %s", err_last()). */
+	char tmp[sizeof(err_msg)];
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	memcpy(err_msg, tmp, sizeof(err_msg));
 	/* One line: a message that spans lines breaks cron mail and log greps. */
 	for (char *p = err_msg; *p; p++)
 		if (*p == '\n' || *p == '\r')

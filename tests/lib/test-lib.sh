@@ -53,7 +53,11 @@ trap 'exit 130' INT TERM
 # test_case NAME BODY: runs BODY in a subshell under set -e.
 test_case() {
 	local name=$1 body=$2
-	if ( set -e; cd "$T"; eval "$body" ) >"$T/.case.log" 2>&1; then
+	# Not "if ( ... )": bash ignores set -e inside a condition, and every
+	# command of the case must be able to fail it.
+	local rc=0
+	( set -e; cd "$T"; eval "$body" ) >"$T/.case.log" 2>&1 || rc=$?
+	if [ "$rc" -eq 0 ]; then
 		_test_pass=$((_test_pass + 1))
 		echo "ok - $name"
 	else
@@ -66,6 +70,15 @@ test_case() {
 test_done() {
 	echo "$_test_pass passed, $_test_fail failed"
 	[ "$_test_fail" -eq 0 ]
+}
+
+# test_must_fail CMD...: CMD must exit non-zero (a bare "! cmd" never fails
+# a case under set -e).
+test_must_fail() {
+	if "$@"; then
+		echo "expected failure: $*" >&2
+		return 1
+	fi
 }
 
 # expect_exit CODE CMD...: runs CMD, fails unless it exits CODE. Its stderr
