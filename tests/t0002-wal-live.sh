@@ -91,7 +91,7 @@ test_case "each snapshot is one consistent moment, in SQL and in binary" '
 
 test_case "restores leave no temp, -wal or -shm files behind" '
 	ls -a >files.txt
-	! grep -E "dbgit-restore|^[sb]\.db-(wal|shm|journal)$" files.txt
+	test_must_fail grep -E "dbgit-restore|^[sb]\.db-(wal|shm|journal)$" files.txt
 '
 
 test_case "the writer never saw an error and stops cleanly" '

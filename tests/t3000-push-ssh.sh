@@ -138,9 +138,9 @@ test_case "a key with a passphrase works with passphrase_env and never shows the
 	stderr_has "passphrase_env names TEST_KEY_PASS, which is not set"
 	TEST_KEY_PASS=wrong-words expect_exit 2 "$DBGIT" --config "$T/locked.toml" push
 	stderr_has "$T/locked_key"
-	! grep -q wrong-words "$T/.stderr"
+	test_must_fail grep -q wrong-words "$T/.stderr"
 	TEST_KEY_PASS=s3cret-words expect_exit 0 "$DBGIT" -v --config "$T/locked.toml" push
-	! grep -q s3cret "$T/.stderr"
+	test_must_fail grep -q s3cret "$T/.stderr"
 	[ "$(remote_tip)" = "$(local_tip)" ]
 '
 
@@ -280,6 +280,21 @@ test_case "dbgit backup pushes the new snapshot to the remote at its end" '
 	expect_exit 0 "$DBGIT" --config "$T/origin.toml" backup
 	[ "$(remote_tip)" = "$(local_tip)" ]
 	[ "$(lease)" = "$(local_tip)" ]
+'
+
+test_case "a server that forbids rewriting a branch is reported as needing the user" '
+	git init -q --bare "$T/strict.git"
+	git -C "$T/strict.git" config receive.denyNonFastForwards true
+	origin "$T/strict.toml" "ssh://root@127.0.0.1:$SSHD_PORT$T/strict.git"
+	snapshot
+	expect_exit 0 push "$T/strict.toml" push app
+	old=$(local_tip)
+	new=$(git -C "$REPO" commit-tree "$old^{tree}" -p "$old~1" -m rewritten)
+	git -C "$REPO" update-ref "$BRANCH" "$new" "$old"
+	expect_exit 2 push "$T/strict.toml" push app
+	stderr_has "the server refuses to rewrite branch backup/app"
+	[ "$(git -C "$T/strict.git" rev-parse "$BRANCH")" = "$old" ]
+	git -C "$REPO" update-ref "$BRANCH" "$old" "$new"
 '
 
 test_done

@@ -99,21 +99,6 @@ test_case "a rewritten branch replaces the remote one while the remote holds the
 	[ "$(lease nas)" = "$new" ]
 '
 
-test_case "a remote that forbids rewriting a branch is reported as needing the user" '
-	git init -q --bare "$T/strict.git"
-	git -C "$T/strict.git" config receive.denyNonFastForwards true
-	config "$T/strict.toml" '"'"'[[remote]]'"'"' '"'"'name = "strict"'"'"' "url = \"$T/strict.git\""
-	expect_exit 0 "$DBGIT" --config "$T/strict.toml" push app
-	snapshot
-	old=$(tip "$REPO")
-	new=$(git -C "$REPO" commit-tree "$old^{tree}" -p "$old~1" -m rewritten)
-	git -C "$REPO" update-ref "$BRANCH" "$new" "$old"
-	expect_exit 2 "$DBGIT" --config "$T/strict.toml" push app
-	stderr_has "remote strict: the server refuses to rewrite branch backup/app"
-	[ "$(lease strict)" != "$new" ]
-	git -C "$REPO" update-ref "$BRANCH" "$old" "$new"
-'
-
 test_case "a remote branch moved by someone else is not overwritten; --force does" '
 	git clone -q --branch backup/app "$T/by-path.git" "$T/someone"
 	git -C "$T/someone" commit -q --allow-empty -m "someone else"

@@ -71,7 +71,7 @@ for stage in reflog packed deleting; do
 		comm -23 blobs-template blobs-now >gone
 		[ -s gone ]
 		while read b; do
-			! git --git-dir=$stage.git cat-file -e $b 2>/dev/null
+			test_must_fail git --git-dir=$stage.git cat-file -e $b 2>/dev/null
 		done <gone
 		rm -f r.db
 		"$DBGIT" --config $stage.toml restore app HEAD~1 --to r.db

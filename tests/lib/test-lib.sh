@@ -53,10 +53,12 @@ trap 'exit 130' INT TERM
 # test_case NAME BODY: runs BODY in a subshell under set -e.
 test_case() {
 	local name=$1 body=$2
-	# Not "if ( ... )": bash ignores set -e inside a condition, and every
-	# command of the case must be able to fail it.
-	local rc=0
-	( set -e; cd "$T"; eval "$body" ) >"$T/.case.log" 2>&1 || rc=$?
+	# A plain statement, not "if ( ... )" nor "( ... ) || ...": bash ignores
+	# set -e inside a condition or an && / || list, and every command of
+	# the case must be able to fail it.
+	local rc
+	( set -e; cd "$T"; eval "$body" ) >"$T/.case.log" 2>&1
+	rc=$?
 	if [ "$rc" -eq 0 ]; then
 		_test_pass=$((_test_pass + 1))
 		echo "ok - $name"
