@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -292,7 +293,7 @@ static int check_job(const struct ctx *c, const cJSON *t, struct job_cfg *job)
 		job->verify = xstrdup("full");
 	if (!job->branch)
 		job->branch = xasprintf("backup/%s", job->name);
-	if (!job->busy_timeout_ms)
+	if (!cJSON_GetObjectItemCaseSensitive(t, "busy_timeout"))
 		job->busy_timeout_ms = 5000;
 	if (e->check && e->check(job) < 0) {
 		char msg[600];
@@ -302,6 +303,47 @@ static int check_job(const struct ctx *c, const cJSON *t, struct job_cfg *job)
 		return bad(c, t, key, "%s", msg);
 	}
 	return 0;
+}
+
+/* A relative path in the file is relative to the file's directory, not to
+ * wherever cron happens to start dbgit. */
+static void resolve(const char *file, char **path)
+{
+	if (!*path || (*path)[0] == '/' || !(*path)[0])
+		return;
+	const char *slash = strrchr(file, '/');
+	char *abs;
+	if (slash)
+		abs = xasprintf("%.*s/%s", (int)(slash - file), file, *path);
+	else
+		abs = xstrdup(*path);
+	if (abs[0] != '/') {
+		char cwd[4096];
+		if (getcwd(cwd, sizeof(cwd))) {
+			char *full = xasprintf("%s/%s", cwd, abs);
+			free(abs);
+			abs = full;
+		}
+	}
+	free(*path);
+	*path = abs;
+}
+
+static void resolve_paths(struct config *cfg)
+{
+	resolve(cfg->file, &cfg->repo_path);
+	resolve(cfg->file, &cfg->hooks_dir);
+	for (size_t i = 0; i < cfg->n_remotes; i++) {
+		struct remote_cfg *r = &cfg->remotes[i];
+		resolve(cfg->file, &r->ssh_key);
+		resolve(cfg->file, &r->ssh_pubkey);
+		resolve(cfg->file, &r->passphrase_file);
+		resolve(cfg->file, &r->known_hosts);
+	}
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		resolve(cfg->file, &cfg->jobs[i].path);
+		resolve(cfg->file, &cfg->jobs[i].password_file);
+	}
 }
 
 int config_parse(struct config **out, const char *file, const char *text)
@@ -446,6 +488,7 @@ done:
 		config_free(cfg);
 		return rc;
 	}
+	resolve_paths(cfg);
 	*out = cfg;
 	return 0;
 }

@@ -56,6 +56,7 @@ struct dumper {
 	const char *path;
 	sqlite3_stmt *real_check; /* SELECT CAST(?1 AS REAL) */
 	struct buf line;
+	struct buf framed; /* one row's checksum input */
 };
 
 static int sqlite_fail(sqlite3 *db, int rc, const char *path, const char *what)
@@ -303,12 +304,15 @@ static void free_tables(struct table *list, size_t n)
 	free(list);
 }
 
-/* Checksum framing of one value. */
-static void sum_value(struct sha256 *h, sqlite3_stmt *st, int i)
+/* Checksum framing of one value, appended to out: a type tag, then for
+ * numbers 8 big-endian bytes, for text and blobs an 8-byte length and the
+ * bytes. A row's framing is hashed in one call. */
+static void frame_value(struct buf *out, sqlite3_stmt *st, int i)
 {
 	unsigned char tag = (unsigned char)sqlite3_column_type(st, i), be[8];
-	sha256_update(h, &tag, 1);
+	buf_add(out, &tag, 1);
 	uint64_t u = 0;
+	const void *p = NULL;
 	switch (tag) {
 	case SQLITE_INTEGER:
 		u = (uint64_t)sqlite3_column_int64(st, i);
@@ -320,19 +324,15 @@ static void sum_value(struct sha256 *h, sqlite3_stmt *st, int i)
 	}
 	case SQLITE_NULL:
 		return;
-	default: {
-		const void *p = tag == SQLITE_BLOB ? sqlite3_column_blob(st, i) : (const void *)sqlite3_column_text(st, i);
+	default:
+		p = tag == SQLITE_BLOB ? sqlite3_column_blob(st, i) : (const void *)sqlite3_column_text(st, i);
 		u = (uint64_t)sqlite3_column_bytes(st, i);
-		for (int k = 0; k < 8; k++)
-			be[k] = (unsigned char)(u >> (56 - 8 * k));
-		sha256_update(h, be, 8);
-		sha256_update(h, p, (size_t)u);
-		return;
-	}
 	}
 	for (int k = 0; k < 8; k++)
 		be[k] = (unsigned char)(u >> (56 - 8 * k));
-	sha256_update(h, be, 8);
+	buf_add(out, be, 8);
+	if (p)
+		buf_add(out, p, (size_t)u);
 }
 
 static const char hexdig[] = "0123456789ABCDEF";
@@ -433,8 +433,10 @@ static int walk_rows(struct dumper *d, const struct table *t, struct dump_sink *
 	*rows = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		(*rows)++;
+		buf_clear(&d->framed);
 		for (int i = 0; i < t->ncols; i++)
-			sum_value(h, st, i);
+			frame_value(&d->framed, st, i);
+		sha256_update(h, d->framed.data, d->framed.len);
 		if (!sink)
 			continue;
 		buf_clear(&d->line);
@@ -653,7 +655,7 @@ static int dump_binary(struct dumper *d, struct dump_sink *sink)
 		return ERR_GENERIC;
 	char *tmp = xasprintf("%s/db.sqlite", dir);
 	sqlite3 *out = NULL;
-	int rc = sqlite3_open_v2(tmp, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	int rc = sqlite3_open_v2(tmp, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_backup *bk = sqlite3_backup_init(out, "main", d->db, "main");
 		if (!bk) {
@@ -697,7 +699,7 @@ static int open_source(const struct job_cfg *job, sqlite3 **out)
 	if (!fs_exists(job->path))
 		return err_set(ERR_GENERIC, "database %s does not exist", job->path);
 	sqlite3 *db;
-	int rc = sqlite3_open_v2(job->path, &db, SQLITE_OPEN_READONLY, NULL);
+	int rc = sqlite3_open_v2(job->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		sqlite_fail(db, rc, job->path, "open");
 		sqlite3_close(db);
@@ -791,6 +793,7 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 out:
 	free_tables(tables, n);
 	buf_free(&d.line);
+	buf_free(&d.framed);
 	sqlite3_finalize(d.real_check);
 	sqlite3_exec(d.db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(d.db);
@@ -809,7 +812,7 @@ static void ieee754_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 static int restore_sql(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
 	sqlite3 *db;
-	int rc = sqlite3_open_v2(target, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	int rc = sqlite3_open_v2(target, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		sqlite_fail(db, rc, target, "create");
 		sqlite3_close(db);
@@ -917,7 +920,7 @@ static int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *
 	struct table *tables = NULL;
 	size_t n = 0;
 	/* Read-write: a binary copy of a WAL database needs its -shm. */
-	int rc = sqlite3_open_v2(target, &d.db, SQLITE_OPEN_READWRITE, NULL);
+	int rc = sqlite3_open_v2(target, &d.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		sqlite_fail(d.db, rc, target, "open");
 		sqlite3_close(d.db);
@@ -982,6 +985,7 @@ static int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *
 	}
 out:
 	free_tables(tables, n);
+	buf_free(&d.framed);
 	sqlite3_close(d.db);
 	return bad ? ERR_VERIFY : 0;
 }

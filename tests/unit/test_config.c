@@ -310,12 +310,39 @@ static void test_load_file(void)
 	config_free(cfg);
 }
 
+/* Relative paths are relative to the config file, not to the directory
+ * cron starts in; busy_timeout = 0 means "do not wait", not the default. */
+static void test_relative_paths(void)
+{
+	struct config *cfg = NULL;
+	const char *text = "[repository]\npath = \"backups.git\"\n"
+			   "[hooks]\ndir = \"hooks\"\n"
+			   "[[remote]]\nname = \"nas\"\nurl = \"/mnt/nas/db.git\"\nssh_key = \"keys/id\"\n"
+			   "known_hosts = \"../kh\"\n"
+			   "[[job]]\nname = \"app\"\nengine = \"sqlite\"\npath = \"data/app.db\"\n"
+			   "busy_timeout = 0\n";
+	int rc = config_parse(&cfg, "/etc/dbgit/dbgit.toml", text);
+	CHECK(rc == 0 && cfg, "relative paths config: %s", err_last());
+	if (!cfg)
+		return;
+	CHECK(streq(cfg->repo_path, "/etc/dbgit/backups.git"), "repository.path %s", cfg->repo_path);
+	CHECK(streq(cfg->hooks_dir, "/etc/dbgit/hooks"), "hooks.dir %s", cfg->hooks_dir);
+	CHECK(streq(cfg->remotes[0].ssh_key, "/etc/dbgit/keys/id"), "ssh_key %s", cfg->remotes[0].ssh_key);
+	CHECK(streq(cfg->remotes[0].known_hosts, "/etc/dbgit/../kh"), "known_hosts %s",
+	      cfg->remotes[0].known_hosts);
+	CHECK(streq(cfg->remotes[0].url, "/mnt/nas/db.git"), "url untouched %s", cfg->remotes[0].url);
+	CHECK(streq(cfg->jobs[0].path, "/etc/dbgit/data/app.db"), "job path %s", cfg->jobs[0].path);
+	CHECK(cfg->jobs[0].busy_timeout_ms == 0, "busy_timeout = 0 kept: %d", cfg->jobs[0].busy_timeout_ms);
+	config_free(cfg);
+}
+
 int main(void)
 {
 	test_good();
 	test_postgres_job();
 	test_bad();
 	test_load_file();
+	test_relative_paths();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
