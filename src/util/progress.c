@@ -12,6 +12,7 @@ static char label[128];
 static uint64_t done_bytes;
 static int64_t last_ms = -1;
 static int shown;
+static int on; /* decided once per progress_begin: isatty is a syscall */
 
 static int64_t now_ms(void)
 {
@@ -30,12 +31,13 @@ void progress_begin(const char *what)
 	snprintf(label, sizeof(label), "%s", what);
 	done_bytes = 0;
 	last_ms = -1;
+	on = enabled();
 }
 
 void progress_add(uint64_t bytes)
 {
 	done_bytes += bytes;
-	if (!label[0] || !enabled())
+	if (!on)
 		return;
 	int64_t t = now_ms();
 	if (last_ms >= 0 && t - last_ms < 250)
@@ -47,8 +49,9 @@ void progress_add(uint64_t bytes)
 
 void progress_end(void)
 {
-	if (shown && enabled())
+	if (shown && on)
 		fprintf(stderr, "\r\033[K");
 	shown = 0;
+	on = 0;
 	label[0] = '\0';
 }
