@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include "dbgit/store.h"
+#include "dbgit/util.h"
+#include "store_internal.h"
 
 #define LINE_AVG (256u * 1024)
 #define FIXED_SIZE (1024u * 1024)
@@ -69,4 +71,15 @@ size_t chunker_cut(const struct chunker *c, const char *data, size_t len, int at
 	if (len >= c->max)
 		return pos ? pos : c->max;
 	return at_eof ? len : 0;
+}
+
+char *chunk_logical_name(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	const char *slash = strrchr(path, '/');
+	if (!dot || (slash && dot < slash))
+		dot = path + strlen(path);
+	if (dot - path >= 7 && dot[-7] == '-' && strspn(dot - 6, "0123456789") >= 6)
+		return xasprintf("%.*s%s", (int)(dot - 7 - path), path, dot);
+	return xstrdup(path);
 }

@@ -28,18 +28,6 @@ struct side_walk {
 	const char *suffix;
 };
 
-/* "dir/name-000012.sql" -> "dir/name.sql"; other names unchanged. */
-static char *logical_name(const char *path)
-{
-	const char *dot = strrchr(path, '.');
-	const char *slash = strrchr(path, '/');
-	if (!dot || (slash && dot < slash))
-		dot = path + strlen(path);
-	if (dot - path >= 7 && dot[-7] == '-' && strspn(dot - 6, "0123456789") >= 6)
-		return xasprintf("%.*s%s", (int)(dot - 7 - path), path, dot);
-	return xstrdup(path);
-}
-
 static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
 {
 	struct side_walk *w = payload;
@@ -51,7 +39,7 @@ static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
 		free(path);
 		return 0;
 	}
-	char *logical = logical_name(path);
+	char *logical = chunk_logical_name(path);
 	free(path);
 	struct lfile *f = NULL;
 	/* Tree walks are in path order, so a file's chunks are adjacent;

@@ -484,6 +484,66 @@ out:
 	return rc;
 }
 
+/* Adds a tree and everything below it to the pack, once. Blobs are named
+ * after their logical file (chunk_logical_name), so that all chunks of one
+ * table share a name hash: the packer's delta search, which looks at
+ * neighbours in (name hash, size) order, then compares each chunk with its
+ * versions from other snapshots even when chunk numbers shifted between
+ * them. */
+static int insert_tree(git_packbuilder *pb, git_repository *repo, const git_oid *id, const char *prefix,
+		       struct oidset *seen)
+{
+	if (oidset_has(seen, id))
+		return 0;
+	if (oidset_add(seen, id) < 0)
+		return ERR_GENERIC;
+	git_tree *tree = NULL;
+	if (git_tree_lookup(&tree, repo, id) < 0 || git_packbuilder_insert(pb, id, prefix) < 0) {
+		git_tree_free(tree);
+		return store_git_error("reclaim: collecting objects");
+	}
+	int rc = 0;
+	size_t n = git_tree_entrycount(tree);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(tree, i);
+		const git_oid *eid = git_tree_entry_id(e);
+		char *path = xasprintf("%s%s", prefix, git_tree_entry_name(e));
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
+			char *sub = xasprintf("%s/", path);
+			rc = insert_tree(pb, repo, eid, sub, seen);
+			free(sub);
+		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && !oidset_has(seen, eid)) {
+			char *name = chunk_logical_name(path);
+			if (oidset_add(seen, eid) < 0 || git_packbuilder_insert(pb, eid, name) < 0)
+				rc = store_git_error("reclaim: collecting objects");
+			free(name);
+		}
+		free(path);
+	}
+	git_tree_free(tree);
+	return rc;
+}
+
+/* Every commit the walk yields, newest first, with its tree. */
+static int insert_history(git_packbuilder *pb, git_repository *repo, git_revwalk *walk)
+{
+	struct oidset seen = {0};
+	git_oid id;
+	int rc = 0, e;
+	while (rc == 0 && (e = git_revwalk_next(&id, walk)) == 0) {
+		git_commit *c = NULL;
+		if (git_commit_lookup(&c, repo, &id) < 0 || git_packbuilder_insert(pb, &id, NULL) < 0)
+			rc = store_git_error("reclaim: collecting objects");
+		else
+			rc = insert_tree(pb, repo, git_commit_tree_id(c), "", &seen);
+		git_commit_free(c);
+	}
+	if (rc == 0 && e != GIT_ITEROVER)
+		rc = store_git_error("reclaim: walking history");
+	oidset_free(&seen);
+	return rc;
+}
+
 /* Step 4. Writes the pack into packdir and returns its base name
  * ("pack-<hex>"), or NULL in *base if nothing is reachable. */
 static int write_pack(git_repository *repo, const char *packdir, const struct roots *r,
@@ -506,10 +566,8 @@ static int write_pack(git_repository *repo, const char *packdir, const struct ro
 			rc = store_git_error("reclaim: walking history");
 			goto out;
 		}
-	if (git_packbuilder_insert_walk(pb, walk) < 0) {
-		rc = store_git_error("reclaim: collecting objects");
+	if ((rc = insert_history(pb, repo, walk)) < 0)
 		goto out;
-	}
 	for (size_t i = 0; i < r->n_others; i++)
 		if (git_packbuilder_insert_recur(pb, &r->others[i], NULL) < 0) {
 			rc = store_git_error("reclaim: collecting objects");

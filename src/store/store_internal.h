@@ -14,6 +14,10 @@ struct store {
  * moved afterwards never names an object a crash could lose. */
 int store_sync(struct store *st);
 
+/* The logical file a chunk belongs to: "t/1-rows-000012.sql" ->
+ * "t/1-rows.sql"; other names unchanged. Caller frees. */
+char *chunk_logical_name(const char *path);
+
 /* Sets the error from git_error_last(), prefixed with what. */
 int store_git_error(const char *what);
 
