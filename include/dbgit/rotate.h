@@ -56,4 +56,10 @@ struct reclaim_result {
 };
 int store_reclaim_ex(struct store *st, struct reclaim_result *res);
 
+/* True when loose objects have piled up enough to be worth packing (with
+ * deltas, by store_reclaim): at least 32 MiB of them, and at least half as
+ * much as is already packed. Without rotation, this is what keeps a
+ * repository compact. */
+int store_wants_pack(struct store *st);
+
 #endif

@@ -131,7 +131,7 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	/* After the push: a successful push moves the leases off the old
 	 * tips, so the dropped snapshots' objects can go this very run. */
-	if (rewritten_any && store_reclaim(st) < 0) {
+	if ((rewritten_any || (!dry_run && store_wants_pack(st))) && store_reclaim(st) < 0) {
 		fprintf(stderr, "dbgit: warning: reclaiming space failed: %s\n", err_last());
 		err_clear();
 	}

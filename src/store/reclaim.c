@@ -721,3 +721,41 @@ int store_reclaim(struct store *st)
 	struct reclaim_result res;
 	return store_reclaim_ex(st, &res);
 }
+
+static uint64_t dir_bytes(const char *dir, int packs)
+{
+	DIR *d = opendir(dir);
+	uint64_t total = 0;
+	struct dirent *e;
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		size_t len = strlen(e->d_name);
+		if (packs && (len < 5 || strcmp(e->d_name + len - 5, ".pack")))
+			continue;
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+		struct stat sb;
+		if (stat(path, &sb) == 0)
+			total += (uint64_t)sb.st_size;
+		free(path);
+	}
+	closedir(d);
+	return total;
+}
+
+int store_wants_pack(struct store *st)
+{
+	const char *gitdir = git_repository_path(store_git(st));
+	uint64_t loose = 0;
+	for (int i = 0; i < 256; i++) {
+		char *dir = xasprintf("%s/objects/%02x", gitdir, i);
+		loose += dir_bytes(dir, 0);
+		free(dir);
+	}
+	char *packdir = xasprintf("%s/objects/pack", gitdir);
+	uint64_t packed = dir_bytes(packdir, 1);
+	free(packdir);
+	return loose >= 32ull * 1024 * 1024 && loose * 2 >= packed;
+}
