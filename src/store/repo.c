@@ -28,6 +28,10 @@ static void git_init_once(void)
 		/* No fsync per loose object (hundreds per snapshot): snap_commit
 		 * flushes the whole file system once before it moves a ref. */
 		git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+		/* Bounded memory whatever the repository size: packs are read
+		 * through small mapped windows, not mapped whole. */
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, (size_t)8 * 1024 * 1024);
+		git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, (size_t)32 * 1024 * 1024);
 		done = 1;
 	}
 }
