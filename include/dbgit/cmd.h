@@ -53,6 +53,10 @@ struct cmd_opt {
  * (after printing the error). */
 int cmd_parse(const struct cmd_entry *e, int argc, char **argv, const struct cmd_opt *opts,
 	      const char **pos, int max, int *npos);
+/* Prints a JSON document on stdout (--json). */
+struct cJSON;
+void cmd_print_json(const struct cJSON *json);
+
 /* The job named name, or an error (exit 2) naming it and the known jobs. */
 struct job_cfg;
 const struct job_cfg *cmd_job(const struct config *cfg, const char *name);

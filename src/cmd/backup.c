@@ -136,9 +136,7 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		err_clear();
 	}
 	if (json) {
-		char *text = cJSON_Print(out);
-		printf("%s\n", text);
-		free(text);
+		cmd_print_json(out);
 	}
 	cJSON_Delete(out);
 	store_free(st);

@@ -1,6 +1,8 @@
 /* common: what every command does the same way - load the config, open the
  * repository, parse options, report errors. */
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dbgit/cmd.h"
@@ -100,4 +102,11 @@ const struct job_cfg *cmd_job(const struct config *cfg, const char *name)
 	}
 	err_set(ERR_USAGE, "unknown job '%s' in %s (jobs: %s)", name, cfg->file, cfg->n_jobs ? known : "none");
 	return NULL;
+}
+
+void cmd_print_json(const struct cJSON *json)
+{
+	char *text = cJSON_Print(json);
+	printf("%s\n", text ? text : "null");
+	free(text);
 }

@@ -68,9 +68,7 @@ static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 		cJSON_AddStringToObject(out, "from", old_id);
 		cJSON_AddStringToObject(out, "to", new_id);
 		if (json) {
-			char *text = cJSON_Print(out);
-			printf("%s\n", text);
-			free(text);
+			cmd_print_json(out);
 			goto done;
 		}
 		printf("%.12s..%.12s\n", old_id, new_id);
@@ -101,8 +99,6 @@ done:
 	cJSON_Delete(out);
 	store_free(st);
 	config_free(cfg);
-	if (rc == ERR_NOTFOUND)
-		rc = ERR_USAGE;
 	return rc < 0 ? cmd_fail(rc) : EXIT_OK;
 }
 

@@ -111,9 +111,7 @@ static int cmd_list(struct cmd_ctx *ctx, int argc, char **argv)
 		snap_list_free(list, n);
 	}
 	if (json) {
-		char *text = cJSON_Print(out);
-		printf("%s\n", text);
-		free(text);
+		cmd_print_json(out);
 	}
 	cJSON_Delete(out);
 	store_free(st);

@@ -49,8 +49,6 @@ static int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
 out:
 	store_free(st);
 	config_free(cfg);
-	if (rc == ERR_EXISTS || rc == ERR_NOTFOUND)
-		return cmd_fail(ERR_USAGE);
 	return rc < 0 ? cmd_fail(rc) : EXIT_OK;
 }
 

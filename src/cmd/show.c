@@ -34,9 +34,7 @@ static int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = snap_resolve(st, ref, pos[1], id)) < 0 || (rc = snap_read_manifest(st, id, &m)) < 0)
 		goto out;
 	if (json) {
-		char *text = cJSON_Print(m);
-		printf("%s\n", text);
-		free(text);
+		cmd_print_json(m);
 	} else {
 		printf("snapshot %s\n", id);
 		const char *keys[] = {"job", "engine", "source", "started", "finished", "dbgit_version"};
@@ -71,8 +69,6 @@ out:
 	cJSON_Delete(m);
 	store_free(st);
 	config_free(cfg);
-	if (rc == ERR_NOTFOUND)
-		rc = ERR_USAGE;
 	return rc < 0 ? cmd_fail(rc) : EXIT_OK;
 }
 

@@ -81,9 +81,7 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		snap_list_free(list, n);
 	}
 	if (rc == 0 && json) {
-		char *text = cJSON_Print(out);
-		printf("%s\n", text);
-		free(text);
+		cmd_print_json(out);
 	}
 	cJSON_Delete(out);
 	store_free(st);

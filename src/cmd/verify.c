@@ -84,9 +84,7 @@ static int cmd_verify(struct cmd_ctx *ctx, int argc, char **argv)
 		buf_free(&problems);
 	}
 	if (json) {
-		char *text = cJSON_Print(out);
-		printf("%s\n", text);
-		free(text);
+		cmd_print_json(out);
 	}
 	rc = 0;
 out:
@@ -97,8 +95,6 @@ out:
 		free(list);
 	store_free(st);
 	config_free(cfg);
-	if (rc == ERR_NOTFOUND)
-		rc = ERR_USAGE;
 	if (rc < 0)
 		return cmd_fail(rc);
 	return failed ? EXIT_JOB_FAILED : EXIT_OK;

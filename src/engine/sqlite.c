@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "dbgit/engine.h"
+#include "sqlite_internal.h"
 
 #define SQL_PREFIX "1-table/"
 #define BINARY_FILE "binary/db.sqlite"
@@ -78,7 +79,7 @@ static int sqlite_fail(sqlite3 *db, int rc, const char *path, const char *what)
 	}
 }
 
-static char *quote_ident(const char *s)
+char *sqlite_quote_ident(const char *s)
 {
 	struct buf b = BUF_INIT;
 	buf_puts(&b, "\"");
@@ -166,7 +167,7 @@ static int table_prepare(sqlite3 *db, const char *path, struct table *t)
 			has_generated = 1;
 			continue;
 		}
-		char *q = quote_ident(cname);
+		char *q = sqlite_quote_ident(cname);
 		if (cols.len)
 			buf_puts(&cols, ",");
 		buf_puts(&cols, q);
@@ -222,7 +223,7 @@ static int table_prepare(sqlite3 *db, const char *path, struct table *t)
 		else if (!shadow_oid)
 			t->rowid_name = xstrdup("oid");
 	}
-	char *qt = quote_ident(t->name);
+	char *qt = sqlite_quote_ident(t->name);
 	struct buf sel = BUF_INIT, ins = BUF_INIT;
 	buf_puts(&sel, "SELECT ");
 	if (t->rowid_name)
@@ -1022,9 +1023,6 @@ __attribute__((constructor)) static void sqlite_engine_setup(void)
 {
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
-
-/* sqlite_compare.c */
-int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out);
 
 const struct engine engine_sqlite = {
 	.name = "sqlite",

@@ -12,21 +12,7 @@
 #include <string.h>
 
 #include "dbgit/engine.h"
-
-int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out);
-
-static char *qi(const char *s)
-{
-	struct buf b = BUF_INIT;
-	buf_puts(&b, "\"");
-	for (; *s; s++) {
-		if (*s == '"')
-			buf_puts(&b, "\"");
-		buf_add(&b, s, 1);
-	}
-	buf_puts(&b, "\"");
-	return b.data;
-}
+#include "sqlite_internal.h"
 
 static int64_t count(sqlite3 *db, const char *sql)
 {
@@ -65,7 +51,7 @@ static int key_and_columns(sqlite3 *db, const char *t, struct buf *key, struct b
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		int p = sqlite3_column_int(st, 1);
-		char *q = qi(name);
+		char *q = sqlite_quote_ident(name);
 		if (!sqlite3_stricmp(name, "rowid"))
 			shadow = 1;
 		buf_printf(cols, "%s%s", cols->len ? "," : "", q);
@@ -88,7 +74,7 @@ static int key_and_columns(sqlite3 *db, const char *t, struct buf *key, struct b
 static int compare_rows(sqlite3 *db, const char *t, cJSON *tables)
 {
 	struct buf key = BUF_INIT, cols = BUF_INIT;
-	char *q = qi(t);
+	char *q = sqlite_quote_ident(t);
 	int rc = key_and_columns(db, t, &key, &cols);
 	if (rc < 0) {
 		free(q);
@@ -122,7 +108,7 @@ static int compare_rows(sqlite3 *db, const char *t, cJSON *tables)
 
 static void add_whole(sqlite3 *db, const char *schema, const char *t, int added, cJSON *tables)
 {
-	char *q = qi(t);
+	char *q = sqlite_quote_ident(t);
 	char *sql = xasprintf("SELECT count(*) FROM %s.%s", schema, q);
 	int64_t n = count(db, sql);
 	err_clear();

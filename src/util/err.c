@@ -68,6 +68,8 @@ int err_exit_status(int code)
 	case 0:
 		return EXIT_OK;
 	case ERR_USAGE:
+	case ERR_NOTFOUND: /* an unknown job, revision or time */
+	case ERR_EXISTS:   /* a restore target, without --force */
 		return EXIT_USAGE;
 	case ERR_LOCKED:
 		return EXIT_LOCKED;

@@ -16,19 +16,7 @@
 #include "dbgit/engine.h"
 #include "dbgit/util.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                  \
-	do {                                              \
-		if (cond) {                               \
-			passed++;                         \
-		} else {                                  \
-			failed++;                         \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__);              \
-			printf("\n");                     \
-		}                                         \
-	} while (0)
+#include "check.h"
 
 static char dir[256];
 
