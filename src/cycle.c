@@ -8,6 +8,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -131,8 +132,17 @@ static struct corrupt_source *test_corrupt(struct dump_source **src)
 
 /* Every format the manifest lists, restored from object id obj into dir
  * and compared with the manifest's summaries. */
+/* A format already restored while the dump was written (see struct
+ * early_restore): its database, or why its restore failed. */
+struct restored {
+	const char *format;
+	const char *db;    /* restored from exactly the snapshot's objects */
+	const char *error; /* the restore failed: why */
+};
+
 static int restore_and_compare(struct store *st, const struct job_cfg *job, const char *obj,
-			       const cJSON *expect, const char *dir, struct buf *problems)
+			       const cJSON *expect, const char *dir, const struct restored *early,
+			       struct buf *problems)
 {
 	const struct engine *eng = engine_find(job->engine);
 	const cJSON *formats = cJSON_GetObjectItemCaseSensitive(expect, "formats");
@@ -153,12 +163,20 @@ static int restore_and_compare(struct store *st, const struct job_cfg *job, cons
 		struct dump_source *src = NULL;
 		cJSON *got = cJSON_CreateObject();
 		size_t before = problems->len;
-		int rc = snap_source_new(&src, st, obj);
-		struct dump_source *from = src;
-		struct corrupt_source *damaged = test_corrupt(&from);
-		if (rc == 0)
-			rc = eng->restore(job, from, f->valuestring, target);
-		free(damaged);
+		int rc = 0;
+		if (early && early->format && !strcmp(early->format, f->valuestring)) {
+			if (early->error)
+				rc = err_set(ERR_VERIFY, "%s", early->error);
+			else
+				snprintf(target, strlen(target) + 1, "%s", early->db);
+		} else {
+			rc = snap_source_new(&src, st, obj);
+			struct dump_source *from = src;
+			struct corrupt_source *damaged = test_corrupt(&from);
+			if (rc == 0)
+				rc = eng->restore(job, from, f->valuestring, target);
+			free(damaged);
+		}
 		/* Only a restored database is worth comparing: after a failed
 		 * restore every table would be "missing", burying the cause. */
 		int restored = rc == 0;
@@ -217,13 +235,16 @@ static const char *first_line(struct buf *b, char *out, size_t len)
 	return out;
 }
 
+/* Restores and compares in dir (a new scratch directory if NULL), which is
+ * removed afterwards or, on failure, moved into keep_failed. */
 static int verify_in_scratch(struct store *st, const struct job_cfg *job, const char *obj,
-			     const cJSON *expect, const char *keep_failed, struct buf *problems)
+			     const cJSON *expect, const char *keep_failed, const char *scratch,
+			     const struct restored *early, struct buf *problems)
 {
-	char *dir = NULL;
-	if (fs_mkdtemp(&dir, "verify") < 0)
+	char *dir = scratch ? xstrdup(scratch) : NULL;
+	if (!dir && fs_mkdtemp(&dir, "verify") < 0)
 		return ERR_GENERIC;
-	int rc = restore_and_compare(st, job, obj, expect, dir, problems);
+	int rc = restore_and_compare(st, job, obj, expect, dir, early, problems);
 	if (rc < 0 && keep_failed) {
 		char *dest = xasprintf("%s/%s-%.12s", keep_failed, job->name, obj);
 		mkdir(keep_failed, 0700);
@@ -235,6 +256,103 @@ static int verify_in_scratch(struct store *st, const struct job_cfg *job, const 
 	fs_rmtree(dir);
 	free(dir);
 	return rc;
+}
+
+/*
+ * The early restore: while the engine dumps, a second thread restores the
+ * SQL dump from the blobs the writer has just put into the repository
+ * (through a snap_feed), so the two run on two cores side by side. Once
+ * the tree is written, snap_feed_check proves the thread went through
+ * exactly the tree's files in the tree's order; if not (or the engine did
+ * not write in path order), verification restores from the tree instead.
+ */
+struct early_restore {
+	const struct engine *eng;
+	const struct job_cfg *job;
+	struct snap_feed *feed;
+	char *dir, *db;
+	pthread_t thread;
+	int started, rc;
+	char error[600];
+};
+
+static void *early_restore_run(void *arg)
+{
+	struct early_restore *er = arg;
+	struct dump_source *from = snap_feed_source(er->feed);
+	struct corrupt_source *damaged = test_corrupt(&from);
+	er->rc = er->eng->restore(er->job, from, "sql", er->db);
+	free(damaged);
+	if (er->rc < 0)
+		snprintf(er->error, sizeof(er->error), "%s", err_last());
+	/* Go through what is left, even after a failure, so that the feed's
+	 * record is complete and can be checked against the tree. */
+	const char *path;
+	struct dump_source *rest = snap_feed_source(er->feed);
+	while (rest->next(rest, &path) == 1)
+		;
+	err_clear();
+	return NULL;
+}
+
+static int early_restore_start(struct early_restore *er, struct store *st, const struct engine *eng,
+			       const struct job_cfg *job, struct snap_writer *w)
+{
+	memset(er, 0, sizeof(*er));
+	if (!strcmp(job->format, "binary") || strcmp(job->verify, "full"))
+		return 0;
+	er->eng = eng;
+	er->job = job;
+	if (fs_mkdtemp(&er->dir, "verify") < 0 || snap_feed_new(&er->feed, store_path(st)) < 0)
+		return ERR_GENERIC;
+	er->db = xasprintf("%s/restored-sql.db", er->dir);
+	snap_writer_on_chunk(w, snap_feed_push, er->feed);
+	if (pthread_create(&er->thread, NULL, early_restore_run, er) != 0) {
+		snap_writer_on_chunk(w, NULL, NULL);
+		return 0; /* verification will restore from the tree */
+	}
+	er->started = 1;
+	return 0;
+}
+
+/* After the dump: waits for the thread; failed says the dump failed. */
+static void early_restore_join(struct early_restore *er, int failed)
+{
+	if (!er->started)
+		return;
+	snap_feed_close(er->feed, failed);
+	pthread_join(er->thread, NULL);
+	er->started = 0;
+}
+
+/* What verification may take from the early restore, for the snapshot
+ * whose tree is tree: its database or its failure, if the thread went
+ * through exactly the tree's files; otherwise nothing (0). */
+static int early_restore_result(struct early_restore *er, struct store *st, const char *tree,
+				struct restored *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!er->feed)
+		return 0;
+	if (snap_feed_check(er->feed, st, tree) < 0) {
+		log_debug("%s; verifying from the tree instead", err_last());
+		err_clear();
+		return 0;
+	}
+	out->format = "sql";
+	out->db = er->db;
+	out->error = er->rc < 0 ? er->error : NULL;
+	return 1;
+}
+
+static void early_restore_free(struct early_restore *er)
+{
+	early_restore_join(er, 1);
+	snap_feed_free(er->feed);
+	if (er->dir)
+		fs_rmtree(er->dir);
+	free(er->dir);
+	free(er->db);
 }
 
 static cJSON *manifest_new(const struct job_cfg *job, const char *source, int64_t start)
@@ -258,6 +376,8 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 	const struct engine *eng = engine_find(job->engine);
 	char branch[512], parent[41], tree[41];
 	struct snap_writer *w = NULL;
+	struct early_restore early;
+	memset(&early, 0, sizeof(early));
 	struct buf problems = BUF_INIT;
 	cJSON *info = NULL, *manifest = NULL;
 	int rc = 0;
@@ -279,11 +399,14 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 	info = cJSON_CreateObject();
 	if ((rc = snap_writer_new(&w, st, job->max_blob_size)) < 0)
 		goto out;
+	if ((rc = early_restore_start(&early, st, eng, job, w)) < 0)
+		goto out;
 	char *label = xasprintf("%s: dump", job->name);
 	progress_begin(label);
 	free(label);
 	rc = eng->dump(job, snap_writer_sink(w), info);
 	progress_end();
+	early_restore_join(&early, rc < 0);
 	if (rc < 0) {
 		snprintf(why, sizeof(why), "%s", err_last());
 		err_reset(rc, "job '%s': dump failed: %s", job->name, why);
@@ -323,7 +446,15 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 		label = xasprintf("%s: verify", job->name);
 		progress_begin(label);
 		free(label);
-		rc = verify_in_scratch(st, job, tree, manifest, opts->keep_failed, &problems);
+		struct restored done;
+		int have = early_restore_result(&early, st, tree, &done);
+		rc = verify_in_scratch(st, job, tree, manifest, opts->keep_failed, have ? early.dir : NULL,
+				       have ? &done : NULL, &problems);
+		if (have) {
+			/* verify_in_scratch removed or kept the directory */
+			free(early.dir);
+			early.dir = NULL;
+		}
 		progress_end();
 		if (rc < 0) {
 			char line[400];
@@ -380,6 +511,7 @@ out:
 		}
 	}
 	buf_free(&problems);
+	early_restore_free(&early);
 	snap_writer_free(w);
 	cJSON_Delete(info);
 	cJSON_Delete(manifest);
@@ -396,7 +528,7 @@ int cycle_verify_snapshot(const struct config *cfg, struct store *st, const stru
 		err_clear();
 		return ERR_VERIFY;
 	}
-	int rc = verify_in_scratch(st, job, commit, m, keep_failed, problems);
+	int rc = verify_in_scratch(st, job, commit, m, keep_failed, NULL, NULL, problems);
 	cJSON_Delete(m);
 	return rc;
 }

@@ -4,8 +4,12 @@
  * dump_sink, restores from a dump_source into a scratch target, and computes
  * per-table row counts and content checksums that the cycle compares.
  *
- * Table summaries are cJSON arrays of {"name", "rows", "checksum"} objects,
- * sorted by name; they go into MANIFEST.json as they are.
+ * Table summaries are cJSON arrays of {"name", "rows", "checksum"} objects;
+ * they go into MANIFEST.json as they are, and are compared by name.
+ *
+ * An engine writes its files in byte-wise path order (each file's chunks
+ * follow in order), so that the cycle can restore them for verification
+ * while the dump is still being written.
  */
 #ifndef DBGIT_ENGINE_H
 #define DBGIT_ENGINE_H

@@ -53,6 +53,9 @@ struct dump_sink *snap_writer_sink(struct snap_writer *w);
 struct cJSON *snap_writer_files(struct snap_writer *w);
 /* Blobs written that the repository did not already have. */
 size_t snap_writer_new_blobs(struct snap_writer *w);
+/* Calls cb after each chunk's blob is in the repository, in write order. */
+typedef void (*snap_chunk_cb)(void *arg, const char *path, const char *blob);
+void snap_writer_on_chunk(struct snap_writer *w, snap_chunk_cb cb, void *arg);
 /* Writes the tree of all files plus MANIFEST.json (the manifest text). */
 int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree_out[41]);
 void snap_writer_free(struct snap_writer *w);
@@ -86,6 +89,23 @@ int snap_read_manifest(struct store *st, const char *commit, struct cJSON **out)
  * (all of them; engines pick theirs). */
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit);
 void snap_source_free(struct dump_source *src);
+
+/* A feed: the chunks of a snapshot handed over as they are written (a
+ * snap_chunk_cb), read back from the repository's objects by another
+ * thread through a dump_source, in the order they were written - which
+ * engines keep equal to path order. snap_feed_check then proves that what
+ * was read is exactly the tree's files, in the tree's order. */
+struct snap_feed;
+int snap_feed_new(struct snap_feed **out, const char *repo_path);
+void snap_feed_push(void *feed, const char *path, const char *blob); /* a snap_chunk_cb */
+/* No more chunks (failed: the dump failed; the reader gets an error). */
+void snap_feed_close(struct snap_feed *f, int failed);
+/* The reading side; use from one thread only. */
+struct dump_source *snap_feed_source(struct snap_feed *f);
+/* 0 if the files the reader went through are the tree's files (all but
+ * MANIFEST.json), same paths, same blobs, same order. */
+int snap_feed_check(struct snap_feed *f, struct store *st, const char *tree);
+void snap_feed_free(struct snap_feed *f);
 
 /* Prints a unified diff of the files ending in suffix between two commits,
  * each logical file compared whole (its chunks joined). n_changed receives

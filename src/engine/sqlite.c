@@ -248,6 +248,11 @@ static int table_prepare(sqlite3 *db, const char *path, struct table *t)
 	return 0;
 }
 
+static int cmp_dir(const void *a, const void *b)
+{
+	return strcmp(((const struct table *)a)->dir, ((const struct table *)b)->dir);
+}
+
 /* Lists the tables to dump, in path order. */
 static int list_tables(sqlite3 *db, const char *path, const struct job_cfg *job,
 		       struct table **out, size_t *n)
@@ -286,6 +291,9 @@ static int list_tables(sqlite3 *db, const char *path, const struct job_cfg *job,
 		free(list);
 		return sqlite_fail(db, rc, path, "reading the schema");
 	}
+	/* Path order (by directory name), which is also the order the files
+	 * are written in. */
+	qsort(list, len, sizeof(*list), cmp_dir);
 	for (size_t i = 0; i < len; i++)
 		if (!list[i].is_virtual && table_prepare(db, path, &list[i]) < 0) {
 			for (size_t j = 0; j < len; j++)
@@ -766,11 +774,9 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 	cJSON *summaries = cJSON_AddArrayToObject(info, "tables");
 	int want_sql = strcmp(job->format, "binary") != 0;
 	int want_bin = strcmp(job->format, "sql") != 0;
-	if (want_bin) {
-		if ((rc = dump_binary(&d, sink)) < 0)
-			goto out;
-		cJSON_AddItemToArray(formats, cJSON_CreateString("binary"));
-	}
+	/* SQL first, then the binary copy: files are written in the order of
+	 * their paths ("0-begin.sql" ... "4-end.sql" < "binary/"), which lets
+	 * the cycle restore them for verification while they are written. */
 	if (want_sql) {
 		if ((rc = dump_sql(&d, job, tables, n, sink, summaries)) < 0)
 			goto out;
@@ -797,6 +803,11 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 			if (rc < 0)
 				goto out;
 		}
+	}
+	if (want_bin) {
+		if ((rc = dump_binary(&d, sink)) < 0)
+			goto out;
+		cJSON_AddItemToArray(formats, cJSON_CreateString("binary"));
 	}
 	int64_t fk = 0, uv = 0, aid = 0;
 	src = fk_violations(d.db, &fk);

@@ -25,6 +25,8 @@ struct snap_writer {
 	size_t max_blob;
 	cJSON *files;
 	size_t new_blobs;
+	snap_chunk_cb on_chunk;
+	void *on_chunk_arg;
 	/* the logical file being written */
 	char *path;
 	struct chunker chunker;
@@ -70,6 +72,8 @@ static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 	}
 	char hex[GIT_OID_HEXSZ + 1];
 	git_oid_tostr(hex, sizeof(hex), &oid);
+	if (w->on_chunk)
+		w->on_chunk(w->on_chunk_arg, name, hex);
 	cJSON *f = cJSON_CreateObject();
 	cJSON_AddStringToObject(f, "path", name);
 	cJSON_AddNumberToObject(f, "size", (double)len);
@@ -151,6 +155,12 @@ int snap_writer_new(struct snap_writer **out, struct store *st, size_t max_blob)
 	}
 	*out = w;
 	return 0;
+}
+
+void snap_writer_on_chunk(struct snap_writer *w, snap_chunk_cb cb, void *arg)
+{
+	w->on_chunk = cb;
+	w->on_chunk_arg = arg;
 }
 
 struct dump_sink *snap_writer_sink(struct snap_writer *w)

@@ -8,8 +8,8 @@
 
 #include "dbgit/util.h"
 
-static char err_msg[2048];
-static int err_val;
+static _Thread_local char err_msg[2048];
+static _Thread_local int err_val;
 
 static int err_vset(int code, const char *fmt, va_list ap)
 {
