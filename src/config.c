@@ -265,12 +265,35 @@ static int split_author(struct config *cfg)
 
 static int valid_name(const char *s)
 {
-	if (!*s || *s == '.' || *s == '-')
+	size_t n = strlen(s);
+	/* Also a valid git ref component: no "..", no trailing "." or ".lock". */
+	if (!n || *s == '.' || *s == '-' || s[n - 1] == '.' || strstr(s, "..") ||
+	    (n >= 5 && !strcmp(s + n - 5, ".lock")))
 		return 0;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
 			return 0;
 	return 1;
+}
+
+/* A branch name git accepts under refs/heads/ (git check-ref-format). */
+static int valid_branch(const char *b)
+{
+	if (!*b || *b == '/' || b[strlen(b) - 1] == '/' || strstr(b, "//") || strstr(b, "@{") ||
+	    !strcmp(b, "@"))
+		return 0;
+	for (const char *p = b; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || strchr(" ~^:?*[\\", *p))
+			return 0;
+	char *copy = xstrdup(b), *save = NULL;
+	int ok = 1;
+	for (char *c = strtok_r(copy, "/", &save); c && ok; c = strtok_r(NULL, "/", &save)) {
+		size_t n = strlen(c);
+		if (*c == '.' || c[n - 1] == '.' || strstr(c, "..") || (n >= 5 && !strcmp(c + n - 5, ".lock")))
+			ok = 0;
+	}
+	free(copy);
+	return ok;
 }
 
 static int check_job(const struct ctx *c, const cJSON *t, struct job_cfg *job)
@@ -291,6 +314,8 @@ static int check_job(const struct ctx *c, const cJSON *t, struct job_cfg *job)
 		job->format = xstrdup("sql");
 	if (!job->verify)
 		job->verify = xstrdup("full");
+	if (job->branch && !valid_branch(job->branch))
+		return bad(c, t, "branch", "'%s' is not a valid git branch name", job->branch);
 	if (!job->branch)
 		job->branch = xasprintf("backup/%s", job->name);
 	if (!cJSON_GetObjectItemCaseSensitive(t, "busy_timeout"))
@@ -344,6 +369,13 @@ static void resolve_paths(struct config *cfg)
 		resolve(cfg->file, &cfg->jobs[i].path);
 		resolve(cfg->file, &cfg->jobs[i].password_file);
 	}
+}
+
+/* "backup/a" and "backup/a/b" cannot both be branches. */
+static int nested(const char *outer, const char *inner)
+{
+	size_t n = strlen(outer);
+	return !strncmp(outer, inner, n) && inner[n] == '/';
 }
 
 int config_parse(struct config **out, const char *file, const char *text)
@@ -477,9 +509,13 @@ int config_parse(struct config **out, const char *file, const char *text)
 	}
 	for (size_t a = 0; a < cfg->n_jobs; a++)
 		for (size_t b = a + 1; b < cfg->n_jobs; b++)
-			if (!strcmp(cfg->jobs[a].branch, cfg->jobs[b].branch)) {
-				rc = err_set(ERR_USAGE, "%s: jobs '%s' and '%s' write the same branch '%s'",
-					     file, cfg->jobs[a].name, cfg->jobs[b].name, cfg->jobs[a].branch);
+			if (!strcmp(cfg->jobs[a].branch, cfg->jobs[b].branch) ||
+			    nested(cfg->jobs[a].branch, cfg->jobs[b].branch) ||
+			    nested(cfg->jobs[b].branch, cfg->jobs[a].branch)) {
+				/* git cannot hold both "x" and "x/y" as branches either. */
+				rc = err_set(ERR_USAGE, "%s: jobs '%s' and '%s' write clashing branches '%s' and '%s'",
+					     file, cfg->jobs[a].name, cfg->jobs[b].name, cfg->jobs[a].branch,
+					     cfg->jobs[b].branch);
 				goto done;
 			}
 done:

@@ -195,9 +195,10 @@ static int restore_and_compare(struct store *st, const struct job_cfg *job, cons
 			for (size_t k = 0; k < 3; k++) {
 				const cJSON *a = cJSON_GetObjectItemCaseSensitive(expect, keys[k]);
 				const cJSON *b = cJSON_GetObjectItemCaseSensitive(got, keys[k]);
-				if (cJSON_IsNumber(a) && (!cJSON_IsNumber(b) || a->valuedouble != b->valuedouble)) {
+				/* Absent when inspect stopped early: it said why. */
+				if (cJSON_IsNumber(a) && cJSON_IsNumber(b) && a->valuedouble != b->valuedouble) {
 					buf_printf(problems, "%s: %.0f in the source, %.0f in the snapshot\n", keys[k],
-						   a->valuedouble, cJSON_IsNumber(b) ? b->valuedouble : -1);
+						   a->valuedouble, b->valuedouble);
 					rc = ERR_VERIFY;
 				}
 			}
@@ -496,19 +497,29 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 	manifest = NULL;
 out:
 	if (rc < 0) {
-		snprintf(res->message, sizeof(res->message), "%s", err_last());
-		/* Details beyond the first line go to the log, for the user. */
-		const char *p = buf_cstr(&problems);
-		const char *nl = strchr(p, '\n');
-		if (nl && nl[1]) {
-			log_error("%s", res->message);
-			for (const char *q = p; *q;) {
+		/* One line for cron and the on-failure hook; every problem
+		 * with -v. */
+		int more = -1;
+		for (const char *q = buf_cstr(&problems); *q; q++)
+			more += *q == '\n';
+		/* Where --keep-failed put the scratch data goes on the line. */
+		const char *kept = strstr(buf_cstr(&problems), "scratch data kept in ");
+		int kept_len = kept ? (int)strcspn(kept, "\n") : 0;
+		if (kept)
+			more--;
+		if (more > 0)
+			snprintf(res->message, sizeof(res->message), "%s (and %d more; -v lists them)%s%.*s",
+				 err_last(), more, kept ? "; " : "", kept_len, kept ? kept : "");
+		else
+			snprintf(res->message, sizeof(res->message), "%s%s%.*s", err_last(), kept ? "; " : "",
+				 kept_len, kept ? kept : "");
+		if (more > 0)
+			for (const char *q = buf_cstr(&problems); *q;) {
 				const char *e = strchr(q, '\n');
 				size_t n = e ? (size_t)(e - q) : strlen(q);
-				log_error("  %.*s", (int)n, q);
+				log_info("  %.*s", (int)n, q);
 				q += n + (e ? 1 : 0);
 			}
-		}
 	}
 	buf_free(&problems);
 	early_restore_free(&early);
@@ -622,6 +633,16 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 			     first_line(&problems, line, sizeof(line)));
 		goto out;
 	}
+	/* On disk before it takes the target's name: a crash after the rename
+	 * must not leave a half-written target. */
+	int tfd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (tfd < 0 || fsync(tfd) < 0) {
+		rc = err_set(ERR_GENERIC, "cannot flush %s to disk: %s", tmp, strerror(errno));
+		if (tfd >= 0)
+			close(tfd);
+		goto out;
+	}
+	close(tfd);
 	/* Journal files of the database being replaced belong to it, not to
 	 * the restored one: SQLite would replay a stale WAL into it. */
 	static const char *const sides[] = {"-wal", "-shm", "-journal"};

@@ -14,7 +14,8 @@
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 
-#define MAX_JOBS 256
+/* Jobs named on one command line. */
+#define MAX_NAMED 256
 
 static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -25,9 +26,9 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		{"--dry-run", &dry_run, NULL},     {"--json", &json, NULL},
 		{"--keep-failed", NULL, &keep_failed}, {NULL, NULL, NULL},
 	};
-	const char *names[MAX_JOBS];
+	const char *names[MAX_NAMED];
 	int n_names, rc;
-	if ((rc = cmd_parse(&cmd_backup_entry, argc, argv, opts, names, MAX_JOBS, &n_names)) != 0)
+	if ((rc = cmd_parse(&cmd_backup_entry, argc, argv, opts, names, MAX_NAMED, &n_names)) != 0)
 		return rc;
 	struct config *cfg;
 	struct store *st;
@@ -35,10 +36,13 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 
 	/* Every named job must exist before anything is done. */
-	const struct job_cfg *jobs[MAX_JOBS];
+	size_t cap = cfg->n_jobs + (size_t)n_names + 1;
+	const struct job_cfg **jobs = calloc(cap, sizeof(*jobs));
+	const char **branches = calloc(cap, sizeof(*branches));
+	char (*branch_buf)[512] = calloc(cap, sizeof(*branch_buf));
 	size_t n = 0;
 	if (n_names == 0) {
-		for (size_t i = 0; i < cfg->n_jobs && n < MAX_JOBS; i++)
+		for (size_t i = 0; i < cfg->n_jobs; i++)
 			jobs[n++] = &cfg->jobs[i];
 		if (n == 0) {
 			err_set(ERR_USAGE, "%s has no [[job]]: nothing to back up", cfg->file);
@@ -55,8 +59,6 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 	int failed = 0, push_failed = 0;
 	int verbose = isatty(STDOUT_FILENO) || log_level() >= LOG_INFO;
 	cJSON *out = cJSON_CreateArray();
-	const char *branches[MAX_JOBS];
-	char branch_buf[MAX_JOBS][512];
 	size_t n_branches = 0;
 	int rewritten_any = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -139,11 +141,13 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_print_json(out);
 	}
 	cJSON_Delete(out);
+	free(jobs), free(branches), free(branch_buf);
 	store_free(st);
 	config_free(cfg);
 	return failed ? EXIT_JOB_FAILED : push_failed ? EXIT_PUSH_FAILED : EXIT_OK;
 fail:
 	rc = err_code();
+	free(jobs), free(branches), free(branch_buf);
 	store_free(st);
 	config_free(cfg);
 	return cmd_fail(rc);

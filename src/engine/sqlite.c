@@ -58,6 +58,7 @@ struct dumper {
 	sqlite3_stmt *real_check; /* SELECT CAST(?1 AS REAL) */
 	struct buf line;
 	struct buf framed; /* one row's checksum input */
+	int enc;           /* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
 };
 
 static int sqlite_fail(sqlite3 *db, int rc, const char *path, const char *what)
@@ -433,8 +434,16 @@ static void add_value(struct dumper *d, struct buf *b, sqlite3_stmt *st, int i)
 		const char *s = (const char *)sqlite3_column_text(st, i);
 		size_t n = (size_t)sqlite3_column_bytes(st, i);
 		if (memchr(s, '\0', n) || memchr(s, '\n', n) || memchr(s, '\r', n)) {
+			/* CAST reads the bytes in the database's encoding. */
 			buf_puts(b, "CAST(X'");
-			add_hex(b, (const unsigned char *)s, n);
+			if (d->enc == SQLITE_UTF8) {
+				add_hex(b, (const unsigned char *)s, n);
+			} else {
+				sqlite3_value *v = sqlite3_column_value(st, i);
+				const void *w = d->enc == SQLITE_UTF16LE ? sqlite3_value_text16le(v)
+									 : sqlite3_value_text16be(v);
+				add_hex(b, w, (size_t)sqlite3_value_bytes16(v));
+			}
 			buf_puts(b, "' AS TEXT)");
 		} else {
 			add_quoted(b, s);
@@ -510,15 +519,35 @@ static int has_sequence(sqlite3 *db)
 	return found;
 }
 
-static struct table sequence_table(void)
+/* sqlite_sequence, less the rows of excluded tables. */
+static struct table sequence_table(const struct job_cfg *job)
 {
 	struct table t;
 	memset(&t, 0, sizeof(t));
+	struct buf sel = BUF_INIT;
+	buf_puts(&sel, "SELECT name, seq FROM main.sqlite_sequence");
+	for (size_t i = 0; i < job->n_exclude; i++) {
+		buf_puts(&sel, i ? ", upper(" : " WHERE upper(name) NOT IN (upper(");
+		add_quoted(&sel, job->exclude_tables[i]);
+		buf_puts(&sel, ")");
+	}
+	if (job->n_exclude)
+		buf_puts(&sel, ")");
+	buf_puts(&sel, " ORDER BY name");
 	t.name = xstrdup("sqlite_sequence");
-	t.select = xstrdup("SELECT name, seq FROM main.sqlite_sequence ORDER BY name");
+	t.select = sel.data;
 	t.insert_head = xstrdup("INSERT INTO sqlite_sequence(name,seq) VALUES(");
 	t.ncols = 2;
 	return t;
+}
+
+/* A restore has sqlite_sequence only if a kept table uses AUTOINCREMENT. */
+static int keeps_autoincrement(const struct table *tables, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!tables[i].is_virtual && sqlite3_strlike("%AUTOINCREMENT%", tables[i].sql, 0) == 0)
+			return 1;
+	return 0;
 }
 
 static int pragma_int(sqlite3 *db, const char *pragma, int64_t *out)
@@ -569,6 +598,22 @@ static void add_statement(struct buf *b, const char *sql)
 	buf_puts(b, "\n");
 }
 
+/* Does sql name the table, as a whole word (any case)? A warning's
+ * heuristic, not a parser. */
+static int mentions(const char *sql, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *p = sql; n && *p; p++) {
+		if (sqlite3_strnicmp(p, name, (int)n))
+			continue;
+		int before = p > sql && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+		int after = isalnum((unsigned char)p[n]) || p[n] == '_';
+		if (!before && !after)
+			return 1;
+	}
+	return 0;
+}
+
 /* The SQL dump proper; the read transaction is already open. */
 static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *tables, size_t n,
 		    struct dump_sink *sink, cJSON *summaries)
@@ -580,6 +625,10 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 	pragma_int(d->db, "PRAGMA user_version", &user_version);
 	pragma_int(d->db, "PRAGMA application_id", &app_id);
 	struct buf b = BUF_INIT;
+	/* Like page_size, the encoding can only be set on a new database,
+	 * before the first table. */
+	if (d->enc != SQLITE_UTF8)
+		buf_printf(&b, "PRAGMA encoding='%s';\n", d->enc == SQLITE_UTF16LE ? "UTF-16le" : "UTF-16be");
 	buf_printf(&b, "PRAGMA page_size=%lld;\nPRAGMA auto_vacuum=%lld;\nPRAGMA foreign_keys=OFF;\n"
 		       "BEGIN TRANSACTION;\n",
 		   (long long)page_size, (long long)auto_vacuum);
@@ -619,8 +668,8 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 			goto out;
 		add_summary(summaries, t->name, rows, sum);
 	}
-	if (has_sequence(d->db)) {
-		struct table seq = sequence_table();
+	if (has_sequence(d->db) && keeps_autoincrement(tables, n)) {
+		struct table seq = sequence_table(job);
 		int64_t rows;
 		char sum[65];
 		rc = sink->open(sink, "2-sequence.sql", CHUNK_LINES);
@@ -653,8 +702,13 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
 		if (excluded(job, (const char *)sqlite3_column_text(st, 1)))
 			continue;
+		const char *obj_sql = (const char *)sqlite3_column_text(st, 2);
+		for (size_t k = 0; k < job->n_exclude; k++)
+			if (mentions(obj_sql, job->exclude_tables[k]))
+				log_warn("job '%s': %s refers to excluded table '%s' and will not work after a restore",
+					 job->name, (const char *)sqlite3_column_text(st, 0), job->exclude_tables[k]);
 		buf_clear(&b);
-		add_statement(&b, (const char *)sqlite3_column_text(st, 2));
+		add_statement(&b, obj_sql);
 		if ((rc = sink->write(sink, b.data, b.len)) < 0)
 			break;
 	}
@@ -752,6 +806,18 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 		rc = sqlite_fail(d.db, src, d.path, "starting a read transaction");
 		goto out;
 	}
+	d.enc = SQLITE_UTF8;
+	sqlite3_stmt *es;
+	if (sqlite3_prepare_v2(d.db, "PRAGMA encoding", -1, &es, NULL) == SQLITE_OK) {
+		if (sqlite3_step(es) == SQLITE_ROW) {
+			const char *e = (const char *)sqlite3_column_text(es, 0);
+			if (e && !sqlite3_stricmp(e, "UTF-16le"))
+				d.enc = SQLITE_UTF16LE;
+			else if (e && !sqlite3_stricmp(e, "UTF-16be"))
+				d.enc = SQLITE_UTF16BE;
+		}
+		sqlite3_finalize(es);
+	}
 	src = sqlite3_prepare_v2(d.db, "SELECT CAST(?1 AS REAL)", -1, &d.real_check, NULL);
 	if (src != SQLITE_OK) {
 		rc = sqlite_fail(d.db, src, d.path, "prepare");
@@ -793,7 +859,7 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 			add_summary(summaries, tables[i].name, rows, sum);
 		}
 		if (has_sequence(d.db)) {
-			struct table seq = sequence_table();
+			struct table seq = sequence_table(job);
 			int64_t rows;
 			char sum[65];
 			rc = walk_rows(&d, &seq, NULL, &rows, sum);
@@ -817,7 +883,10 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 	}
 	pragma_int(d.db, "PRAGMA user_version", &uv);
 	pragma_int(d.db, "PRAGMA application_id", &aid);
-	cJSON_AddNumberToObject(info, "foreign_key_violations", (double)fk);
+	/* Excluded tables can leave references dangling in the snapshot that
+	 * the source does not have: the count is then not comparable. */
+	if (!job->n_exclude)
+		cJSON_AddNumberToObject(info, "foreign_key_violations", (double)fk);
 	cJSON_AddNumberToObject(info, "user_version", (double)uv);
 	cJSON_AddNumberToObject(info, "application_id", (double)aid);
 	cJSON_AddStringToObject(info, "sqlite_version", sqlite3_libversion());
@@ -1007,7 +1076,7 @@ static int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *
 		add_summary(summaries, tables[i].name, rows, sum);
 	}
 	if (has_sequence(d.db)) {
-		struct table seq = sequence_table();
+		struct table seq = sequence_table(job);
 		int64_t rows;
 		char sum[65];
 		if (walk_rows(&d, &seq, NULL, &rows, sum) == 0)
@@ -1025,6 +1094,10 @@ static int sqlite_check(const struct job_cfg *job)
 {
 	if (!job->path)
 		return err_set(ERR_USAGE, "missing required key 'path' (the SQLite database file)");
+	if (job->n_exclude && strcmp(job->format, "sql"))
+		return err_set(ERR_USAGE, "exclude_tables works with format = \"sql\" only: a %s copy "
+					  "holds every table",
+			       job->format);
 	return 0;
 }
 

@@ -41,6 +41,9 @@ static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 	if (dot && slash && dot < slash)
 		dot = NULL;
 	char *name;
+	/* Six digits keep byte-wise order equal to stream order. */
+	if (w->chunk_no > 999999)
+		return err_set(ERR_GENERIC, "%s: more than a million chunks; raise max_blob_size", w->path);
 	if (dot)
 		name = xasprintf("%.*s-%06u%s", (int)(dot - w->path), w->path, w->chunk_no, dot);
 	else

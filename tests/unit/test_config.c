@@ -324,6 +324,56 @@ static void test_relative_paths(void)
 	config_free(cfg);
 }
 
+/* Job and branch names git would refuse are configuration errors (exit 2),
+ * not a failure of every nightly backup. */
+static void test_branch_names(void)
+{
+	static const char *const bad_jobs[] = {"a..b", "x.lock", "a.", NULL};
+	for (int i = 0; bad_jobs[i]; i++) {
+		struct config *cfg = NULL;
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "[repository]\npath = \"/r.git\"\n[[job]]\nname = \"%s\"\nengine = \"sqlite\"\n"
+			 "path = \"/a.db\"\n",
+			 bad_jobs[i]);
+		err_clear();
+		int rc = config_parse(&cfg, "n.toml", text);
+		CHECK(rc == ERR_USAGE && strstr(err_last(), "n.toml:4:") && strstr(err_last(), bad_jobs[i]),
+		      "job name '%s': %s", bad_jobs[i], err_last());
+		config_free(cfg);
+	}
+	static const char *const bad_branches[] = {"has space", "a~1", "a:b", "x/.hidden", "end/", "a..b", "q?", NULL};
+	for (int i = 0; bad_branches[i]; i++) {
+		struct config *cfg = NULL;
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "[repository]\npath = \"/r.git\"\n[[job]]\nname = \"a\"\nengine = \"sqlite\"\n"
+			 "path = \"/a.db\"\nbranch = \"%s\"\n",
+			 bad_branches[i]);
+		err_clear();
+		int rc = config_parse(&cfg, "n.toml", text);
+		CHECK(rc == ERR_USAGE && strstr(err_last(), "n.toml:7:") && strstr(err_last(), "not a valid git branch"),
+		      "branch '%s': %s", bad_branches[i], err_last());
+		config_free(cfg);
+	}
+	struct config *cfg = NULL;
+	err_clear();
+	int rc = config_parse(&cfg, "n.toml",
+			      "[repository]\npath = \"/r.git\"\n"
+			      "[[job]]\nname = \"a\"\nengine = \"sqlite\"\npath = \"/a.db\"\n"
+			      "[[job]]\nname = \"b\"\nengine = \"sqlite\"\npath = \"/b.db\"\nbranch = \"backup/a/b\"\n");
+	CHECK(rc == ERR_USAGE && strstr(err_last(), "clashing branches 'backup/a' and 'backup/a/b'"),
+	      "nested branches: %s", err_last());
+	config_free(cfg);
+	cfg = NULL;
+	err_clear();
+	rc = config_parse(&cfg, "n.toml",
+			  "[repository]\npath = \"/r.git\"\n"
+			  "[[job]]\nname = \"a\"\nengine = \"sqlite\"\npath = \"/a.db\"\nbranch = \"backups/prod-db_1.x\"\n");
+	CHECK(rc == 0, "a good branch name is refused: %s", err_last());
+	config_free(cfg);
+}
+
 int main(void)
 {
 	test_good();
@@ -331,6 +381,7 @@ int main(void)
 	test_bad();
 	test_load_file();
 	test_relative_paths();
+	test_branch_names();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
 }
