@@ -58,8 +58,8 @@ int store_reclaim_ex(struct store *st, struct reclaim_result *res);
 
 /* True when loose objects have piled up enough to be worth packing (with
  * deltas, by store_reclaim): at least 32 MiB of them, and at least half as
- * much as is already packed. Without rotation, this is what keeps a
- * repository compact. */
+ * much as is already packed, and more than one snapshot in the repository.
+ * Without rotation, this is what keeps a repository compact. */
 int store_wants_pack(struct store *st);
 
 #endif

@@ -757,5 +757,18 @@ int store_wants_pack(struct store *st)
 	char *packdir = xasprintf("%s/objects/pack", gitdir);
 	uint64_t packed = dir_bytes(packdir, 1);
 	free(packdir);
-	return loose >= 32ull * 1024 * 1024 && loose * 2 >= packed;
+	if (loose < 32ull * 1024 * 1024 || loose * 2 < packed)
+		return 0;
+	if (packed > 0)
+		return 1;
+	/* A single snapshot gains little from a pack (there is nothing to
+	 * delta against) and packing it would double a first backup's time. */
+	git_revwalk *walk = NULL;
+	git_oid id;
+	int commits = 0;
+	if (git_revwalk_new(&walk, store_git(st)) == 0 && git_revwalk_push_glob(walk, "refs/heads/*") == 0)
+		while (commits < 2 && git_revwalk_next(&id, walk) == 0)
+			commits++;
+	git_revwalk_free(walk);
+	return commits >= 2;
 }
