@@ -370,10 +370,33 @@ static cJSON *manifest_new(const struct job_cfg *job, const char *source, int64_
 	return m;
 }
 
+static int backup_once(const struct config *cfg, struct store *st, const struct job_cfg *job,
+		       const struct backup_opts *opts, struct backup_result *res, int *healed);
+
+/* A blob damaged on disk that the new snapshot shares with an older one
+ * fails its verification. Such blobs are moved aside (snap_quarantine) and
+ * the snapshot is taken once more, which writes them again: the repository
+ * heals instead of failing every night from then on. */
 int cycle_backup(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		 const struct backup_opts *opts, struct backup_result *res)
 {
+	int healed = 0;
+	int rc = backup_once(cfg, st, job, opts, res, &healed);
+	if (rc == ERR_VERIFY && healed > 0) {
+		log_warn("job '%s': %d damaged object%s in the repository moved aside (%s/dbgit-quarantine); "
+			 "taking the snapshot again",
+			 job->name, healed, healed == 1 ? "" : "s", store_path(st));
+		err_clear();
+		rc = backup_once(cfg, st, job, opts, res, &healed);
+	}
+	return rc;
+}
+
+static int backup_once(const struct config *cfg, struct store *st, const struct job_cfg *job,
+		       const struct backup_opts *opts, struct backup_result *res, int *healed)
+{
 	memset(res, 0, sizeof(*res));
+	*healed = 0;
 	const struct engine *eng = engine_find(job->engine);
 	char branch[512], parent[41], tree[41];
 	struct snap_writer *w = NULL;
@@ -461,6 +484,7 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 			char line[400];
 			err_reset(ERR_VERIFY, "job '%s': verification failed, nothing committed: %s", job->name,
 				  first_line(&problems, line, sizeof(line)));
+			*healed = snap_quarantine_damaged(st, tree);
 			rc = ERR_VERIFY;
 			goto out;
 		}

@@ -194,4 +194,20 @@ sys.stdout.buffer.write(b)" | G hash-object -w --stdin)
 	expect_exit 0 dg verify bin
 '
 
+test_case "a blob damaged on disk heals: the next backup moves it aside and writes it again" '
+	rm -rf "$REPO/objects" && cp -a pristine-objects "$REPO/objects"
+	id=$(G rev-parse "backup/app:1-table/plain/1-rows-000000.sql")
+	rewrite_loose "$id" "i = body.index(b\"row 2\"); body[i + 4] = ord(\"9\")"
+	expect_exit 1 dg verify app
+	tip_before=$(tip app)
+	expect_exit 0 dg backup app
+	stderr_has "1 damaged object in the repository moved aside"
+	[ "$(tip app)" != "$tip_before" ]
+	[ -e "$REPO/dbgit-quarantine/$id" ]
+	G cat-file -e "$id"
+	expect_exit 0 dg verify app --all
+	# (reflogs of the earlier cases name objects those cases threw away)
+	G fsck --full --no-dangling --no-reflogs
+'
+
 test_done

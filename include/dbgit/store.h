@@ -65,6 +65,10 @@ void snap_writer_free(struct snap_writer *w);
 int snap_commit(struct store *st, const char *branch, const char *expected_parent,
 		const char *tree, const char *message, const char *author_name,
 		const char *author_email, int64_t when, char commit_out[41]);
+/* Reads every blob of tree; each loose one that fails (damaged on disk)
+ * is moved into <repo>/dbgit-quarantine/, so that the next write of the
+ * same content stores it again. Returns how many were moved. */
+int snap_quarantine_damaged(struct store *st, const char *tree);
 /* The branch tip, or "" if the branch does not exist. */
 int snap_tip(struct store *st, const char *branch, char out[41]);
 

@@ -7,6 +7,7 @@
 #include <git2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dbgit/store.h"
 #include "dbgit/util.h"
@@ -324,4 +325,54 @@ void snap_source_free(struct dump_source *d)
 		free(s->entries[i].path);
 	free(s->entries);
 	free(s);
+}
+
+struct quarantine {
+	struct store *st;
+	int moved;
+};
+
+static int quarantine_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	(void)root;
+	struct quarantine *q = payload;
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
+		return 0;
+	git_odb *odb = NULL;
+	git_odb_object *obj = NULL;
+	if (git_repository_odb(&odb, q->st->repo) < 0)
+		return 0;
+	int r = git_odb_read(&obj, odb, git_tree_entry_id(e));
+	const git_error *ge = git_error_last();
+	/* Damaged content only (a hash mismatch, a broken zlib stream): never
+	 * move an object that is merely missing or unreadable for the OS. */
+	int bad = r < 0 && r != GIT_ENOTFOUND && ge && (ge->klass == GIT_ERROR_ODB || ge->klass == GIT_ERROR_ZLIB);
+	git_odb_object_free(obj);
+	git_odb_free(odb);
+	git_error_clear();
+	if (!bad)
+		return 0;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
+	const char *gitdir = git_repository_path(q->st->repo);
+	char *loose = xasprintf("%sobjects/%.2s/%s", gitdir, hex, hex + 2);
+	char *dir = xasprintf("%sdbgit-quarantine", gitdir);
+	char *dest = xasprintf("%s/%s", dir, hex);
+	mkdir(dir, 0700);
+	if (rename(loose, dest) == 0)
+		q->moved++;
+	free(loose), free(dir), free(dest);
+	return 0;
+}
+
+int snap_quarantine_damaged(struct store *st, const char *tree_hex)
+{
+	git_oid oid;
+	git_tree *tree = NULL;
+	struct quarantine q = {st, 0};
+	if (git_oid_fromstr(&oid, tree_hex) == 0 && git_tree_lookup(&tree, st->repo, &oid) == 0)
+		git_tree_walk(tree, GIT_TREEWALK_PRE, quarantine_cb, &q);
+	git_tree_free(tree);
+	git_error_clear();
+	return q.moved;
 }
