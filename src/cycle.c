@@ -645,6 +645,7 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 		goto out;
 	}
 	close(fd);
+	fs_track_temp(tmp);
 	if ((rc = snap_source_new(&src, st, commit)) < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
 		goto out;
 	rc = eng->inspect(job, tmp, got, &problems);
@@ -680,10 +681,12 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 		goto out;
 	}
 	fs_fsync_parent(target);
+	fs_untrack_temp(tmp);
 	free(tmp);
 	tmp = NULL;
 out:
 	if (tmp) {
+		fs_untrack_temp(tmp);
 		unlink(tmp);
 		char *side = xasprintf("%s-journal", tmp);
 		unlink(side);

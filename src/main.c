@@ -59,6 +59,7 @@ int main(int argc, char **argv)
 {
 	struct cmd_ctx ctx = {0};
 	int i = 1;
+	fs_cleanup_on_signals();
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--config") || !strcmp(a, "-c")) {

@@ -78,8 +78,13 @@ int fs_write_all(int fd, const void *data, size_t len);
 int fs_read_small(const char *path, char **out, size_t max);
 /* Removes a directory tree; quiet if it does not exist. */
 int fs_rmtree(const char *path);
-/* A fresh private temp directory under $TMPDIR; caller frees. */
+/* A fresh private temp directory under $TMPDIR; caller frees. It is
+ * removed on SIGINT/SIGTERM/SIGHUP until fs_rmtree removes it. */
 int fs_mkdtemp(char **out, const char *tag);
+/* Temp paths removed if a signal stops dbgit (see fs_cleanup_on_signals). */
+void fs_track_temp(const char *path);
+void fs_untrack_temp(const char *path);
+void fs_cleanup_on_signals(void);
 /* fsync the directory that holds path, after a rename into it. */
 int fs_fsync_parent(const char *path);
 char *xstrdup(const char *s);

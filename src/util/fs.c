@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "dbgit/util.h"
@@ -78,8 +79,53 @@ int fs_read_small(const char *path, char **out, size_t max)
 	return 0;
 }
 
+/* Temp files and directories that hold copies of a database: removed by
+ * fs_rmtree as usual, or by the signal handler if cron's timeout or an
+ * operator stops dbgit halfway. */
+#define MAX_TEMPS 16
+static char *temps[MAX_TEMPS];
+
+void fs_track_temp(const char *path)
+{
+	for (int i = 0; i < MAX_TEMPS; i++)
+		if (!temps[i]) {
+			temps[i] = xstrdup(path);
+			return;
+		}
+}
+
+void fs_untrack_temp(const char *path)
+{
+	for (int i = 0; i < MAX_TEMPS; i++)
+		if (temps[i] && !strcmp(temps[i], path)) {
+			char *p = temps[i];
+			temps[i] = NULL;
+			free(p);
+		}
+}
+
+static void on_signal(int sig)
+{
+	for (int i = 0; i < MAX_TEMPS; i++)
+		if (temps[i]) {
+			char *p = temps[i];
+			temps[i] = NULL; /* so fs_rmtree does not free it under us */
+			fs_rmtree(p);
+		}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void fs_cleanup_on_signals(void)
+{
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
+}
+
 int fs_rmtree(const char *path)
 {
+	fs_untrack_temp(path);
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -1;
@@ -115,6 +161,7 @@ int fs_mkdtemp(char **out, const char *tag)
 		free(tpl);
 		return err_set(ERR_GENERIC, "cannot create a temp directory: %s", strerror(e));
 	}
+	fs_track_temp(tpl);
 	*out = tpl;
 	return 0;
 }
