@@ -177,6 +177,27 @@ test_case "a second dbgit while one holds the lock: exit 4" '
 	kill $holder 2>/dev/null; wait $holder 2>/dev/null || true
 '
 
+test_case "a ref lock left by a run killed mid-update does not block later runs" '
+	flock "$REPO/dbgit.lock" true # the previous case'"'"'s holder may linger
+	before=$(tip app)
+	echo "$before" >"$REPO/refs/heads/backup/app.lock"
+	touch -d "2 hours ago" "$REPO/refs/heads/backup/app.lock"
+	sqlite3 app.db "INSERT INTO plain VALUES (77, 77)"
+	dg backup app 2>err || { cat err; exit 1; }
+	grep -q "removed a stale lock .*backup/app.lock" err || { echo "stderr:"; cat err; exit 1; }
+	[ "$(tip app)" != "$before" ]
+	[ ! -e "$REPO/refs/heads/backup/app.lock" ]
+	# a fresh lock (another process right now) is left alone
+	echo x >"$REPO/refs/heads/backup/app.lock"
+	sqlite3 app.db "INSERT INTO plain VALUES (78, 78)"
+	expect_exit 1 dg backup app
+	[ -e "$REPO/refs/heads/backup/app.lock" ]
+	rm "$REPO/refs/heads/backup/app.lock"
+'
+# That case moved backup/app on purpose.
+TIP_APP=$(tip app)
+
+
 # Root ignores file modes: make the repository read-only with a read-only
 # bind mount (or chattr +i), or say why this case is skipped.
 RO=

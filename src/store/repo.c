@@ -4,6 +4,7 @@
  * The lock is an flock() on <repo>/dbgit.lock: the kernel drops it when the
  * process dies, so a crashed run never leaves a stale lock behind.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dbgit/store.h"
@@ -103,6 +105,37 @@ void store_free(struct store *st)
 	free(st);
 }
 
+/* A ref's .lock file older than a minute, found while this process holds
+ * the repository lock, was left by a process killed in the middle of a ref
+ * update: git would refuse that ref for ever after. Only dbgit writes this
+ * repository, and never for a minute on end. */
+static void remove_stale_lock(const char *path)
+{
+	struct stat sb;
+	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && time(NULL) - sb.st_mtime > 60 && unlink(path) == 0)
+		log_warn("removed a stale lock %s left by an interrupted run", path);
+}
+
+static void remove_stale_locks(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char *path = xasprintf("%s/%s", dir, e->d_name);
+		size_t n = strlen(e->d_name);
+		if (fs_is_dir(path))
+			remove_stale_locks(path);
+		else if (n > 5 && !strcmp(e->d_name + n - 5, ".lock"))
+			remove_stale_lock(path);
+		free(path);
+	}
+	closedir(d);
+}
+
 int store_lock(struct store *st)
 {
 	if (st->lock_fd >= 0)
@@ -130,6 +163,12 @@ int store_lock(struct store *st)
 		(void)!write(fd, pid, (size_t)n);
 	free(file);
 	st->lock_fd = fd;
+	char *refs = xasprintf("%srefs", git_repository_path(st->repo));
+	remove_stale_locks(refs);
+	free(refs);
+	char *packed = xasprintf("%spacked-refs.lock", git_repository_path(st->repo));
+	remove_stale_lock(packed);
+	free(packed);
 	return 0;
 }
 
