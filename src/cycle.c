@@ -271,6 +271,7 @@ struct early_restore {
 	const struct engine *eng;
 	const struct job_cfg *job;
 	struct snap_feed *feed;
+	const char *format;
 	char *dir, *db;
 	pthread_t thread;
 	int started, rc;
@@ -282,7 +283,7 @@ static void *early_restore_run(void *arg)
 	struct early_restore *er = arg;
 	struct dump_source *from = snap_feed_source(er->feed);
 	struct corrupt_source *damaged = test_corrupt(&from);
-	er->rc = er->eng->restore(er->job, from, "sql", er->db);
+	er->rc = er->eng->restore(er->job, from, er->format, er->db);
 	free(damaged);
 	if (er->rc < 0)
 		snprintf(er->error, sizeof(er->error), "%s", err_last());
@@ -300,13 +301,14 @@ static int early_restore_start(struct early_restore *er, struct store *st, const
 			       const struct job_cfg *job, struct snap_writer *w)
 {
 	memset(er, 0, sizeof(*er));
-	if (!strcmp(job->format, "binary") || strcmp(job->verify, "full"))
+	er->format = eng->early_format ? eng->early_format(job) : NULL;
+	if (!er->format || strcmp(job->verify, "full"))
 		return 0;
 	er->eng = eng;
 	er->job = job;
 	if (fs_mkdtemp(&er->dir, "verify") < 0 || snap_feed_new(&er->feed, store_path(st)) < 0)
 		return ERR_GENERIC;
-	er->db = xasprintf("%s/restored-sql.db", er->dir);
+	er->db = xasprintf("%s/restored-%s.db", er->dir, er->format);
 	snap_writer_on_chunk(w, snap_feed_push, er->feed);
 	if (pthread_create(&er->thread, NULL, early_restore_run, er) != 0) {
 		snap_writer_on_chunk(w, NULL, NULL);
@@ -340,7 +342,7 @@ static int early_restore_result(struct early_restore *er, struct store *st, cons
 		err_clear();
 		return 0;
 	}
-	out->format = "sql";
+	out->format = er->format;
 	out->db = er->db;
 	out->error = er->rc < 0 ? er->error : NULL;
 	return 1;
@@ -589,6 +591,9 @@ int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job
 {
 	(void)cfg;
 	const struct engine *eng = engine_find(job->engine);
+	if (!eng->compare)
+		return err_set(ERR_USAGE, "job '%s': diff --stat is not available for engine \"%s\"", job->name,
+			       job->engine);
 	const char *ids[2] = {old_commit, new_commit};
 	char *dir = NULL, *paths[2] = {NULL, NULL};
 	int rc = fs_mkdtemp(&dir, "diff");

@@ -42,7 +42,10 @@ struct engine {
 	 * rows differ (a changed row kept its key) and "schema": ["+ index i",
 	 * "- table t", "~ view v", ...]. */
 	int (*compare)(const struct job_cfg *job, const char *old_db, const char *new_db,
-		       struct cJSON *out);
+		       struct cJSON *out); /* NULL: not available */
+	/* The format of this job's dump whose restore may start while the dump
+	 * is being written (its files come first in path order), or NULL. */
+	const char *(*early_format)(const struct job_cfg *job);
 };
 
 const struct engine *engine_find(const char *name);

@@ -85,7 +85,11 @@ static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 			printf("  no changes\n");
 		goto done;
 	}
-	if (!has_format(st, old_id, "sql") || !has_format(st, new_id, "sql")) {
+	/* Text formats: SQL dumps, and the output of engine "command". */
+	const char *suffix = has_format(st, old_id, "sql") && has_format(st, new_id, "sql")	  ? ".sql"
+			     : has_format(st, old_id, "stream") && has_format(st, new_id, "stream") ? ".out"
+												      : NULL;
+	if (!suffix) {
 		rc = err_set(ERR_USAGE,
 			     "job '%s': a text diff needs SQL snapshots (format = \"sql\" or \"both\"); "
 			     "these are binary only: use 'dbgit diff --stat'",
@@ -94,7 +98,7 @@ static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	int changed;
 	int use_color = !no_color && (color || isatty(STDOUT_FILENO));
-	rc = snap_diff(st, old_id, new_id, ".sql", use_color, stdout, &changed);
+	rc = snap_diff(st, old_id, new_id, suffix, use_color, stdout, &changed);
 done:
 	cJSON_Delete(out);
 	store_free(st);

@@ -5,9 +5,11 @@
 #include "dbgit/engine.h"
 
 extern const struct engine engine_sqlite;
+extern const struct engine engine_command;
 
 static const struct engine *const engines[] = {
 	&engine_sqlite,
+	&engine_command,
 };
 
 const struct engine *engine_find(const char *name)

@@ -1108,6 +1108,11 @@ __attribute__((constructor)) static void sqlite_engine_setup(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+static const char *sqlite_early_format(const struct job_cfg *job)
+{
+	return strcmp(job->format, "binary") ? "sql" : NULL;
+}
+
 const struct engine engine_sqlite = {
 	.name = "sqlite",
 	.check = sqlite_check,
@@ -1115,4 +1120,5 @@ const struct engine engine_sqlite = {
 	.restore = sqlite_restore,
 	.inspect = sqlite_inspect,
 	.compare = sqlite_compare,
+	.early_format = sqlite_early_format,
 };
