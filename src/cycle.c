@@ -8,7 +8,6 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include "dbgit/engine.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
+#include "dbgit/verify.h"
 
 extern char **environ;
 
@@ -57,305 +57,6 @@ int cycle_hook(const struct config *cfg, const char *name, const char *job, cons
 	}
 	free(path);
 	return rc;
-}
-
-/*
- * Test hook, for the scenario tests only: DBGIT_TEST_CORRUPT="KIND:PREFIX"
- * damages what verification reads back from the repository, as a fault
- * between writing a snapshot and committing it would, so that a test can
- * show that such a snapshot is not committed. It applies to the first
- * file whose path starts with PREFIX, within the first read of it:
- *   drop-line  drops the file's first line (an SQL row goes missing)
- *   alter      changes the last digit of the first line (a value changes)
- *   flip       inverts the byte at offset 8184, near the end of the second
- *              page of a binary copy, where SQLite keeps cell contents
- * Unset (always, outside tests), the source is used as it is.
- */
-struct corrupt_source {
-	struct dump_source src; /* first */
-	struct dump_source *inner;
-	char kind[16];
-	const char *prefix;
-	int current, done; /* current: this file is the one to damage */
-};
-
-static int corrupt_next(struct dump_source *d, const char **path)
-{
-	struct corrupt_source *c = (struct corrupt_source *)d;
-	int rc = c->inner->next(c->inner, path);
-	c->current = rc == 1 && !c->done && !strncmp(*path, c->prefix, strlen(c->prefix));
-	return rc;
-}
-
-static ssize_t corrupt_read(struct dump_source *d, void *buf, size_t len)
-{
-	struct corrupt_source *c = (struct corrupt_source *)d;
-	ssize_t n = c->inner->read(c->inner, buf, len);
-	if (n <= 0 || !c->current)
-		return n;
-	c->current = 0;
-	c->done = 1;
-	char *p = buf;
-	char *nl = memchr(p, '\n', (size_t)n);
-	if (!strcmp(c->kind, "drop-line") && nl) {
-		size_t skip = (size_t)(nl - p) + 1;
-		memmove(p, p + skip, (size_t)n - skip);
-		n -= (ssize_t)skip;
-	} else if (!strcmp(c->kind, "alter") && nl) {
-		for (char *q = nl; q > p; q--)
-			if (q[-1] >= '0' && q[-1] <= '9') {
-				q[-1] ^= 1;
-				break;
-			}
-	} else if (!strcmp(c->kind, "flip") && n > 8184) {
-		p[8184] ^= 0xff;
-	}
-	return n;
-}
-
-/* Wraps *src if DBGIT_TEST_CORRUPT asks for it; returns what to free. */
-static struct corrupt_source *test_corrupt(struct dump_source **src)
-{
-	const char *spec = getenv("DBGIT_TEST_CORRUPT");
-	const char *colon = spec ? strchr(spec, ':') : NULL;
-	if (!*src || !colon || (size_t)(colon - spec) >= sizeof(((struct corrupt_source *)0)->kind))
-		return NULL;
-	struct corrupt_source *c = calloc(1, sizeof(*c));
-	c->src.next = corrupt_next;
-	c->src.read = corrupt_read;
-	c->inner = *src;
-	memcpy(c->kind, spec, (size_t)(colon - spec));
-	c->prefix = colon + 1;
-	*src = &c->src;
-	return c;
-}
-
-/* Every format the manifest lists, restored from object id obj into dir
- * and compared with the manifest's summaries. */
-/* A format already restored while the dump was written (see struct
- * early_restore): its database, or why its restore failed. */
-struct restored {
-	const char *format;
-	const char *db;    /* restored from exactly the snapshot's objects */
-	const char *error; /* the restore failed: why */
-};
-
-static int restore_and_compare(struct store *st, const struct job_cfg *job, const char *obj,
-			       const cJSON *expect, const char *dir, const struct restored *early,
-			       struct buf *problems)
-{
-	const struct engine *eng = engine_find(job->engine);
-	const cJSON *formats = cJSON_GetObjectItemCaseSensitive(expect, "formats");
-	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(expect, "tables");
-	const cJSON *f;
-	int bad = 0;
-	if (!eng)
-		return err_set(ERR_USAGE, "job '%s': unknown engine '%s'", job->name, job->engine);
-	if (!cJSON_IsArray(formats) || !cJSON_IsArray(tables) || cJSON_GetArraySize(formats) == 0) {
-		buf_printf(problems, "the manifest lists no formats or tables\n");
-		return ERR_VERIFY;
-	}
-	cJSON_ArrayForEach(f, formats)
-	{
-		if (!cJSON_IsString(f))
-			continue;
-		char *target = xasprintf("%s/restored-%s.db", dir, f->valuestring);
-		struct dump_source *src = NULL;
-		cJSON *got = cJSON_CreateObject();
-		size_t before = problems->len;
-		int rc = 0;
-		if (early && early->format && !strcmp(early->format, f->valuestring)) {
-			if (early->error)
-				rc = err_set(ERR_VERIFY, "%s", early->error);
-			else
-				snprintf(target, strlen(target) + 1, "%s", early->db);
-		} else {
-			rc = snap_source_new(&src, st, obj);
-			struct dump_source *from = src;
-			struct corrupt_source *damaged = test_corrupt(&from);
-			if (rc == 0)
-				rc = eng->restore(job, from, f->valuestring, target);
-			free(damaged);
-		}
-		/* Only a restored database is worth comparing: after a failed
-		 * restore every table would be "missing", burying the cause. */
-		int restored = rc == 0;
-		if (rc == 0)
-			rc = eng->inspect(job, target, got, problems);
-		else {
-			buf_printf(problems, "%s\n", err_last());
-			err_clear();
-		}
-		if (restored && (rc == 0 || rc == ERR_VERIFY)) {
-			if (engine_compare_tables(tables, cJSON_GetObjectItemCaseSensitive(got, "tables"),
-						  problems) > 0)
-				rc = ERR_VERIFY;
-			static const char *const keys[] = {"foreign_key_violations", "user_version",
-							   "application_id"};
-			for (size_t k = 0; k < 3; k++) {
-				const cJSON *a = cJSON_GetObjectItemCaseSensitive(expect, keys[k]);
-				const cJSON *b = cJSON_GetObjectItemCaseSensitive(got, keys[k]);
-				/* Absent when inspect stopped early: it said why. */
-				if (cJSON_IsNumber(a) && cJSON_IsNumber(b) && a->valuedouble != b->valuedouble) {
-					buf_printf(problems, "%s: %.0f in the source, %.0f in the snapshot\n", keys[k],
-						   a->valuedouble, b->valuedouble);
-					rc = ERR_VERIFY;
-				}
-			}
-		}
-		/* Prefix this format's new problems with its name. */
-		if (problems->len > before && cJSON_GetArraySize(formats) > 1) {
-			struct buf tagged = BUF_INIT;
-			const char *p = problems->data + before;
-			while (*p) {
-				const char *nl = strchr(p, '\n');
-				size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
-				buf_printf(&tagged, "%s copy: %.*s", f->valuestring, (int)n, p);
-				p += n;
-			}
-			problems->len = before;
-			buf_add(problems, tagged.data, tagged.len);
-			buf_free(&tagged);
-		}
-		if (rc < 0)
-			bad++;
-		snap_source_free(src);
-		cJSON_Delete(got);
-		free(target);
-	}
-	return bad ? ERR_VERIFY : 0;
-}
-
-/* The first problem line, for the one-line error. */
-static const char *first_line(struct buf *b, char *out, size_t len)
-{
-	const char *s = buf_cstr(b);
-	const char *nl = strchr(s, '\n');
-	size_t n = nl ? (size_t)(nl - s) : strlen(s);
-	snprintf(out, len, "%.*s", (int)(n < len ? n : len - 1), s);
-	return out;
-}
-
-/* Restores and compares in dir (a new scratch directory if NULL), which is
- * removed afterwards or, on failure, moved into keep_failed. */
-static int verify_in_scratch(struct store *st, const struct job_cfg *job, const char *obj,
-			     const cJSON *expect, const char *keep_failed, const char *scratch,
-			     const struct restored *early, struct buf *problems)
-{
-	char *dir = scratch ? xstrdup(scratch) : NULL;
-	if (!dir && fs_mkdtemp(&dir, "verify") < 0)
-		return ERR_GENERIC;
-	int rc = restore_and_compare(st, job, obj, expect, dir, early, problems);
-	if (rc < 0 && keep_failed) {
-		char *dest = xasprintf("%s/%s-%.12s", keep_failed, job->name, obj);
-		mkdir(keep_failed, 0700);
-		fs_rmtree(dest);
-		if (rename(dir, dest) == 0)
-			buf_printf(problems, "scratch data kept in %s\n", dest);
-		free(dest);
-	}
-	fs_rmtree(dir);
-	free(dir);
-	return rc;
-}
-
-/*
- * The early restore: while the engine dumps, a second thread restores the
- * SQL dump from the blobs the writer has just put into the repository
- * (through a snap_feed), so the two run on two cores side by side. Once
- * the tree is written, snap_feed_check proves the thread went through
- * exactly the tree's files in the tree's order; if not (or the engine did
- * not write in path order), verification restores from the tree instead.
- */
-struct early_restore {
-	const struct engine *eng;
-	const struct job_cfg *job;
-	struct snap_feed *feed;
-	const char *format;
-	char *dir, *db;
-	pthread_t thread;
-	int started, rc;
-	char error[600];
-};
-
-static void *early_restore_run(void *arg)
-{
-	struct early_restore *er = arg;
-	struct dump_source *from = snap_feed_source(er->feed);
-	struct corrupt_source *damaged = test_corrupt(&from);
-	er->rc = er->eng->restore(er->job, from, er->format, er->db);
-	free(damaged);
-	if (er->rc < 0)
-		snprintf(er->error, sizeof(er->error), "%s", err_last());
-	/* Go through what is left, even after a failure, so that the feed's
-	 * record is complete and can be checked against the tree. */
-	const char *path;
-	struct dump_source *rest = snap_feed_source(er->feed);
-	while (rest->next(rest, &path) == 1)
-		;
-	err_clear();
-	return NULL;
-}
-
-static int early_restore_start(struct early_restore *er, struct store *st, const struct engine *eng,
-			       const struct job_cfg *job, struct snap_writer *w)
-{
-	memset(er, 0, sizeof(*er));
-	er->format = eng->early_format ? eng->early_format(job) : NULL;
-	if (!er->format || strcmp(job->verify, "full"))
-		return 0;
-	er->eng = eng;
-	er->job = job;
-	if (fs_mkdtemp(&er->dir, "verify") < 0 || snap_feed_new(&er->feed, store_path(st)) < 0)
-		return ERR_GENERIC;
-	er->db = xasprintf("%s/restored-%s.db", er->dir, er->format);
-	snap_writer_on_chunk(w, snap_feed_push, er->feed);
-	if (pthread_create(&er->thread, NULL, early_restore_run, er) != 0) {
-		snap_writer_on_chunk(w, NULL, NULL);
-		return 0; /* verification will restore from the tree */
-	}
-	er->started = 1;
-	return 0;
-}
-
-/* After the dump: waits for the thread; failed says the dump failed. */
-static void early_restore_join(struct early_restore *er, int failed)
-{
-	if (!er->started)
-		return;
-	snap_feed_close(er->feed, failed);
-	pthread_join(er->thread, NULL);
-	er->started = 0;
-}
-
-/* What verification may take from the early restore, for the snapshot
- * whose tree is tree: its database or its failure, if the thread went
- * through exactly the tree's files; otherwise nothing (0). */
-static int early_restore_result(struct early_restore *er, struct store *st, const char *tree,
-				struct restored *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (!er->feed)
-		return 0;
-	if (snap_feed_check(er->feed, st, tree) < 0) {
-		log_debug("%s; verifying from the tree instead", err_last());
-		err_clear();
-		return 0;
-	}
-	out->format = er->format;
-	out->db = er->db;
-	out->error = er->rc < 0 ? er->error : NULL;
-	return 1;
-}
-
-static void early_restore_free(struct early_restore *er)
-{
-	early_restore_join(er, 1);
-	snap_feed_free(er->feed);
-	if (er->dir)
-		fs_rmtree(er->dir);
-	free(er->dir);
-	free(er->db);
 }
 
 static cJSON *manifest_new(const struct job_cfg *job, const char *source, int64_t start)
@@ -485,7 +186,7 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 		if (rc < 0) {
 			char line[400];
 			err_reset(ERR_VERIFY, "job '%s': verification failed, nothing committed: %s", job->name,
-				  first_line(&problems, line, sizeof(line)));
+				  verify_first_line(&problems, line, sizeof(line)));
 			*healed = snap_quarantine_damaged(st, tree);
 			rc = ERR_VERIFY;
 			goto out;
@@ -660,7 +361,7 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 	if (rc < 0) {
 		char line[400];
 		rc = err_set(ERR_VERIFY, "restore of snapshot %.12s does not match its manifest: %s", commit,
-			     first_line(&problems, line, sizeof(line)));
+			     verify_first_line(&problems, line, sizeof(line)));
 		goto out;
 	}
 	/* On disk before it takes the target's name: a crash after the rename

@@ -1,0 +1,61 @@
+/*
+ * verify: restore a snapshot from the repository's objects into scratch and
+ * compare it with its manifest (rows and checksum per table, integrity,
+ * the PRAGMAs the engine records). The early restore does the restore of
+ * one format on a second thread while the dump is written.
+ */
+#ifndef DBGIT_VERIFY_H
+#define DBGIT_VERIFY_H
+
+#include <pthread.h>
+
+#include "dbgit/config.h"
+#include "dbgit/util.h"
+
+struct cJSON;
+struct engine;
+struct snap_feed;
+struct snap_writer;
+struct store;
+
+/* A format already restored while the dump was written: its database, or
+ * why its restore failed. */
+struct restored {
+	const char *format;
+	const char *db;    /* restored from exactly the snapshot's objects */
+	const char *error; /* the restore failed: why */
+};
+
+/* Restores every format the manifest expect lists from object obj (a
+ * commit or tree) into dir (a new scratch directory if NULL) and compares.
+ * Problems go to problems, one per line; the directory is removed, or on
+ * failure moved into keep_failed when given. early: a format restored in
+ * advance (or NULL). */
+int verify_in_scratch(struct store *st, const struct job_cfg *job, const char *obj,
+		      const struct cJSON *expect, const char *keep_failed, const char *dir,
+		      const struct restored *early, struct buf *problems);
+
+/* The first line of b, for a one-line error. */
+const char *verify_first_line(struct buf *b, char *out, size_t len);
+
+/* The early restore (see src/verify.c). Zero-initialise, start before the
+ * dump, join after it, ask for the result once the tree is written. */
+struct early_restore {
+	const struct engine *eng;
+	const struct job_cfg *job;
+	struct snap_feed *feed;
+	const char *format;
+	char *dir, *db;
+	pthread_t thread;
+	int started, rc;
+	char error[600];
+};
+int early_restore_start(struct early_restore *er, struct store *st, const struct engine *eng,
+			const struct job_cfg *job, struct snap_writer *w);
+void early_restore_join(struct early_restore *er, int failed);
+/* 1 and out filled if the early restore went through exactly tree's files. */
+int early_restore_result(struct early_restore *er, struct store *st, const char *tree,
+			 struct restored *out);
+void early_restore_free(struct early_restore *er);
+
+#endif
