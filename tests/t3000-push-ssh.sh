@@ -117,6 +117,21 @@ test_case "accept-new records an unknown host key, and strict accepts it from th
 	[ "$(grep -c . "$T/kh-new/known_hosts")" = 1 ]
 '
 
+test_case "accept-new does not silently add a key type for a host known by another type" '
+	mkdir -p "$T/kh-other"
+	ssh-keygen -q -t rsa -b 2048 -N "" -f "$T/other_rsa"
+	echo "[127.0.0.1]:$SSHD_PORT $(cut -d" " -f1,2 "$T/other_rsa.pub")" >"$T/kh-other/known_hosts"
+	config "$T/other.toml" "name = \"origin\"" "url = \"$URL\"" "ssh_key = \"$CLIENT_KEY\"" \
+		"known_hosts = \"$T/kh-other/known_hosts\"" "host_key_policy = \"accept-new\"" "retries = 1"
+	before=$(remote_tip)
+	snapshot
+	expect_exit 2 push "$T/other.toml" push
+	stderr_has "holds a key of another type for it; not adding a second one automatically"
+	stderr_has "$(sshd_fingerprint)"
+	[ "$(grep -c . "$T/kh-other/known_hosts")" = 1 ]
+	[ "$(remote_tip)" = "$before" ]
+'
+
 test_case "a key the server does not accept is refused with a clear error, at once" '
 	ssh-keygen -q -t ed25519 -N "" -f "$T/stranger_key"
 	config "$T/stranger.toml" "name = \"origin\"" "url = \"$URL\"" "ssh_key = \"$T/stranger_key\"" \

@@ -161,6 +161,25 @@ enum hostkey_status remote_hostkey_check(const char *file, const char *host, int
 	}
 }
 
+int remote_hostkey_known_other(const char *file, const char *host, int port)
+{
+	char why[256], name[300];
+	struct kh k;
+	int found = 0;
+	if (kh_open(&k, file, why, sizeof(why)) == 0) {
+		remote_known_host_name(host, port, name, sizeof(name));
+		struct libssh2_knownhost *prev = NULL, *e = NULL;
+		while (!found && libssh2_knownhost_get(k.hosts, &e, prev) == 0) {
+			/* Plain names only: a hashed line cannot be read back. */
+			if (e->name && !strcmp(e->name, name))
+				found = 1;
+			prev = e;
+		}
+	}
+	kh_close(&k);
+	return found;
+}
+
 static int mkdir_parent(const char *file)
 {
 	char *dir = xstrdup(file);

@@ -221,6 +221,14 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 			    r->name, name, type, fp, c->known_hosts, name, c->known_hosts);
 	case HOSTKEY_UNKNOWN:
 		if (r->host_key_policy && !strcmp(r->host_key_policy, "accept-new")) {
+			/* A host already known by a key of another type is not
+			 * "new": a second type is added by a person, not silently. */
+			if (remote_hostkey_known_other(c->known_hosts, host, port))
+				return fail(c, 1,
+					    "remote %s: %s offers %s %s, but %s holds a key of another type for it; "
+					    "not adding a second one automatically. Check the fingerprint, then add it with: "
+					    "ssh-keyscan %s%s >> %s",
+					    r->name, name, type, fp, c->known_hosts, keyscan, host, c->known_hosts);
 			if (remote_hostkey_add(c->known_hosts, host, port, hk->raw_type, hk->hostkey,
 					       hk->hostkey_len, why, sizeof(why)) < 0)
 				return fail(c, 1, "remote %s: %s", r->name, why);

@@ -55,6 +55,8 @@ enum hostkey_status remote_hostkey_check(const char *known_hosts, const char *ho
 					 size_t whylen);
 /* Appends the key for host:port to the file (created 0600, with its
  * directory, if missing). Returns 0 or -1 with why. */
+/* 1 if known_hosts has a (plain) line for the host, of any key type. */
+int remote_hostkey_known_other(const char *file, const char *host, int port);
 int remote_hostkey_add(const char *known_hosts, const char *host, int port, int git_raw_type,
 		       const void *key, size_t len, char *why, size_t whylen);
 
