@@ -59,6 +59,8 @@ struct dumper {
 	struct buf line;
 	struct buf framed; /* one row's checksum input */
 	int enc;           /* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
+	struct dump_sink *sink; /* while rows are written; large values stream to it */
+	int sink_rc;
 };
 
 static int sqlite_fail(sqlite3 *db, int rc, const char *path, const char *what)
@@ -317,7 +319,9 @@ static void free_tables(struct table *list, size_t n)
 /* Checksum framing of one value, appended to out: a type tag, then for
  * numbers 8 big-endian bytes, for text and blobs an 8-byte length and the
  * bytes. A row's framing is hashed in one call. */
-static void frame_value(struct buf *out, sqlite3_stmt *st, int i)
+#define BIG_VALUE (64 * 1024)
+
+static void frame_value(struct buf *out, struct sha256 *h, sqlite3_stmt *st, int i)
 {
 	unsigned char tag = (unsigned char)sqlite3_column_type(st, i), be[8];
 	buf_add(out, &tag, 1);
@@ -341,8 +345,15 @@ static void frame_value(struct buf *out, sqlite3_stmt *st, int i)
 	for (int k = 0; k < 8; k++)
 		be[k] = (unsigned char)(u >> (56 - 8 * k));
 	buf_add(out, be, 8);
-	if (p)
+	if (p && u > BIG_VALUE) {
+		/* Hashed where it lies, not copied: the same bytes in the same
+		 * order reach the hash either way. */
+		sha256_update(h, out->data, out->len);
+		buf_clear(out);
+		sha256_update(h, p, (size_t)u);
+	} else if (p) {
 		buf_add(out, p, (size_t)u);
+	}
 }
 
 static const char hexdig[] = "0123456789ABCDEF";
@@ -418,6 +429,25 @@ static void add_real(struct dumper *d, struct buf *b, double v)
 	buf_printf(b, "ieee754(%lld,%d)", (long long)mi, e);
 }
 
+/* Hex of a value into b; a large one goes to the sink in pieces, after
+ * what b holds so far, so a row's size never sits in memory twice over. */
+static void add_hex_value(struct dumper *d, struct buf *b, const unsigned char *p, size_t n)
+{
+	if (n <= BIG_VALUE || !d->sink) {
+		add_hex(b, p, n);
+		return;
+	}
+	if (d->sink_rc == 0)
+		d->sink_rc = d->sink->write(d->sink, b->data, b->len);
+	buf_clear(b);
+	for (size_t off = 0; off < n && d->sink_rc == 0; off += BIG_VALUE / 2) {
+		size_t k = n - off < BIG_VALUE / 2 ? n - off : BIG_VALUE / 2;
+		add_hex(b, p + off, k);
+		d->sink_rc = d->sink->write(d->sink, b->data, b->len);
+		buf_clear(b);
+	}
+}
+
 static void add_value(struct dumper *d, struct buf *b, sqlite3_stmt *st, int i)
 {
 	switch (sqlite3_column_type(st, i)) {
@@ -437,12 +467,12 @@ static void add_value(struct dumper *d, struct buf *b, sqlite3_stmt *st, int i)
 			/* CAST reads the bytes in the database's encoding. */
 			buf_puts(b, "CAST(X'");
 			if (d->enc == SQLITE_UTF8) {
-				add_hex(b, (const unsigned char *)s, n);
+				add_hex_value(d, b, (const unsigned char *)s, n);
 			} else {
 				sqlite3_value *v = sqlite3_column_value(st, i);
 				const void *w = d->enc == SQLITE_UTF16LE ? sqlite3_value_text16le(v)
 									 : sqlite3_value_text16be(v);
-				add_hex(b, w, (size_t)sqlite3_value_bytes16(v));
+				add_hex_value(d, b, w, (size_t)sqlite3_value_bytes16(v));
 			}
 			buf_puts(b, "' AS TEXT)");
 		} else {
@@ -452,7 +482,7 @@ static void add_value(struct dumper *d, struct buf *b, sqlite3_stmt *st, int i)
 	}
 	default:
 		buf_puts(b, "X'");
-		add_hex(b, sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i));
+		add_hex_value(d, b, sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i));
 		buf_puts(b, "'");
 	}
 }
@@ -468,11 +498,13 @@ static int walk_rows(struct dumper *d, const struct table *t, struct dump_sink *
 		return sqlite_fail(d->db, rc, d->path, t->name);
 	struct sha256 *h = sha256_new();
 	*rows = 0;
+	d->sink = sink;
+	d->sink_rc = 0;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		(*rows)++;
 		buf_clear(&d->framed);
 		for (int i = 0; i < t->ncols; i++)
-			frame_value(&d->framed, st, i);
+			frame_value(&d->framed, h, st, i);
 		sha256_update(h, d->framed.data, d->framed.len);
 		if (!sink)
 			continue;
@@ -484,12 +516,13 @@ static int walk_rows(struct dumper *d, const struct table *t, struct dump_sink *
 			add_value(d, &d->line, st, i);
 		}
 		buf_puts(&d->line, ");\n");
-		if (sink->write(sink, d->line.data, d->line.len) < 0) {
+		if (d->sink_rc < 0 || sink->write(sink, d->line.data, d->line.len) < 0) {
 			rc = ERR_GENERIC;
 			break;
 		}
 	}
 	sqlite3_finalize(st);
+	d->sink = NULL;
 	if (rc != SQLITE_DONE) {
 		sha256_free(h);
 		return rc == ERR_GENERIC ? rc : sqlite_fail(d->db, rc, d->path, t->name);
