@@ -50,6 +50,12 @@ struct engine {
 
 const struct engine *engine_find(const char *name);
 
+/* Writes the files of src whose paths start with prefix and end with
+ * suffix, in order, into target (created 0600, fsynced): how a chunked
+ * stream is put back together. files receives how many there were. */
+int engine_concat_files(struct dump_source *src, const char *prefix, const char *suffix, const char *target,
+			int *files);
+
 /* Compares two table summary arrays. Describes each difference in problems
  * ("table t: 10 rows in the source, 9 in the snapshot"). Returns the number
  * of differences. */

@@ -110,33 +110,11 @@ static int command_restore(const struct job_cfg *job, struct dump_source *src, c
 			   const char *target)
 {
 	(void)format;
-	int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
-	char *piece = malloc(1 << 16);
-	const char *path;
-	int rc, files = 0;
-	while ((rc = src->next(src, &path)) == 1) {
-		/* dump-NNNNNN.out: the chunks of the stream, in order */
-		if (strncmp(path, "dump-", 5) || strcmp(path + strlen(path) - 4, ".out"))
-			continue;
-		files++;
-		ssize_t n;
-		while ((n = src->read(src, piece, 1 << 16)) > 0)
-			if (fs_write_all(fd, piece, (size_t)n) < 0) {
-				rc = err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
-				goto out;
-			}
-		if (n < 0) {
-			rc = ERR_VERIFY;
-			goto out;
-		}
-	}
+	int files;
+	/* dump-NNNNNN.out: the chunks of the stream, in order */
+	int rc = engine_concat_files(src, "dump-", ".out", target, &files);
 	if (rc == 0 && files == 0)
 		rc = err_set(ERR_VERIFY, "the snapshot of '%s' holds no dump stream", job->name);
-out:
-	free(piece);
-	close(fd);
 	return rc;
 }
 

@@ -1,6 +1,10 @@
 /* engine: the table of engines, and what is common to them. */
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dbgit/engine.h"
 
@@ -70,4 +74,39 @@ int engine_compare_tables(const cJSON *expected, const cJSON *actual, struct buf
 		}
 	}
 	return diffs;
+}
+
+int engine_concat_files(struct dump_source *src, const char *prefix, const char *suffix, const char *target,
+			int *files)
+{
+	*files = 0;
+	int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
+	char *piece = malloc(1 << 16);
+	const char *path;
+	int rc;
+	size_t plen = strlen(prefix), slen = strlen(suffix);
+	while ((rc = src->next(src, &path)) == 1) {
+		size_t len = strlen(path);
+		if (strncmp(path, prefix, plen) || len < slen || strcmp(path + len - slen, suffix))
+			continue;
+		(*files)++;
+		ssize_t n;
+		while ((n = src->read(src, piece, 1 << 16)) > 0)
+			if (fs_write_all(fd, piece, (size_t)n) < 0) {
+				rc = err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
+				goto out;
+			}
+		if (n < 0) {
+			rc = ERR_VERIFY;
+			goto out;
+		}
+	}
+	if (rc == 0 && fsync(fd) < 0)
+		rc = err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
+out:
+	free(piece);
+	close(fd);
+	return rc;
 }

@@ -1007,33 +1007,10 @@ out:
 
 static int restore_binary(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
-	int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
-	char chunk[1 << 16];
-	const char *path;
-	int rc, files = 0;
-	while ((rc = src->next(src, &path)) == 1) {
-		if (strncmp(path, BINARY_DIR, strlen(BINARY_DIR)))
-			continue;
-		files++;
-		ssize_t n;
-		while ((n = src->read(src, chunk, sizeof(chunk))) > 0)
-			if (fs_write_all(fd, chunk, (size_t)n) < 0) {
-				rc = err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
-				goto out;
-			}
-		if (n < 0) {
-			rc = ERR_VERIFY;
-			goto out;
-		}
-	}
+	int files;
+	int rc = engine_concat_files(src, BINARY_DIR, "", target, &files);
 	if (rc == 0 && files == 0)
 		rc = err_set(ERR_VERIFY, "the snapshot of '%s' has no binary copy", job->name);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
-out:
-	close(fd);
 	return rc;
 }
 
