@@ -204,6 +204,7 @@ static const struct field repo_fields[] = {
 
 static const struct field hooks_fields[] = {
 	{"dir", F_STR, offsetof(struct config, hooks_dir), 0},
+	{"timeout", F_INT, offsetof(struct config, hooks_timeout), 0},
 	{NULL, 0, 0, 0},
 };
 
@@ -409,6 +410,11 @@ int config_parse(struct config **out, const char *file, const char *text)
 			struct ctx hc = {file, "[hooks]"};
 			if ((rc = apply_fields(&hc, item, hooks_fields, cfg)) < 0)
 				goto done;
+			/* 0 would read as "no limit", which is what the limit is for. */
+			if (cJSON_GetObjectItemCaseSensitive(item, "timeout") && cfg->hooks_timeout < 1) {
+				rc = bad(&hc, item, "timeout", "timeout must be at least 1 (seconds)");
+				goto done;
+			}
 		} else {
 			rc = bad(&c, root, k, "unknown section or key '%s'", k);
 			goto done;
@@ -427,6 +433,8 @@ int config_parse(struct config **out, const char *file, const char *text)
 	}
 	if (!cfg->max_blob_size)
 		cfg->max_blob_size = DEFAULT_MAX_BLOB;
+	if (!cfg->hooks_timeout)
+		cfg->hooks_timeout = HOOKS_DEFAULT_TIMEOUT;
 
 	if (remotes) {
 		if (!cJSON_IsArray(remotes)) {
