@@ -7,6 +7,7 @@
  *   dbgit.toml:12:1: [[job]] "app": unknown key 'pth'
  */
 #include <ctype.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -331,12 +332,52 @@ static int check_job(const struct ctx *c, const cJSON *t, struct job_cfg *job)
 	return 0;
 }
 
+/* "~" and "~/x" mean $HOME (or, where HOME is unset as under some crons,
+ * the home the password database gives this user), "~user/x" that user's
+ * home: what a shell would make of them, not a directory named "~" beside
+ * the config file. what names the key in messages. */
+static int expand_home(const char *file, const char *what, char **path)
+{
+	const char *p = *path;
+	const char *rest = strchr(p, '/');
+	size_t nlen = rest ? (size_t)(rest - p - 1) : strlen(p + 1);
+	const char *home = NULL;
+	if (nlen == 0) {
+		home = getenv("HOME");
+		if (!home || !*home) {
+			const struct passwd *pw = getpwuid(getuid());
+			home = pw ? pw->pw_dir : NULL;
+		}
+		if (!home || home[0] != '/')
+			return err_set(ERR_USAGE, "%s: %s '%s': HOME is not set, so '~' means nothing", file,
+				       what, p);
+	} else {
+		char *user = xasprintf("%.*s", (int)nlen, p + 1);
+		const struct passwd *pw = getpwnam(user);
+		free(user);
+		home = pw ? pw->pw_dir : NULL;
+		if (!home || home[0] != '/')
+			return err_set(ERR_USAGE, "%s: %s '%s': no user '%.*s' with a home directory here",
+				       file, what, p, (int)nlen, p + 1);
+	}
+	/* "/" as a home must not turn "~/x" into "//x". */
+	size_t hlen = strlen(home);
+	while (hlen > 1 && home[hlen - 1] == '/')
+		hlen--;
+	char *abs = xasprintf("%.*s%s", (int)hlen, home, rest ? (hlen == 1 ? rest + 1 : rest) : "");
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 /* A relative path in the file is relative to the file's directory, not to
- * wherever cron happens to start dbgit. */
-static void resolve(const char *file, char **path)
+ * wherever cron happens to start dbgit; "~" is a home directory. */
+static int resolve(const char *file, const char *what, char **path)
 {
 	if (!*path || (*path)[0] == '/' || !(*path)[0])
-		return;
+		return 0;
+	if ((*path)[0] == '~')
+		return expand_home(file, what, path);
 	const char *slash = strrchr(file, '/');
 	char *abs;
 	if (slash)
@@ -353,23 +394,31 @@ static void resolve(const char *file, char **path)
 	}
 	free(*path);
 	*path = abs;
+	return 0;
 }
 
-static void resolve_paths(struct config *cfg)
+static int resolve_paths(struct config *cfg)
 {
-	resolve(cfg->file, &cfg->repo_path);
-	resolve(cfg->file, &cfg->hooks_dir);
-	for (size_t i = 0; i < cfg->n_remotes; i++) {
+	const char *f = cfg->file;
+	int rc = 0;
+	rc |= resolve(f, "[repository] path", &cfg->repo_path);
+	rc |= resolve(f, "[hooks] dir", &cfg->hooks_dir);
+	for (size_t i = 0; i < cfg->n_remotes && !rc; i++) {
 		struct remote_cfg *r = &cfg->remotes[i];
-		resolve(cfg->file, &r->ssh_key);
-		resolve(cfg->file, &r->ssh_pubkey);
-		resolve(cfg->file, &r->passphrase_file);
-		resolve(cfg->file, &r->known_hosts);
+		char what[300];
+		snprintf(what, sizeof(what), "[[remote]] \"%s\"", r->name);
+		rc |= resolve(f, what, &r->ssh_key);
+		rc |= resolve(f, what, &r->ssh_pubkey);
+		rc |= resolve(f, what, &r->passphrase_file);
+		rc |= resolve(f, what, &r->known_hosts);
 	}
-	for (size_t i = 0; i < cfg->n_jobs; i++) {
-		resolve(cfg->file, &cfg->jobs[i].path);
-		resolve(cfg->file, &cfg->jobs[i].password_file);
+	for (size_t i = 0; i < cfg->n_jobs && !rc; i++) {
+		char what[300];
+		snprintf(what, sizeof(what), "[[job]] \"%s\"", cfg->jobs[i].name);
+		rc |= resolve(f, what, &cfg->jobs[i].path);
+		rc |= resolve(f, what, &cfg->jobs[i].password_file);
 	}
+	return rc ? ERR_USAGE : 0;
 }
 
 /* "backup/a" and "backup/a/b" cannot both be branches. */
@@ -532,7 +581,10 @@ done:
 		config_free(cfg);
 		return rc;
 	}
-	resolve_paths(cfg);
+	if ((rc = resolve_paths(cfg)) < 0) {
+		config_free(cfg);
+		return rc;
+	}
 	*out = cfg;
 	return 0;
 }
