@@ -70,7 +70,36 @@ static int wait_exit(pid_t pid, int64_t deadline)
 	}
 }
 
-static pid_t spawn_hook(const char *path, int *err)
+static const char *const hook_vars[] = {"DBGIT_JOB", "DBGIT_STATUS", "DBGIT_COMMIT", "DBGIT_MESSAGE"};
+#define N_HOOK_VARS (sizeof(hook_vars) / sizeof(hook_vars[0]))
+
+/* dbgit's environment plus the hook's variables, for this hook only: the
+ * dump tools dbgit runs later must not see a stale DBGIT_MESSAGE. The
+ * entries from environ are borrowed; own[] holds the ones to free. */
+static char **hook_env(const char *const vals[N_HOOK_VARS], char *own[N_HOOK_VARS])
+{
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + N_HOOK_VARS + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int replaced = 0;
+		for (size_t j = 0; j < N_HOOK_VARS; j++) {
+			size_t len = strlen(hook_vars[j]);
+			if (!strncmp(environ[i], hook_vars[j], len) && environ[i][len] == '=')
+				replaced = 1;
+		}
+		if (!replaced)
+			env[k++] = environ[i];
+	}
+	for (size_t j = 0; j < N_HOOK_VARS; j++)
+		env[k++] = own[j] = xasprintf("%s=%s", hook_vars[j], vals[j] ? vals[j] : "");
+	return env;
+}
+
+static pid_t spawn_hook(const char *path, char **env, int *err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
@@ -89,7 +118,7 @@ static pid_t spawn_hook(const char *path, int *err)
 	posix_spawnattr_setpgroup(&at, 0);
 	posix_spawnattr_setsigdefault(&at, &all);
 	posix_spawnattr_setsigmask(&at, &none);
-	*err = posix_spawn(&pid, path, &fa, &at, argv, environ);
+	*err = posix_spawn(&pid, path, &fa, &at, argv, env);
 	posix_spawnattr_destroy(&at);
 	posix_spawn_file_actions_destroy(&fa);
 	return *err ? -1 : pid;
@@ -112,13 +141,12 @@ int cycle_hook(const struct config *cfg, const char *name, const char *job, cons
 		free(path);
 		return 0;
 	}
-	setenv("DBGIT_JOB", job ? job : "", 1);
-	setenv("DBGIT_STATUS", status ? status : "", 1);
-	setenv("DBGIT_COMMIT", commit ? commit : "", 1);
-	setenv("DBGIT_MESSAGE", message ? message : "", 1);
+	const char *vals[N_HOOK_VARS] = {job, status, commit, message};
+	char *own[N_HOOK_VARS] = {0};
+	char **env = hook_env(vals, own);
 	int timeout = cfg->hooks_timeout > 0 ? cfg->hooks_timeout : HOOKS_DEFAULT_TIMEOUT;
-	int err = 0, rc = 0, code = 0;
-	pid_t pid = spawn_hook(path, &err);
+	int err = ENOMEM, rc = 0, code = 0;
+	pid_t pid = env ? spawn_hook(path, env, &err) : -1;
 	if (pid < 0) {
 		rc = err_set(ERR_GENERIC, "hook %s: %s", path, strerror(err));
 		goto out;
@@ -143,6 +171,9 @@ int cycle_hook(const struct config *cfg, const char *name, const char *job, cons
 		rc = err_set(ERR_GENERIC, "hook %s failed (exit %d)", path,
 			     WIFEXITED(code) ? WEXITSTATUS(code) : 128 + WTERMSIG(code));
 out:
+	for (size_t j = 0; j < N_HOOK_VARS; j++)
+		free(own[j]);
+	free(env);
 	free(path);
 	return rc;
 }
