@@ -400,25 +400,23 @@ static int resolve(const char *file, const char *what, char **path)
 static int resolve_paths(struct config *cfg)
 {
 	const char *f = cfg->file;
-	int rc = 0;
-	rc |= resolve(f, "[repository] path", &cfg->repo_path);
-	rc |= resolve(f, "[hooks] dir", &cfg->hooks_dir);
-	for (size_t i = 0; i < cfg->n_remotes && !rc; i++) {
+	char what[300];
+	if (resolve(f, "[repository] path", &cfg->repo_path) < 0 ||
+	    resolve(f, "[hooks] dir", &cfg->hooks_dir) < 0)
+		return ERR_USAGE;
+	for (size_t i = 0; i < cfg->n_remotes; i++) {
 		struct remote_cfg *r = &cfg->remotes[i];
-		char what[300];
 		snprintf(what, sizeof(what), "[[remote]] \"%s\"", r->name);
-		rc |= resolve(f, what, &r->ssh_key);
-		rc |= resolve(f, what, &r->ssh_pubkey);
-		rc |= resolve(f, what, &r->passphrase_file);
-		rc |= resolve(f, what, &r->known_hosts);
+		if (resolve(f, what, &r->ssh_key) < 0 || resolve(f, what, &r->ssh_pubkey) < 0 ||
+		    resolve(f, what, &r->passphrase_file) < 0 || resolve(f, what, &r->known_hosts) < 0)
+			return ERR_USAGE;
 	}
-	for (size_t i = 0; i < cfg->n_jobs && !rc; i++) {
-		char what[300];
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
 		snprintf(what, sizeof(what), "[[job]] \"%s\"", cfg->jobs[i].name);
-		rc |= resolve(f, what, &cfg->jobs[i].path);
-		rc |= resolve(f, what, &cfg->jobs[i].password_file);
+		if (resolve(f, what, &cfg->jobs[i].path) < 0 || resolve(f, what, &cfg->jobs[i].password_file) < 0)
+			return ERR_USAGE;
 	}
-	return rc ? ERR_USAGE : 0;
+	return 0;
 }
 
 /* "backup/a" and "backup/a/b" cannot both be branches. */
