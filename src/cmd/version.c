@@ -20,8 +20,8 @@ void cmd_version_print(FILE *out)
 	int major = 0, minor = 0, rev = 0;
 	git_libgit2_version(&major, &minor, &rev);
 	fprintf(out, "dbgit %s\n", DBGIT_VERSION);
-	fprintf(out, "libgit2 %d.%d.%d, SQLite %s, libssh2 %s, zlib %s, cJSON %s, %s\n", major, minor,
-		rev, sqlite3_libversion(), libssh2_version(0), zlibVersion(), cJSON_Version(),
+	fprintf(out, "libgit2 %d.%d.%d, SQLite %s, libssh2 %s, zlib %s, cJSON %s, %s\n", major, minor, rev,
+		sqlite3_libversion(), libssh2_version(0), zlibVersion(), cJSON_Version(),
 		OpenSSL_version(OPENSSL_VERSION));
 #ifdef DBGIT_TEST_HOOKS
 	fprintf(out, "test hooks compiled in: DBGIT_NOW, DBGIT_TEST_CORRUPT and "
