@@ -2,7 +2,9 @@
 # Installs what dbgit needs to build and test on Debian 12 (only what is
 # missing), then builds it. Sourced by demo.sh and test.sh; run as root.
 #   BUILD_DIR   where to build (default: build/ in the checkout)
-#   SANITIZE    ON (default) builds with ASan+UBSan, as the tests use
+#   SANITIZE    ON (default) builds with ASan+UBSan and the test-only
+#               environment variables (DBGIT_TEST_HOOKS), as the tests use;
+#               OFF is a release build that ignores them
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,6 +28,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-cmake -S "$top" -B "$BUILD_DIR" -DDBGIT_SANITIZE="$SANITIZE" >/dev/null
+cmake -S "$top" -B "$BUILD_DIR" -DDBGIT_SANITIZE="$SANITIZE" -DDBGIT_TEST_HOOKS="$SANITIZE" >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)" >/dev/null
 echo "setup: built $BUILD_DIR/dbgit" >&2

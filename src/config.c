@@ -7,6 +7,7 @@
  *   dbgit.toml:12:1: [[job]] "app": unknown key 'pth'
  */
 #include <ctype.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,7 @@ static const struct field repo_fields[] = {
 
 static const struct field hooks_fields[] = {
 	{"dir", F_STR, offsetof(struct config, hooks_dir), 0},
+	{"timeout", F_INT, offsetof(struct config, hooks_timeout), 0},
 	{NULL, 0, 0, 0},
 };
 
@@ -330,12 +332,52 @@ static int check_job(const struct ctx *c, const cJSON *t, struct job_cfg *job)
 	return 0;
 }
 
+/* "~" and "~/x" mean $HOME (or, where HOME is unset as under some crons,
+ * the home the password database gives this user), "~user/x" that user's
+ * home: what a shell would make of them, not a directory named "~" beside
+ * the config file. what names the key in messages. */
+static int expand_home(const char *file, const char *what, char **path)
+{
+	const char *p = *path;
+	const char *rest = strchr(p, '/');
+	size_t nlen = rest ? (size_t)(rest - p - 1) : strlen(p + 1);
+	const char *home = NULL;
+	if (nlen == 0) {
+		home = getenv("HOME");
+		if (!home || !*home) {
+			const struct passwd *pw = getpwuid(getuid());
+			home = pw ? pw->pw_dir : NULL;
+		}
+		if (!home || home[0] != '/')
+			return err_set(ERR_USAGE, "%s: %s '%s': HOME is not set, so '~' means nothing", file,
+				       what, p);
+	} else {
+		char *user = xasprintf("%.*s", (int)nlen, p + 1);
+		const struct passwd *pw = getpwnam(user);
+		free(user);
+		home = pw ? pw->pw_dir : NULL;
+		if (!home || home[0] != '/')
+			return err_set(ERR_USAGE, "%s: %s '%s': no user '%.*s' with a home directory here",
+				       file, what, p, (int)nlen, p + 1);
+	}
+	/* "/" as a home must not turn "~/x" into "//x". */
+	size_t hlen = strlen(home);
+	while (hlen > 1 && home[hlen - 1] == '/')
+		hlen--;
+	char *abs = xasprintf("%.*s%s", (int)hlen, home, rest ? (hlen == 1 ? rest + 1 : rest) : "");
+	free(*path);
+	*path = abs;
+	return 0;
+}
+
 /* A relative path in the file is relative to the file's directory, not to
- * wherever cron happens to start dbgit. */
-static void resolve(const char *file, char **path)
+ * wherever cron happens to start dbgit; "~" is a home directory. */
+static int resolve(const char *file, const char *what, char **path)
 {
 	if (!*path || (*path)[0] == '/' || !(*path)[0])
-		return;
+		return 0;
+	if ((*path)[0] == '~')
+		return expand_home(file, what, path);
 	const char *slash = strrchr(file, '/');
 	char *abs;
 	if (slash)
@@ -352,23 +394,29 @@ static void resolve(const char *file, char **path)
 	}
 	free(*path);
 	*path = abs;
+	return 0;
 }
 
-static void resolve_paths(struct config *cfg)
+static int resolve_paths(struct config *cfg)
 {
-	resolve(cfg->file, &cfg->repo_path);
-	resolve(cfg->file, &cfg->hooks_dir);
+	const char *f = cfg->file;
+	char what[300];
+	if (resolve(f, "[repository] path", &cfg->repo_path) < 0 ||
+	    resolve(f, "[hooks] dir", &cfg->hooks_dir) < 0)
+		return ERR_USAGE;
 	for (size_t i = 0; i < cfg->n_remotes; i++) {
 		struct remote_cfg *r = &cfg->remotes[i];
-		resolve(cfg->file, &r->ssh_key);
-		resolve(cfg->file, &r->ssh_pubkey);
-		resolve(cfg->file, &r->passphrase_file);
-		resolve(cfg->file, &r->known_hosts);
+		snprintf(what, sizeof(what), "[[remote]] \"%s\"", r->name);
+		if (resolve(f, what, &r->ssh_key) < 0 || resolve(f, what, &r->ssh_pubkey) < 0 ||
+		    resolve(f, what, &r->passphrase_file) < 0 || resolve(f, what, &r->known_hosts) < 0)
+			return ERR_USAGE;
 	}
 	for (size_t i = 0; i < cfg->n_jobs; i++) {
-		resolve(cfg->file, &cfg->jobs[i].path);
-		resolve(cfg->file, &cfg->jobs[i].password_file);
+		snprintf(what, sizeof(what), "[[job]] \"%s\"", cfg->jobs[i].name);
+		if (resolve(f, what, &cfg->jobs[i].path) < 0 || resolve(f, what, &cfg->jobs[i].password_file) < 0)
+			return ERR_USAGE;
 	}
+	return 0;
 }
 
 /* "backup/a" and "backup/a/b" cannot both be branches. */
@@ -409,6 +457,11 @@ int config_parse(struct config **out, const char *file, const char *text)
 			struct ctx hc = {file, "[hooks]"};
 			if ((rc = apply_fields(&hc, item, hooks_fields, cfg)) < 0)
 				goto done;
+			/* 0 would read as "no limit", which is what the limit is for. */
+			if (cJSON_GetObjectItemCaseSensitive(item, "timeout") && cfg->hooks_timeout < 1) {
+				rc = bad(&hc, item, "timeout", "timeout must be at least 1 (seconds)");
+				goto done;
+			}
 		} else {
 			rc = bad(&c, root, k, "unknown section or key '%s'", k);
 			goto done;
@@ -427,6 +480,8 @@ int config_parse(struct config **out, const char *file, const char *text)
 	}
 	if (!cfg->max_blob_size)
 		cfg->max_blob_size = DEFAULT_MAX_BLOB;
+	if (!cfg->hooks_timeout)
+		cfg->hooks_timeout = HOOKS_DEFAULT_TIMEOUT;
 
 	if (remotes) {
 		if (!cJSON_IsArray(remotes)) {
@@ -524,7 +579,10 @@ done:
 		config_free(cfg);
 		return rc;
 	}
-	resolve_paths(cfg);
+	if ((rc = resolve_paths(cfg)) < 0) {
+		config_free(cfg);
+		return rc;
+	}
 	*out = cfg;
 	return 0;
 }

@@ -22,41 +22,9 @@
 #include "dbgit/util.h"
 #include "dbgit/verify.h"
 
-extern char **environ;
-
 void cycle_branch_ref(const struct job_cfg *job, char *ref, size_t len)
 {
 	snprintf(ref, len, "refs/heads/%s", job->branch);
-}
-
-int cycle_hook(const struct config *cfg, const char *name, const char *job, const char *status,
-	       const char *commit, const char *message)
-{
-	if (!cfg->hooks_dir)
-		return 0;
-	char *path = xasprintf("%s/%s", cfg->hooks_dir, name);
-	if (access(path, X_OK) != 0) {
-		free(path);
-		return 0;
-	}
-	setenv("DBGIT_JOB", job ? job : "", 1);
-	setenv("DBGIT_STATUS", status ? status : "", 1);
-	setenv("DBGIT_COMMIT", commit ? commit : "", 1);
-	setenv("DBGIT_MESSAGE", message ? message : "", 1);
-	char *argv[] = {path, NULL};
-	pid_t pid;
-	int rc = posix_spawn(&pid, path, NULL, NULL, argv, environ);
-	int status_code = 0;
-	if (rc == 0 && waitpid(pid, &status_code, 0) < 0)
-		rc = errno;
-	if (rc != 0) {
-		rc = err_set(ERR_GENERIC, "hook %s: %s", path, strerror(rc));
-	} else if (!WIFEXITED(status_code) || WEXITSTATUS(status_code) != 0) {
-		rc = err_set(ERR_GENERIC, "hook %s failed (exit %d)", path,
-			     WIFEXITED(status_code) ? WEXITSTATUS(status_code) : 128 + WTERMSIG(status_code));
-	}
-	free(path);
-	return rc;
 }
 
 static cJSON *manifest_new(const struct job_cfg *job, const char *source, int64_t start)

@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return EXIT_OK;
 		} else if (!strcmp(a, "--version")) {
-			printf("dbgit %s\n", DBGIT_VERSION);
+			cmd_version_print(stdout);
 			return EXIT_OK;
 		} else {
 			fprintf(stderr, "dbgit: unknown option '%s' (see 'dbgit --help')\n", a);

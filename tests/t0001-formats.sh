@@ -47,7 +47,8 @@ test_case "binary chunks are fixed-size, at most max_blob_size, under binary/" '
 '
 
 test_case "the binary chunks concatenated with cat are the database (README)" '
-	rm -rf ex && mkdir ex
+	rm -rf ex
+	mkdir ex
 	git --git-dir="$REPO" archive backup/bin | tar -x -C ex
 	(cd ex && find binary -type f | LC_ALL=C sort | xargs cat) >plain.db
 	cmp plain.db fresh.db
@@ -84,7 +85,8 @@ test_case "format both: one commit holds SQL and binary, each restores" '
 '
 
 test_case "format both restores without dbgit, either way (README)" '
-	rm -rf exb && mkdir exb
+	rm -rf exb
+	mkdir exb
 	git --git-dir="$REPO" archive backup/both | tar -x -C exb
 	(cd exb && find . -name "*.sql" | LC_ALL=C sort | xargs cat) | sqlite3 plain-sql.db
 	same_db both.db plain-sql.db

@@ -83,7 +83,9 @@ test_case "no blob exceeds max_blob_size (64K), SQL and binary" '
 	[ "$(git --git-dir="$REPO" ls-tree -r --name-only backup/mid -- 1-table/blobs | grep -c 1-rows-)" -ge 3 ]
 	expect_exit 0 dg restore mid --format sql --to r-mid.db
 	same_db mid.db r-mid.db
-	rm -rf ex && mkdir ex && git --git-dir="$REPO" archive backup/mid | tar -x -C ex
+	rm -rf ex
+	mkdir ex
+	git --git-dir="$REPO" archive backup/mid | tar -x -C ex
 	(cd ex && find . -name "*.sql" | LC_ALL=C sort | xargs cat) | sqlite3 plain-mid.db
 	same_db mid.db plain-mid.db
 '

@@ -29,7 +29,7 @@ RO_DIR=$T/ro
 mkdir -p "$RO_DIR"
 RO_METHOD=
 if [ "$(id -u)" != 0 ]; then
-	chmod a-w "$RO_DIR" && RO_METHOD=chmod
+	if chmod a-w "$RO_DIR"; then RO_METHOD=chmod; fi
 elif mount --bind -o ro "$RO_DIR" "$RO_DIR" 2>/dev/null; then
 	RO_METHOD=mount
 elif chattr +i "$RO_DIR" 2>/dev/null; then
@@ -50,7 +50,8 @@ WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 60000)
 INSERT INTO big(t) SELECT hex(randomblob(80)) FROM s;"
 write_config "$T/dbgit.toml" "$REPO" \
 	'[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\""
-dg init >/dev/null && dg backup >/dev/null
+dg init >/dev/null
+dg backup >/dev/null
 
 test_case "restore refuses to overwrite an existing target without --force" '
 	echo "precious" >target.db
@@ -93,7 +94,8 @@ test_case "a corrupt snapshot does not touch an existing target even with --forc
 	[ "$(cat keep.db)" = precious ]
 	no_temp .
 	# Put the good objects back for the cases below.
-	rm -rf "$REPO/objects" && cp -a pristine-objects "$REPO/objects"
+	rm -rf "$REPO/objects"
+	cp -a pristine-objects "$REPO/objects"
 	expect_exit 0 dg verify app
 '
 

@@ -149,7 +149,8 @@ test_case "dbgit restore from the binary copy gives every value back bit for bit
 '
 
 test_case "the README restore (git archive, cat, sqlite3) gives every value back bit for bit" '
-	rm -rf ex && mkdir ex
+	rm -rf ex
+	mkdir ex
 	git --git-dir="$REPO" archive backup/values | tar -x -C ex
 	(cd ex && find . -name "*.sql" | LC_ALL=C sort | xargs cat) | sqlite3 plain.db
 	python3 cmp.py values.db plain.db

@@ -10,8 +10,8 @@ dg() { "$DBGIT" --config "$T/dbgit.toml" "$@"; }
 tip() { git --git-dir="$REPO" rev-parse -q --verify "refs/heads/backup/$1" || echo none; }
 # one_line: the last command's stderr is exactly one line starting "dbgit".
 one_line() {
-	[ "$(wc -l <"$T/.stderr")" = 1 ] && grep -q "^dbgit" "$T/.stderr" ||
-		{ echo "stderr is not one line:" >&2; cat "$T/.stderr" >&2; return 1; }
+	[ "$(wc -l <"$T/.stderr")" = 1 ] || { echo "stderr is not one line:" >&2; cat "$T/.stderr" >&2; return 1; }
+	grep -q "^dbgit" "$T/.stderr" || { echo "stderr does not start with dbgit:" >&2; cat "$T/.stderr" >&2; return 1; }
 }
 
 make_demo_db "$T/app.db"
@@ -25,9 +25,10 @@ TIP_APP=$(tip app)
 TIP_OTHER=$(tip other)
 # unchanged: neither branch moved and no other ref appeared.
 unchanged() {
-	[ "$(tip app)" = "$TIP_APP" ] && [ "$(tip other)" = "$TIP_OTHER" ] &&
-		[ "$(git --git-dir="$REPO" for-each-ref | wc -l)" = 2 ] ||
-		{ echo "branches moved" >&2; git --git-dir="$REPO" for-each-ref >&2; return 1; }
+	[ "$(tip app)" = "$TIP_APP" ] || { echo "backup/app moved" >&2; return 1; }
+	[ "$(tip other)" = "$TIP_OTHER" ] || { echo "backup/other moved" >&2; return 1; }
+	[ "$(git --git-dir="$REPO" for-each-ref | wc -l)" = 2 ] ||
+		{ echo "refs appeared:" >&2; git --git-dir="$REPO" for-each-ref >&2; return 1; }
 }
 
 test_case "a missing database file: exit 1, named, nothing committed" '
@@ -45,7 +46,8 @@ test_case "a file that is not SQLite: exit 1, \"not a SQLite database\"" '
 	expect_exit 1 dg backup app
 	stderr_has "$T/app.db is not a SQLite database"
 	one_line
-	rm app.db && mv app.db.away app.db
+	rm app.db
+	mv app.db.away app.db
 	unchanged
 '
 
@@ -76,6 +78,7 @@ time.sleep(8)
 " &
 	holder=$!
 	for _ in $(seq 50); do [ -e locked ] && break; sleep 0.1; done
+	test -e locked
 	start=$(date +%s)
 	expect_exit 1 dg backup app
 	took=$(( $(date +%s) - start ))
@@ -202,17 +205,23 @@ TIP_APP=$(tip app)
 # bind mount (or chattr +i), or say why this case is skipped.
 RO=
 if [ "$(id -u)" != 0 ]; then
-	chmod -R a-w "$REPO" && RO=chmod
+	if chmod -R a-w "$REPO"; then RO=chmod; fi
 elif mount --bind -o ro "$REPO" "$REPO" 2>/dev/null; then
 	RO=mount
 fi
-trap '[ "$RO" = mount ] && umount "$REPO"; [ "$RO" = chmod ] && chmod -R u+w "$REPO"; _test_cleanup' EXIT
+ro_undo() {
+	if [ "$RO" = mount ]; then umount "$REPO"; fi
+	if [ "$RO" = chmod ]; then chmod -R u+w "$REPO"; fi
+	_test_cleanup
+}
+trap ro_undo EXIT
 if [ -n "$RO" ]; then
 	test_case "a read-only repository: backup fails clearly, reading still works ($RO)" '
 		sqlite3 app.db "INSERT INTO plain VALUES (10, 10)"
 		set +e; dg backup app >.stdout 2>.stderr; rc=$?; set -e
 		echo "exit $rc"; cat .stderr
-		[ "$rc" -ne 0 ] && [ "$rc" -ne 4 ]
+		[ "$rc" -ne 0 ]
+		[ "$rc" -ne 4 ]
 		grep -q "$REPO" .stderr
 		grep -Eqi "read-only|permission" .stderr
 		one_line

@@ -34,7 +34,9 @@ test_case "an unknown command or option exits 2 with one line" '
 '
 
 test_case "a missing configuration exits 2 and says where it looked" '
-	cd "$T" && mkdir -p empty && cd empty
+	cd "$T"
+	mkdir -p empty
+	cd empty
 	expect_exit 2 env -u DBGIT_CONFIG "$DBGIT" list
 	stderr_has "no configuration"
 	DBGIT_CONFIG="$T/dbgit.toml" "$DBGIT" init >/dev/null
@@ -63,7 +65,8 @@ PY
 test_case "quiet under cron: a successful backup prints nothing" '
 	sqlite3 app.db "INSERT INTO plain VALUES (10, 10)"
 	dg backup >out.txt 2>err.txt </dev/null
-	[ ! -s out.txt ] && [ ! -s err.txt ]
+	[ ! -s out.txt ]
+	[ ! -s err.txt ]
 '
 
 test_done

@@ -136,7 +136,8 @@ test_case "an altered value in a committed blob fails verify (hash check), namin
 '
 
 test_case "a truncated chunk fails verify and restore, naming the file" '
-	rm -rf "$REPO/objects" && cp -a pristine-objects "$REPO/objects"
+	rm -rf "$REPO/objects"
+	cp -a pristine-objects "$REPO/objects"
 	id=$(G rev-parse "backup/app:1-table/orders/1-rows-000000.sql")
 	rewrite_loose "$id" "del body[len(body) // 2:]"
 	expect_exit 1 dg verify app
@@ -144,7 +145,8 @@ test_case "a truncated chunk fails verify and restore, naming the file" '
 	expect_exit 1 dg restore app --to t.db
 	stderr_has "1-table/orders/1-rows-000000.sql"
 	[ ! -e t.db ]
-	rm -rf "$REPO/objects" && cp -a pristine-objects "$REPO/objects"
+	rm -rf "$REPO/objects"
+	cp -a pristine-objects "$REPO/objects"
 	expect_exit 0 dg verify app --all
 '
 
@@ -195,7 +197,8 @@ sys.stdout.buffer.write(b)" | G hash-object -w --stdin)
 '
 
 test_case "a blob damaged on disk heals: the next backup moves it aside and writes it again" '
-	rm -rf "$REPO/objects" && cp -a pristine-objects "$REPO/objects"
+	rm -rf "$REPO/objects"
+	cp -a pristine-objects "$REPO/objects"
 	id=$(G rev-parse "backup/app:1-table/plain/1-rows-000000.sql")
 	rewrite_loose "$id" "i = body.index(b\"row 2\"); body[i + 4] = ord(\"9\")"
 	expect_exit 1 dg verify app

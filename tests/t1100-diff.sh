@@ -75,7 +75,8 @@ test_case "the SQL diff shows exactly the rows that changed, across chunk files"
 	# 30003 was deleted and put back as it was: not a change.
 	minus=$(grep -c "^-INSERT INTO \"big\"" "$T/diff.txt")
 	plus=$(grep -c "^+INSERT INTO \"big\"" "$T/diff.txt")
-	[ "$minus" -eq 8 ] && [ "$plus" -eq 8 ]
+	[ "$minus" -eq 8 ]
+	[ "$plus" -eq 8 ]
 	# no chunk-file names, whole tables
 	test_must_fail grep -q "rows-0000" "$T/diff.txt"
 	grep -q "^+++ b/1-table/big/1-rows.sql" "$T/diff.txt"

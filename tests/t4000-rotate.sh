@@ -110,7 +110,7 @@ test_case "blobs only dropped snapshots used are gone; everything reachable stay
 	comm -23 blobs-before blobs-after >gone
 	[ -s gone ]
 	while read b; do
-		! git --git-dir="$repo" cat-file -e $b 2>/dev/null || { echo "still there: $b"; exit 1; }
+		test_must_fail git --git-dir="$repo" cat-file -e $b 2>/dev/null
 	done <gone
 	while read b; do git --git-dir="$repo" cat-file -e $b; done <blobs-after
 '

@@ -25,8 +25,9 @@ blobs_of() {
 }
 # one_pack REPO: everything in one pack, no loose objects.
 one_pack() {
-	[ "$(ls "$1/objects/pack/"*.pack | wc -l)" = 1 ] &&
-		[ -z "$(find "$1/objects" -path "*/objects/[0-9a-f][0-9a-f]/*" -type f)" ]
+	[ "$(ls "$1/objects/pack/"*.pack | wc -l)" = 1 ] || { echo "not one pack in $1" >&2; return 1; }
+	[ -z "$(find "$1/objects" -path "*/objects/[0-9a-f][0-9a-f]/*" -type f)" ] ||
+		{ echo "loose objects in $1" >&2; return 1; }
 }
 
 test_case "five nightly backups with last = 2 make a template history" '

@@ -38,7 +38,8 @@ test_case "three nights with last = 2: two snapshots remain, here and on the rem
 	[ "$(git -C "$REMOTE" rev-parse "$BRANCH")" = "$(git --git-dir="$REPO" rev-parse "$BRANCH")" ]
 	[ "$(git --git-dir="$REPO" rev-parse refs/dbgit/remotes/origin/backup/app)" = "$(git --git-dir="$REPO" rev-parse "$BRANCH")" ]
 	git --git-dir="$REPO" log --format=%ad --date=iso-strict "$BRANCH" >dates
-	grep -q "2026-03-03T03:00:00" dates && grep -q "2026-03-02T03:00:00" dates
+	grep -q "2026-03-03T03:00:00" dates
+	grep -q "2026-03-02T03:00:00" dates
 	test_must_fail grep -q "2026-03-01" dates
 	# night 1 only: its rows blob is gone from the local repository
 	test_must_fail git --git-dir="$REPO" cat-file -e "$n1_blob"

@@ -6,6 +6,8 @@
 #ifndef DBGIT_CMD_H
 #define DBGIT_CMD_H
 
+#include <stdio.h>
+
 struct cmd_ctx {
 	const char *config_path; /* --config, or NULL */
 	int json;                /* --json */
@@ -54,6 +56,10 @@ struct cmd_opt {
 int cmd_parse(const struct cmd_entry *e, int argc, char **argv, const struct cmd_opt *opts,
 	      const char **pos, int max, int *npos);
 /* Prints a JSON document on stdout (--json). */
+/* `dbgit --version`: dbgit's and the loaded libraries' versions, and
+ * whether the test-only environment variables are compiled in. */
+void cmd_version_print(FILE *out);
+
 struct cJSON;
 void cmd_print_json(const struct cJSON *json);
 

@@ -59,6 +59,8 @@ struct job_cfg {
 	size_t max_blob_size;    /* bytes */
 };
 
+#define HOOKS_DEFAULT_TIMEOUT 300
+
 struct config {
 	char *file; /* where it was read from */
 	char *repo_path;
@@ -67,6 +69,7 @@ struct config {
 	size_t max_blob_size; /* bytes; default 48 MiB */
 	struct keep_policy keep;
 	char *hooks_dir;
+	int hooks_timeout; /* seconds a hook may run; default HOOKS_DEFAULT_TIMEOUT */
 	struct remote_cfg *remotes;
 	size_t n_remotes;
 	struct job_cfg *jobs;

@@ -43,7 +43,10 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		    const char *old_commit, const char *new_commit, struct cJSON *out);
 
-/* Runs the hook named name (pre-backup, post-backup, on-failure) if present. */
+/* Runs the hook named name (pre-backup, post-backup, on-failure) if present
+ * (src/hook.c): stdin /dev/null, stdout onto stderr, at most [hooks] timeout
+ * seconds, then its process group is killed and it has failed. A hook file
+ * that is not executable is warned about and not run (returns 0). */
 int cycle_hook(const struct config *cfg, const char *name, const char *job, const char *status,
 	       const char *commit, const char *message);
 

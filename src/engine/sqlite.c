@@ -31,6 +31,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dbgit/engine.h"
@@ -813,6 +814,13 @@ static int open_source(const struct job_cfg *job, sqlite3 **out)
 		return err_set(ERR_USAGE, "job '%s': missing 'path' of the SQLite database", job->name);
 	if (!fs_exists(job->path))
 		return err_set(ERR_GENERIC, "database %s does not exist", job->path);
+	/* SQLite takes an empty file for a good empty database, so a typo'd
+	 * path that something touched would be backed up, night after night,
+	 * as a verified snapshot of nothing. */
+	struct stat sb;
+	if (stat(job->path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == 0)
+		return err_set(ERR_GENERIC, "database %s is empty (0 bytes): not a SQLite database; wrong path?",
+			       job->path);
 	sqlite3 *db;
 	int rc = sqlite3_open_v2(job->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -835,6 +843,12 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 	if (rc < 0)
 		return rc;
 	int src = sqlite3_exec(d.db, "BEGIN; SELECT count(*) FROM sqlite_schema;", NULL, NULL, NULL);
+	if ((src & 0xff) == SQLITE_NOTADB) {
+		/* The first read of the source: the place to say it is the wrong file. */
+		rc = err_set(ERR_GENERIC, "database %s is not a SQLite database (file is not a database): wrong path?",
+			     d.path);
+		goto out;
+	}
 	if (src != SQLITE_OK) {
 		rc = sqlite_fail(d.db, src, d.path, "starting a read transaction");
 		goto out;

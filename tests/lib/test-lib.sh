@@ -10,7 +10,9 @@
 #
 # Each case runs in a subshell with `set -e`; the scratch directory $T is
 # removed at exit and every server registered with test_track_pid is
-# stopped, even when a case fails.
+# stopped, even when a case fails. set -e does not see a failure in
+# `a && b` (of a), `! cmd` or `cmd || true`: write one check per line and
+# test_must_fail CMD; lib/lint-tests.py (run by t0801) flags the rest.
 
 set -u
 : "${DBGIT:?DBGIT must point at the dbgit binary}"

@@ -5,6 +5,7 @@
  * user can fix it without guessing. Run under LeakSanitizer, the error
  * paths also show they free what they built.
  */
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,6 +325,57 @@ static void test_relative_paths(void)
 	config_free(cfg);
 }
 
+/* "~" in a path means a home directory, as in a shell, not a folder named
+ * "~" beside the config file: "~" and "~/x" are $HOME, "~user/x" that
+ * user's home; an unknown user is a configuration error naming the key. */
+static void test_home_paths(void)
+{
+	const char *saved = getenv("HOME");
+	char *old_home = saved ? xstrdup(saved) : NULL;
+	setenv("HOME", "/home/tester", 1);
+	struct config *cfg = NULL;
+	const char *text = "[repository]\npath = \"~/backups.git\"\n"
+			   "[hooks]\ndir = \"~\"\n"
+			   "[[remote]]\nname = \"nas\"\nurl = \"/mnt/nas/db.git\"\nssh_key = \"~root/.ssh/id\"\n"
+			   "known_hosts = \"~root\"\n"
+			   "[[job]]\nname = \"app\"\nengine = \"sqlite\"\npath = \"~/data/app.db\"\n"
+			   "[[job]]\nname = \"tilde\"\nengine = \"sqlite\"\npath = \"data/~app.db\"\n";
+	int rc = config_parse(&cfg, "/etc/dbgit/dbgit.toml", text);
+	CHECK(rc == 0 && cfg, "~ config: %s", err_last());
+	const struct passwd *root = getpwnam("root");
+	if (cfg && root) {
+		char *want = xasprintf("%s/.ssh/id", strcmp(root->pw_dir, "/") ? root->pw_dir : "");
+		CHECK(streq(cfg->repo_path, "/home/tester/backups.git"), "~/backups.git: %s", cfg->repo_path);
+		CHECK(streq(cfg->hooks_dir, "/home/tester"), "~: %s", cfg->hooks_dir);
+		CHECK(streq(cfg->jobs[0].path, "/home/tester/data/app.db"), "~/data/app.db: %s", cfg->jobs[0].path);
+		CHECK(streq(cfg->remotes[0].ssh_key, want), "~root/.ssh/id: %s, want %s", cfg->remotes[0].ssh_key,
+		      want);
+		CHECK(streq(cfg->remotes[0].known_hosts, root->pw_dir), "~root: %s", cfg->remotes[0].known_hosts);
+		/* Only a leading ~ is a home. */
+		CHECK(streq(cfg->jobs[1].path, "/etc/dbgit/data/~app.db"), "data/~app.db: %s", cfg->jobs[1].path);
+		free(want);
+	}
+	config_free(cfg);
+
+	/* A home of "/" gives "/x", not "//x". */
+	setenv("HOME", "/", 1);
+	cfg = NULL;
+	rc = config_parse(&cfg, "h.toml", "[repository]\npath = \"~/r.git\"\n");
+	CHECK(rc == 0 && cfg && streq(cfg->repo_path, "/r.git"), "HOME=/: %s", cfg ? cfg->repo_path : err_last());
+	config_free(cfg);
+
+	expect_bad("~ of an unknown user",
+		   "[repository]\npath = \"/r.git\"\n"
+		   "[[job]]\nname = \"app\"\nengine = \"sqlite\"\npath = \"~no-such-user-dbgit/app.db\"\n",
+		   "[[job]] \"app\"", "'~no-such-user-dbgit/app.db'", "no user 'no-such-user-dbgit'", NULL);
+
+	if (old_home)
+		setenv("HOME", old_home, 1);
+	else
+		unsetenv("HOME");
+	free(old_home);
+}
+
 /* Job and branch names git would refuse are configuration errors (exit 2),
  * not a failure of every nightly backup. */
 static void test_branch_names(void)
@@ -381,6 +433,7 @@ int main(void)
 	test_bad();
 	test_load_file();
 	test_relative_paths();
+	test_home_paths();
 	test_branch_names();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
