@@ -38,9 +38,10 @@ untouched() {
 	[ -z "$(ls -A "$TMPDIR")" ] || { echo "scratch left in TMPDIR:"; ls -la "$TMPDIR"; return 1; } >&2
 	[ ! -e "$T/pwned" ] || { echo "a hostile snapshot wrote $T/pwned" >&2; return 1; }
 	[ ! -e "$T/out.db" ] || { echo "a target was written" >&2; return 1; }
-	ls "$T"/.out.db.dbgit-restore-* "$T"/out.db.dbgit-restore-* >/dev/null 2>&1 &&
-		{ echo "a restore temp file was left" >&2; return 1; }
-	return 0
+	if ls "$T"/.out.db.dbgit-restore-* "$T"/out.db.dbgit-restore-* >/dev/null 2>&1; then
+		echo "a restore temp file was left" >&2
+		return 1
+	fi
 }
 
 # bad EXIT TEXT CMD...: one row of the table.
