@@ -112,7 +112,7 @@ static int get_int(const cJSON *v, const char *what, const char *field, double m
 		return bad(what, field, "is not a number");
 	double d = v->valuedouble;
 	if (!isfinite(d) || d != floor(d) || d < min || d > max) {
-		if (min >= 0)
+		if (min == 0)
 			return bad(what, field, "is not a non-negative integer");
 		return bad(what, field, "is not an integer in range");
 	}
@@ -557,6 +557,16 @@ static void add_str(cJSON *o, const char *key, const char *v)
 		cJSON_AddStringToObject(o, key, v);
 }
 
+/* Integers written exactly: cJSON prints a double with 15 significant
+ * digits when that reads back "close enough", which rounds counts past
+ * 10^15. */
+static void add_int(cJSON *o, const char *key, int64_t v)
+{
+	char num[24];
+	snprintf(num, sizeof(num), "%lld", (long long)v);
+	cJSON_AddRawToObject(o, key, num);
+}
+
 static cJSON *strv_json(char *const *v, size_t n)
 {
 	cJSON *a = cJSON_CreateArray();
@@ -570,7 +580,7 @@ static cJSON *strv_json(char *const *v, size_t n)
 char *manifest_text(const struct manifest *m)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "format_version", m->format_version ? m->format_version : MANIFEST_FORMAT);
+	add_int(o, "format_version", m->format_version ? m->format_version : MANIFEST_FORMAT);
 	add_str(o, "job", m->job);
 	add_str(o, "engine", m->engine);
 	add_str(o, "source", m->source);
@@ -581,16 +591,16 @@ char *manifest_text(const struct manifest *m)
 	for (size_t i = 0; i < m->n_tables; i++) {
 		cJSON *t = cJSON_CreateObject();
 		cJSON_AddStringToObject(t, "name", m->tables[i].name);
-		cJSON_AddNumberToObject(t, "rows", (double)m->tables[i].rows);
+		add_int(t, "rows", m->tables[i].rows);
 		cJSON_AddStringToObject(t, "checksum", m->tables[i].checksum);
 		cJSON_AddItemToArray(tables, t);
 	}
 	if (m->has_fk)
-		cJSON_AddNumberToObject(o, "foreign_key_violations", (double)m->foreign_key_violations);
+		add_int(o, "foreign_key_violations", m->foreign_key_violations);
 	if (m->has_user_version)
-		cJSON_AddNumberToObject(o, "user_version", (double)m->user_version);
+		add_int(o, "user_version", m->user_version);
 	if (m->has_application_id)
-		cJSON_AddNumberToObject(o, "application_id", (double)m->application_id);
+		add_int(o, "application_id", m->application_id);
 	add_str(o, "sqlite_version", m->sqlite_version);
 	if (m->has_schema) {
 		cJSON *schema = cJSON_AddArrayToObject(o, "schema");
@@ -612,12 +622,12 @@ char *manifest_text(const struct manifest *m)
 	for (size_t i = 0; i < m->n_files; i++) {
 		cJSON *f = cJSON_CreateObject();
 		cJSON_AddStringToObject(f, "path", m->files[i].path);
-		cJSON_AddNumberToObject(f, "size", (double)m->files[i].size);
+		add_int(f, "size", m->files[i].size);
 		cJSON_AddStringToObject(f, "blob", m->files[i].blob);
 		cJSON_AddItemToArray(files, f);
 	}
-	cJSON_AddNumberToObject(o, "size", (double)m->size);
-	cJSON_AddNumberToObject(o, "new_blobs", (double)m->new_blobs);
+	add_int(o, "size", m->size);
+	add_int(o, "new_blobs", m->new_blobs);
 	add_str(o, "finished", m->finished);
 	if (m->verify_mode || m->verify_result) {
 		cJSON *ver = cJSON_AddObjectToObject(o, "verification");
