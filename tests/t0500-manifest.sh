@@ -200,6 +200,14 @@ test_case "a snapshot whose trigger changed fails verification: different defini
 	git_ update-ref "$BRANCH" "$GOOD"
 '
 
+test_case "at backup time, a snapshot that would lose an index is not committed" '
+	before=$(git_ rev-parse backup/app)
+	DBGIT_TEST_CORRUPT=drop-line:3-schema expect_exit 1 dg backup app
+	stderr_has "verification failed, nothing committed: index orders_customer: in the source, missing from the snapshot"
+	[ "$(git_ rev-parse backup/app)" = "$before" ]
+	no_scratch
+'
+
 test_case "changing exclude_tables and format after a backup: old snapshots still restore and verify" '
 	write_config "$T/ex.toml" "$T/ex.git" "[[job]]" "name = \"app\"" "engine = \"sqlite\"" \
 		"path = \"$T/app.db\"" "format = \"sql\"" "exclude_tables = [\"plain\"]"

@@ -23,10 +23,10 @@
 struct cJSON;
 struct buf;
 
-#define MANIFEST_MAX_TEXT (16u << 20) /* bytes of JSON */
-#define MANIFEST_MAX_DEPTH 32         /* nesting of arrays and objects */
-#define MANIFEST_MAX_PATH 1024        /* bytes of a file's path */
-#define MANIFEST_MAX_NAME 4096        /* bytes of a table or object name */
+#define MANIFEST_MAX_TEXT  (16u << 20) /* bytes of JSON */
+#define MANIFEST_MAX_DEPTH 32	       /* nesting of arrays and objects */
+#define MANIFEST_MAX_PATH  1024	       /* bytes of a file's path */
+#define MANIFEST_MAX_NAME  4096	       /* bytes of a table or object name */
 
 struct manifest_table {
 	char *name;

@@ -105,8 +105,7 @@ static int get_string(const cJSON *v, const char *what, const char *field, size_
 	return 0;
 }
 
-static int get_int(const cJSON *v, const char *what, const char *field, double min, double max,
-		   int64_t *out)
+static int get_int(const cJSON *v, const char *what, const char *field, double min, double max, int64_t *out)
 {
 	if (!cJSON_IsNumber(v))
 		return bad(what, field, "is not a number");
@@ -180,14 +179,14 @@ static int parse_strv(const cJSON *arr, const char *what, const char *key, const
 	*out = v;
 	*n_out = 0;
 	const cJSON *e;
-	cJSON_ArrayForEach(e, arr)
-	{
+	cJSON_ArrayForEach (e, arr) {
 		snprintf(field, sizeof(field), "%s[%zu]", key, i);
 		if (get_string(e, what, field, MANIFEST_MAX_NAME, &v[i]) < 0)
 			return ERR_GENERIC;
 		(*n_out)++;
 		if (known && !in_list(v[i], known, n_known))
-			return err_set(ERR_GENERIC, "%s: %s \"%s\" is not known to this dbgit", what, field, v[i]);
+			return err_set(ERR_GENERIC, "%s: %s \"%s\" is not known to this dbgit", what, field,
+				       v[i]);
 		i++;
 	}
 	const char **copy = malloc((n + 1) * sizeof(*copy));
@@ -207,8 +206,7 @@ static int parse_tables(struct manifest *m, const cJSON *arr, const char *what)
 	size_t n = (size_t)cJSON_GetArraySize(arr), i = 0;
 	m->tables = calloc(n + 1, sizeof(*m->tables));
 	const cJSON *t;
-	cJSON_ArrayForEach(t, arr)
-	{
+	cJSON_ArrayForEach (t, arr) {
 		struct manifest_table *mt = &m->tables[i];
 		if (!cJSON_IsObject(t)) {
 			snprintf(field, sizeof(field), "tables[%zu]", i);
@@ -243,8 +241,7 @@ static int parse_files(struct manifest *m, const cJSON *arr, const char *what)
 	size_t n = (size_t)cJSON_GetArraySize(arr), i = 0;
 	m->files = calloc(n + 1, sizeof(*m->files));
 	const cJSON *f;
-	cJSON_ArrayForEach(f, arr)
-	{
+	cJSON_ArrayForEach (f, arr) {
 		struct manifest_file *mf = &m->files[i];
 		if (!cJSON_IsObject(f)) {
 			snprintf(field, sizeof(field), "files[%zu]", i);
@@ -284,8 +281,7 @@ static int parse_schema(struct manifest *m, const cJSON *arr, const char *what)
 	m->schema = calloc(n + 1, sizeof(*m->schema));
 	m->has_schema = 1;
 	const cJSON *s;
-	cJSON_ArrayForEach(s, arr)
-	{
+	cJSON_ArrayForEach (s, arr) {
 		struct manifest_schema *ms = &m->schema[i];
 		if (!cJSON_IsObject(s)) {
 			snprintf(field, sizeof(field), "schema[%zu]", i);
@@ -314,9 +310,16 @@ static int parse_schema(struct manifest *m, const cJSON *arr, const char *what)
 
 /* Keys this file reads; anything else is kept in extra. */
 static const char *const known_keys[] = {
-	"format_version", "job", "engine", "source", "dbgit_version", "started", "finished",
-	"formats", "tables", "files", "size", "new_blobs", "verification", "exclude_tables",
-	"schema", "user_version", "application_id", "foreign_key_violations", "sqlite_version",
+    "format_version", "job",
+    "engine",	      "source",
+    "dbgit_version",  "started",
+    "finished",	      "formats",
+    "tables",	      "files",
+    "size",	      "new_blobs",
+    "verification",   "exclude_tables",
+    "schema",	      "user_version",
+    "application_id", "foreign_key_violations",
+    "sqlite_version",
 };
 
 int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const char *what)
@@ -337,8 +340,8 @@ int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const cha
 		if (get_int(v, what, "format_version", 1, 1e9, &fv) < 0)
 			goto fail;
 		if (fv > MANIFEST_FORMAT) {
-			err_set(ERR_GENERIC, "%s: format_version %lld is newer than this dbgit reads (%d)", what,
-				(long long)fv, MANIFEST_FORMAT);
+			err_set(ERR_GENERIC, "%s: format_version %lld is newer than this dbgit reads (%d)",
+				what, (long long)fv, MANIFEST_FORMAT);
 			goto fail;
 		}
 		m->format_version = (int)fv;
@@ -360,14 +363,14 @@ int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const cha
 			size_t max;
 			size_t off;
 		} opt[] = {
-			{"source", MANIFEST_MAX_PATH * 4, offsetof(struct manifest, source)},
-			{"dbgit_version", 64, offsetof(struct manifest, dbgit_version)},
-			{"started", 64, offsetof(struct manifest, started)},
-			{"finished", 64, offsetof(struct manifest, finished)},
+		    {"source", MANIFEST_MAX_PATH * 4, offsetof(struct manifest, source)},
+		    {"dbgit_version", 64, offsetof(struct manifest, dbgit_version)},
+		    {"started", 64, offsetof(struct manifest, started)},
+		    {"finished", 64, offsetof(struct manifest, finished)},
 		};
 		for (size_t i = 0; i < sizeof(opt) / sizeof(opt[0]); i++)
-			if ((v = get(doc, opt[i].key)) &&
-			    get_string(v, what, opt[i].key, opt[i].max, (char **)((char *)m + opt[i].off)) < 0)
+			if ((v = get(doc, opt[i].key)) && get_string(v, what, opt[i].key, opt[i].max,
+								     (char **)((char *)m + opt[i].off)) < 0)
 				goto fail;
 		if (parse_files(m, get(doc, "files"), what) < 0)
 			goto fail;
@@ -378,7 +381,8 @@ int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const cha
 			for (size_t i = 0; i < m->n_files; i++)
 				m->size += m->files[i].size;
 		}
-		if ((v = get(doc, "new_blobs")) && get_int(v, what, "new_blobs", 0, MAX_EXACT, &m->new_blobs) < 0)
+		if ((v = get(doc, "new_blobs")) &&
+		    get_int(v, what, "new_blobs", 0, MAX_EXACT, &m->new_blobs) < 0)
 			goto fail;
 		if ((v = get(doc, "verification"))) {
 			if (!cJSON_IsObject(v)) {
@@ -386,7 +390,8 @@ int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const cha
 				goto fail;
 			}
 			const cJSON *x;
-			if ((x = get(v, "mode")) && get_string(x, what, "verification.mode", 16, &m->verify_mode) < 0)
+			if ((x = get(v, "mode")) &&
+			    get_string(x, what, "verification.mode", 16, &m->verify_mode) < 0)
 				goto fail;
 			if ((x = get(v, "result")) &&
 			    get_string(x, what, "verification.result", 16, &m->verify_result) < 0)
@@ -394,7 +399,8 @@ int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const cha
 		}
 		if ((v = get(doc, "exclude_tables"))) {
 			m->has_exclusions = 1;
-			if (parse_strv(v, what, "exclude_tables", NULL, 0, &m->exclusions, &m->n_exclusions) < 0)
+			if (parse_strv(v, what, "exclude_tables", NULL, 0, &m->exclusions, &m->n_exclusions) <
+			    0)
 				goto fail;
 		}
 	}
@@ -426,11 +432,11 @@ int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const cha
 		if (get_int(v, what, "foreign_key_violations", 0, MAX_EXACT, &m->foreign_key_violations) < 0)
 			goto fail;
 	}
-	if ((v = get(doc, "sqlite_version")) && get_string(v, what, "sqlite_version", 64, &m->sqlite_version) < 0)
+	if ((v = get(doc, "sqlite_version")) &&
+	    get_string(v, what, "sqlite_version", 64, &m->sqlite_version) < 0)
 		goto fail;
 	const cJSON *item;
-	cJSON_ArrayForEach(item, doc)
-	{
+	cJSON_ArrayForEach (item, doc) {
 		if (!item->string || IN_LIST(item->string, known_keys))
 			continue;
 		if (!m->extra)
@@ -503,7 +509,7 @@ int manifest_add_findings(struct manifest *m, const cJSON *info, const char *wha
 	struct manifest f;
 	if (manifest_from_json(&f, info, MANIFEST_FINDINGS, what) < 0)
 		return ERR_GENERIC;
-	/* Moved over field by field: the snapshot's own fields stay. */
+		/* Moved over field by field: the snapshot's own fields stay. */
 #define TAKE(field) (m->field = f.field, f.field = 0)
 	free_strv(m->formats, m->n_formats);
 	TAKE(formats), TAKE(n_formats);
@@ -616,8 +622,8 @@ char *manifest_text(const struct manifest *m)
 	if (m->has_exclusions)
 		cJSON_AddItemToObject(o, "exclude_tables", strv_json(m->exclusions, m->n_exclusions));
 	const cJSON *item;
-	cJSON_ArrayForEach(item, m->extra)
-	cJSON_AddItemToObject(o, item->string, cJSON_Duplicate(item, 1));
+	cJSON_ArrayForEach (item, m->extra)
+		cJSON_AddItemToObject(o, item->string, cJSON_Duplicate(item, 1));
 	cJSON *files = cJSON_AddArrayToObject(o, "files");
 	for (size_t i = 0; i < m->n_files; i++) {
 		cJSON *f = cJSON_CreateObject();

@@ -15,22 +15,22 @@
 #include "dbgit/util.h"
 
 #define WHAT "snapshot 1a2b3c4d5e6f: MANIFEST.json"
-#define SUM "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define SUM  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define BLOB "c26888e063f3282ad09b8fd2ea218a1c112382b8"
 
 /* A manifest of today's shape, as dbgit 0.1 wrote it. */
 static const char *good =
-	"{\"format_version\": 1, \"job\": \"app\", \"engine\": \"sqlite\", \"source\": \"/srv/app.db\",\n"
-	" \"dbgit_version\": \"0.1.0\", \"started\": \"2026-11-21T23:20:13Z\",\n"
-	" \"formats\": [\"sql\", \"binary\"],\n"
-	" \"tables\": [{\"name\": \"orders\", \"rows\": 4, \"checksum\": \"" SUM "\"},\n"
-	"            {\"name\": \"customers\", \"rows\": 9007199254740992, \"checksum\": \"" SUM "\"}],\n"
-	" \"foreign_key_violations\": 0, \"user_version\": 42, \"application_id\": -5,\n"
-	" \"sqlite_version\": \"3.40.1\",\n"
-	" \"files\": [{\"path\": \"0-begin-000000.sql\", \"size\": 77, \"blob\": \"" BLOB "\"},\n"
-	"           {\"path\": \"1-table/orders/1-rows-000000.sql\", \"size\": 10, \"blob\": \"" BLOB "\"}],\n"
-	" \"size\": 87, \"new_blobs\": 2, \"finished\": \"2026-11-21T23:20:14Z\",\n"
-	" \"verification\": {\"mode\": \"full\", \"result\": \"passed\"}}";
+    "{\"format_version\": 1, \"job\": \"app\", \"engine\": \"sqlite\", \"source\": \"/srv/app.db\",\n"
+    " \"dbgit_version\": \"0.1.0\", \"started\": \"2026-11-21T23:20:13Z\",\n"
+    " \"formats\": [\"sql\", \"binary\"],\n"
+    " \"tables\": [{\"name\": \"orders\", \"rows\": 4, \"checksum\": \"" SUM "\"},\n"
+    "            {\"name\": \"customers\", \"rows\": 9007199254740992, \"checksum\": \"" SUM "\"}],\n"
+    " \"foreign_key_violations\": 0, \"user_version\": 42, \"application_id\": -5,\n"
+    " \"sqlite_version\": \"3.40.1\",\n"
+    " \"files\": [{\"path\": \"0-begin-000000.sql\", \"size\": 77, \"blob\": \"" BLOB "\"},\n"
+    "           {\"path\": \"1-table/orders/1-rows-000000.sql\", \"size\": 10, \"blob\": \"" BLOB "\"}],\n"
+    " \"size\": 87, \"new_blobs\": 2, \"finished\": \"2026-11-21T23:20:14Z\",\n"
+    " \"verification\": {\"mode\": \"full\", \"result\": \"passed\"}}";
 
 /* good with the first occurrence of from replaced by to. */
 static char *variant(const char *from, const char *to)
@@ -105,31 +105,39 @@ static void test_refused(void)
 	refused_variant("\"rows\": 4", "\"rows\": -1", "tables[0].rows is not a non-negative integer");
 	refused_variant("\"rows\": 4", "\"rows\": 4.5", "tables[0].rows is not a non-negative integer");
 	refused_variant("\"rows\": 4", "\"rows\": 1e300", "tables[0].rows is not a non-negative integer");
-	refused_variant("\"rows\": 4", "\"rows\": 9007199254740994", "tables[0].rows is not a non-negative integer");
+	refused_variant("\"rows\": 4", "\"rows\": 9007199254740994",
+			"tables[0].rows is not a non-negative integer");
 	refused_variant("\"rows\": 4", "\"rows\": null", "tables[0].rows is not a number");
 	refused_variant("\"rows\": 9007199254740992", "\"rows\": true", "tables[1].rows is not a number");
 	refused_variant("\"name\": \"orders\"", "\"name\": 3", "tables[0].name is not a string");
-	refused_variant("\"name\": \"orders\"", "\"name\": \"a\\nb\"", "tables[0].name holds a control character");
+	refused_variant("\"name\": \"orders\"", "\"name\": \"a\\nb\"",
+			"tables[0].name holds a control character");
 	refused_variant("\"name\": \"customers\"", "\"name\": \"orders\"", "tables lists \"orders\" twice");
 	refused_variant("\"tables\": [", "\"tables\": [17, ", "tables[0] is not an object");
-	refused_variant("\"user_version\": 42", "\"user_version\": 4294967296", "user_version is not an integer in range");
+	refused_variant("\"user_version\": 42", "\"user_version\": 4294967296",
+			"user_version is not an integer in range");
 	refused_variant("\"size\": 87", "\"size\": -87", "size is not a non-negative integer");
 	refused_variant("\"size\": 77", "\"size\": 1e20", "files[0].size is not a non-negative integer");
-	refused_variant("\"verification\": {", "\"verification\": 1, \"x\": {", "verification is not an object");
+	refused_variant("\"verification\": {", "\"verification\": 1, \"x\": {",
+			"verification is not an object");
 	refused_variant("\"job\": \"app\"", "\"job\": [\"app\"]", "job is not a string");
 
 	/* Hex. */
-	refused_variant("\"checksum\": \"" SUM "\"", "\"checksum\": \"xyz\"", "tables[0].checksum is not 64 lowercase hex digits");
+	refused_variant("\"checksum\": \"" SUM "\"", "\"checksum\": \"xyz\"",
+			"tables[0].checksum is not 64 lowercase hex digits");
 	refused_variant("e3b0c442", "E3B0C442", "tables[0].checksum is not 64 lowercase hex digits");
-	refused_variant("\"blob\": \"" BLOB "\"", "\"blob\": \"" BLOB "0\"", "files[0].blob is not 40 lowercase hex digits");
-	refused_variant("\"blob\": \"" BLOB "\"", "\"blob\": 1", "files[0].blob is not 40 lowercase hex digits");
+	refused_variant("\"blob\": \"" BLOB "\"", "\"blob\": \"" BLOB "0\"",
+			"files[0].blob is not 40 lowercase hex digits");
+	refused_variant("\"blob\": \"" BLOB "\"", "\"blob\": 1",
+			"files[0].blob is not 40 lowercase hex digits");
 
 	/* Paths. */
-	static const char *const paths[] = {"../x", "a/../b", "/etc/passwd", "a//b", "a/", "", ".", "./a",
-					    "a/\\u0001b", "a/.."};
+	static const char *const paths[] = {"../x", "a/../b", "/etc/passwd", "a//b",	   "a/",
+					    "",	    ".",      "./a",	     "a/\\u0001b", "a/.."};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		char *to = xasprintf("\"path\": \"%s\"", paths[i]);
-		refused_variant("\"path\": \"0-begin-000000.sql\"", to, "files[0].path is not a relative path");
+		refused_variant("\"path\": \"0-begin-000000.sql\"", to,
+				"files[0].path is not a relative path");
 		free(to);
 	}
 	char *long_path = calloc(1, MANIFEST_MAX_PATH + 20);
@@ -144,12 +152,17 @@ static void test_refused(void)
 	/* Names this dbgit does not know. */
 	refused_variant("\"formats\": [\"sql\", \"binary\"]", "\"formats\": [\"sql\", \"exe\"]",
 			"formats[1] \"exe\" is not known to this dbgit");
-	refused_variant("\"formats\": [\"sql\", \"binary\"]", "\"formats\": [\"sql\", \"sql\"]", "formats lists \"sql\" twice");
+	refused_variant("\"formats\": [\"sql\", \"binary\"]", "\"formats\": [\"sql\", \"sql\"]",
+			"formats lists \"sql\" twice");
 	refused_variant("\"formats\": [\"sql\", \"binary\"]", "\"formats\": []", "formats is empty");
-	refused_variant("\"formats\": [\"sql\", \"binary\"]", "\"formats\": \"sql\"", "formats is not an array");
-	refused_variant("\"engine\": \"sqlite\"", "\"engine\": \"oracle\"", "engine \"oracle\" is not known to this dbgit");
-	refused_variant("\"format_version\": 1", "\"format_version\": 2", "format_version 2 is newer than this dbgit reads");
-	refused_variant("\"format_version\": 1", "\"format_version\": 0", "format_version is not an integer in range");
+	refused_variant("\"formats\": [\"sql\", \"binary\"]", "\"formats\": \"sql\"",
+			"formats is not an array");
+	refused_variant("\"engine\": \"sqlite\"", "\"engine\": \"oracle\"",
+			"engine \"oracle\" is not known to this dbgit");
+	refused_variant("\"format_version\": 1", "\"format_version\": 2",
+			"format_version 2 is newer than this dbgit reads");
+	refused_variant("\"format_version\": 1", "\"format_version\": 0",
+			"format_version is not an integer in range");
 
 	/* Missing required fields. */
 	refused_variant("\"format_version\": 1, ", "", "format_version is missing");
@@ -160,10 +173,14 @@ static void test_refused(void)
 	refused_variant("\"files\": [", "\"filez\": [", "files is missing");
 
 	/* Schema objects. */
-	refused_variant("\"sqlite_version\"", "\"schema\": [{\"type\": \"bomb\", \"name\": \"x\", \"sha256\": \"" SUM "\"}], \"sqlite_version\"",
+	refused_variant("\"sqlite_version\"",
+			"\"schema\": [{\"type\": \"bomb\", \"name\": \"x\", \"sha256\": \"" SUM
+			"\"}], \"sqlite_version\"",
 			"schema[0].type is not table, index, view or trigger");
-	refused_variant("\"sqlite_version\"", "\"schema\": [{\"type\": \"index\", \"name\": \"x\", \"sha256\": \"0\"}], \"sqlite_version\"",
-			"schema[0].sha256 is not 64 lowercase hex digits");
+	refused_variant(
+	    "\"sqlite_version\"",
+	    "\"schema\": [{\"type\": \"index\", \"name\": \"x\", \"sha256\": \"0\"}], \"sqlite_version\"",
+	    "schema[0].sha256 is not 64 lowercase hex digits");
 	refused_variant("\"sqlite_version\"", "\"exclude_tables\": [1], \"sqlite_version\"",
 			"exclude_tables[0] is not a string");
 
@@ -174,8 +191,9 @@ static void test_refused(void)
 	memset(d + deep, ']', deep);
 	refused("deep", d, deep * 2, "is nested deeper than");
 	/* Brackets in strings are not nesting. */
-	char *s = xasprintf("{\"format_version\": 1, \"job\": \"%.*s\"}", 200, "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-										  "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[");
+	char *s = xasprintf("{\"format_version\": 1, \"job\": \"%.*s\"}", 200,
+			    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+			    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[");
 	refused("brackets in a string", s, strlen(s), "engine is missing");
 	free(s);
 	free(d);
@@ -209,10 +227,12 @@ static void test_writer(void)
 {
 	struct manifest m;
 	manifest_init(&m, "app", "sqlite", "/srv/app.db", 1763767213);
-	cJSON *info = cJSON_Parse("{\"formats\": [\"sql\"], \"tables\": [{\"name\": \"t\", \"rows\": 3, \"checksum\": \"" SUM
-				  "\"}], \"schema\": [{\"type\": \"index\", \"name\": \"i\", \"tbl_name\": \"t\", \"sha256\": \"" SUM
-				  "\"}], \"user_version\": 1, \"stream_bytes\": 5}");
-	cJSON *files = cJSON_Parse("[{\"path\": \"a.sql\", \"size\": 5, \"blob\": \"" BLOB "\"}, {\"path\": \"b.sql\", \"size\": 6, \"blob\": \"" BLOB "\"}]");
+	cJSON *info = cJSON_Parse(
+	    "{\"formats\": [\"sql\"], \"tables\": [{\"name\": \"t\", \"rows\": 3, \"checksum\": \"" SUM
+	    "\"}], \"schema\": [{\"type\": \"index\", \"name\": \"i\", \"tbl_name\": \"t\", \"sha256\": "
+	    "\"" SUM "\"}], \"user_version\": 1, \"stream_bytes\": 5}");
+	cJSON *files = cJSON_Parse("[{\"path\": \"a.sql\", \"size\": 5, \"blob\": \"" BLOB
+				   "\"}, {\"path\": \"b.sql\", \"size\": 6, \"blob\": \"" BLOB "\"}]");
 	CHECK(manifest_add_findings(&m, info, "findings") == 0, "findings refused: %s", err_last());
 	CHECK(manifest_set_files(&m, files, 1) == 0, "files refused: %s", err_last());
 	char *ex[] = {"sessions"};
@@ -221,19 +241,24 @@ static void test_writer(void)
 	manifest_set_string(&m.verify_result, "passed");
 	char *text = manifest_text(&m);
 	struct manifest back;
-	CHECK(manifest_parse(&back, text, strlen(text), WHAT) == 0, "what the writer writes is refused: %s", err_last());
+	CHECK(manifest_parse(&back, text, strlen(text), WHAT) == 0, "what the writer writes is refused: %s",
+	      err_last());
 	CHECK(back.size == 11, "size is the sum of the files: %lld", (long long)back.size);
 	CHECK(back.has_schema && back.n_schema == 1 && !strcmp(back.schema[0].tbl_name, "t"), "schema");
-	CHECK(back.has_exclusions && back.n_exclusions == 1 && !strcmp(back.exclusions[0], "sessions"), "exclusions");
-	CHECK(back.extra && cJSON_GetObjectItemCaseSensitive(back.extra, "stream_bytes"), "engine's extra kept");
+	CHECK(back.has_exclusions && back.n_exclusions == 1 && !strcmp(back.exclusions[0], "sessions"),
+	      "exclusions");
+	CHECK(back.extra && cJSON_GetObjectItemCaseSensitive(back.extra, "stream_bytes"),
+	      "engine's extra kept");
 	CHECK(!strcmp(back.started, "2025-11-21T23:20:13Z"), "started: %s", back.started);
 	manifest_free(&back);
 	free(text);
 
 	/* Bad findings (an engine bug) are refused too. */
-	cJSON *badinfo = cJSON_Parse("{\"tables\": [{\"name\": \"t\", \"rows\": -3, \"checksum\": \"" SUM "\"}]}");
+	cJSON *badinfo =
+	    cJSON_Parse("{\"tables\": [{\"name\": \"t\", \"rows\": -3, \"checksum\": \"" SUM "\"}]}");
 	err_clear();
-	CHECK(manifest_add_findings(&m, badinfo, "job 'app': what the engine reported") < 0, "bad findings taken");
+	CHECK(manifest_add_findings(&m, badinfo, "job 'app': what the engine reported") < 0,
+	      "bad findings taken");
 	CHECK(strstr(err_last(), "tables[0].rows") != NULL, "bad findings: %s", err_last());
 	cJSON_Delete(badinfo);
 	cJSON_Delete(info);
@@ -252,20 +277,26 @@ static void findings(struct manifest *m, const char *json)
 }
 
 #define OBJ(type, name, sum) "{\"type\": \"" type "\", \"name\": \"" name "\", \"sha256\": \"" sum "\"}"
-#define SUM2 "0000000000000000000000000000000000000000000000000000000000000000"
+#define SUM2		     "0000000000000000000000000000000000000000000000000000000000000000"
 
 static void test_compare(void)
 {
 	struct manifest src, got, none;
-	findings(&src, "{\"schema\": [" OBJ("table", "orders", SUM) ", " OBJ("index", "orders_customer", SUM) ", " OBJ(
-				"trigger", "t", SUM) "], \"tables\": [{\"name\": \"orders\", \"rows\": 2, \"checksum\": \"" SUM "\"}]}");
-	findings(&got, "{\"schema\": [" OBJ("trigger", "t", SUM2) ", " OBJ("table", "orders", SUM) ", " OBJ(
-				"view", "v", SUM) "], \"tables\": [{\"name\": \"orders\", \"rows\": 1, \"checksum\": \"" SUM "\"}]}");
+	findings(
+	    &src,
+	    "{\"schema\": [" OBJ("table", "orders", SUM) ", " OBJ("index", "orders_customer", SUM) ", " OBJ(
+		"trigger", "t",
+		SUM) "], \"tables\": [{\"name\": \"orders\", \"rows\": 2, \"checksum\": \"" SUM "\"}]}");
+	findings(&got,
+		 "{\"schema\": [" OBJ("trigger", "t", SUM2) ", " OBJ("table", "orders", SUM) ", " OBJ(
+		     "view", "v",
+		     SUM) "], \"tables\": [{\"name\": \"orders\", \"rows\": 1, \"checksum\": \"" SUM "\"}]}");
 	findings(&none, "{\"tables\": []}");
 	struct buf p = BUF_INIT;
 	int n = manifest_compare_schema(&src, &got, &p);
 	CHECK(n == 3, "3 schema differences, got %d: %s", n, buf_cstr(&p));
-	CHECK(strstr(buf_cstr(&p), "index orders_customer: in the source, missing from the snapshot\n") != NULL,
+	CHECK(strstr(buf_cstr(&p), "index orders_customer: in the source, missing from the snapshot\n") !=
+		  NULL,
 	      "lost index: %s", buf_cstr(&p));
 	CHECK(strstr(buf_cstr(&p), "trigger t: different definition\n") != NULL, "changed trigger");
 	CHECK(strstr(buf_cstr(&p), "view v: in the snapshot but not in the source\n") != NULL, "extra view");
@@ -277,7 +308,8 @@ static void test_compare(void)
 	      "tables: %s", buf_cstr(&p));
 	buf_clear(&p);
 	n = engine_compare_tables(&src, &none, &p);
-	CHECK(n == 1 && strstr(buf_cstr(&p), "table orders: missing from the snapshot") != NULL, "missing table");
+	CHECK(n == 1 && strstr(buf_cstr(&p), "table orders: missing from the snapshot") != NULL,
+	      "missing table");
 	buf_free(&p);
 	manifest_free(&src);
 	manifest_free(&got);
