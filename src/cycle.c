@@ -60,6 +60,23 @@ int cycle_hook(const struct config *cfg, const char *name, const char *job, cons
 	return rc;
 }
 
+/* The snapshot's tree with its MANIFEST.json, which is first read back
+ * as any later reader will: what dbgit commits, dbgit can read. */
+static int write_tree(struct snap_writer *w, const struct manifest *m, const struct job_cfg *job,
+		      char tree[41])
+{
+	char *text = manifest_text(m);
+	struct manifest back;
+	char what[300];
+	snprintf(what, sizeof(what), "job '%s': the new %s", job->name, MANIFEST_NAME);
+	int rc = manifest_parse(&back, text, strlen(text), what);
+	manifest_free(&back);
+	if (rc == 0)
+		rc = snap_writer_tree(w, text, tree);
+	free(text);
+	return rc;
+}
+
 static int backup_once(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		       const struct backup_opts *opts, struct backup_result *res, int *healed);
 
@@ -145,10 +162,7 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 		 * written first (its manifest says "pending"), restored, and
 		 * compared; the committed tree differs only in the manifest. */
 		manifest_set_string(&manifest->verify_result, "pending");
-		char *text = manifest_text(manifest);
-		rc = snap_writer_tree(w, text, tree);
-		free(text);
-		if (rc < 0)
+		if ((rc = write_tree(w, manifest, job, tree)) < 0)
 			goto out;
 		label = xasprintf("%s: verify", job->name);
 		progress_begin(label);
@@ -175,10 +189,7 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 	} else {
 		manifest_set_string(&manifest->verify_result, "skipped");
 	}
-	char *text = manifest_text(manifest);
-	rc = snap_writer_tree(w, text, tree);
-	free(text);
-	if (rc < 0)
+	if ((rc = write_tree(w, manifest, job, tree)) < 0)
 		goto out;
 
 	char *message = xasprintf("%s %s\n\nengine %s, %s, %zu tables, %lld rows, verification %s\n",

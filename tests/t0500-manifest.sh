@@ -208,6 +208,18 @@ test_case "at backup time, a snapshot that would lose an index is not committed"
 	no_scratch
 '
 
+test_case "a snapshot whose manifest could not be read back is not committed" '
+	cp "$T/app.db" "$T/new
+line.db"
+	write_config "$T/nl.toml" "$T/nl.git" "[[job]]" "name = \"nl\"" "engine = \"sqlite\"" \
+		"path = \"$T/new\\nline.db\""
+	"$DBGIT" --config "$T/nl.toml" init >/dev/null
+	expect_exit 1 "$DBGIT" --config "$T/nl.toml" backup
+	stderr_has "the new MANIFEST.json: source holds a control character"
+	test_must_fail git --git-dir="$T/nl.git" rev-parse --verify -q backup/nl
+	no_scratch
+'
+
 test_case "changing exclude_tables and format after a backup: old snapshots still restore and verify" '
 	write_config "$T/ex.toml" "$T/ex.git" "[[job]]" "name = \"app\"" "engine = \"sqlite\"" \
 		"path = \"$T/app.db\"" "format = \"sql\"" "exclude_tables = [\"plain\"]"
