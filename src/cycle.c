@@ -9,15 +9,14 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dbgit/cycle.h"
 #include "dbgit/engine.h"
+#include "dbgit/manifest.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 #include "dbgit/verify.h"
@@ -27,18 +26,21 @@ void cycle_branch_ref(const struct job_cfg *job, char *ref, size_t len)
 	snprintf(ref, len, "refs/heads/%s", job->branch);
 }
 
-static cJSON *manifest_new(const struct job_cfg *job, const char *source, int64_t start)
+/* The snapshot's tree with its MANIFEST.json, which is first read back
+ * as any later reader will: what dbgit commits, dbgit can read. */
+static int write_tree(struct snap_writer *w, const struct manifest *m, const struct job_cfg *job,
+		      char tree[41])
 {
-	char when[32];
-	cJSON *m = cJSON_CreateObject();
-	cJSON_AddNumberToObject(m, "format_version", MANIFEST_FORMAT);
-	cJSON_AddStringToObject(m, "job", job->name);
-	cJSON_AddStringToObject(m, "engine", job->engine);
-	cJSON_AddStringToObject(m, "source", source);
-	cJSON_AddStringToObject(m, "dbgit_version", DBGIT_VERSION);
-	time_format_utc(start, when);
-	cJSON_AddStringToObject(m, "started", when);
-	return m;
+	char *text = manifest_text(m);
+	struct manifest back;
+	char what[300];
+	snprintf(what, sizeof(what), "job '%s': the new %s", job->name, MANIFEST_NAME);
+	int rc = manifest_parse(&back, text, strlen(text), what);
+	manifest_free(&back);
+	if (rc == 0)
+		rc = snap_writer_tree(w, text, tree);
+	free(text);
+	return rc;
 }
 
 static int backup_once(const struct config *cfg, struct store *st, const struct job_cfg *job,
@@ -74,7 +76,8 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 	struct early_restore early;
 	memset(&early, 0, sizeof(early));
 	struct buf problems = BUF_INIT;
-	cJSON *info = NULL, *manifest = NULL;
+	cJSON *info = NULL;
+	struct manifest *manifest = calloc(1, sizeof(*manifest));
 	int rc = 0;
 	cycle_branch_ref(job, branch, sizeof(branch));
 
@@ -90,7 +93,7 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 		goto out;
 	int64_t start = time_now();
 	const char *source = job->path ? job->path : job->database ? job->database : job->name;
-	manifest = manifest_new(job, source, start);
+	manifest_init(manifest, job->name, job->engine, source, start);
 	info = cJSON_CreateObject();
 	if ((rc = snap_writer_new(&w, st, job->max_blob_size)) < 0)
 		goto out;
@@ -107,36 +110,25 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 		err_reset(rc, "job '%s': dump failed: %s", job->name, why);
 		goto out;
 	}
-	/* The engine's findings (tables, formats, ...) go into the manifest. */
-	cJSON *item = info->child;
-	while (item) {
-		cJSON *next = item->next;
-		cJSON_AddItemToObject(manifest, item->string, cJSON_DetachItemViaPointer(info, item));
-		item = next;
-	}
-	cJSON *files = cJSON_Duplicate(snap_writer_files(w), 1);
-	double total = 0;
-	cJSON *f;
-	cJSON_ArrayForEach(f, files)
-	total += cJSON_GetObjectItemCaseSensitive(f, "size")->valuedouble;
-	cJSON_AddItemToObject(manifest, "files", files);
-	cJSON_AddNumberToObject(manifest, "size", total);
-	cJSON_AddNumberToObject(manifest, "new_blobs", (double)snap_writer_new_blobs(w));
+	/* The engine's findings (tables, formats, schema, ...) go into the
+	 * manifest, validated as a manifest read back will be. */
+	char what[600];
+	snprintf(what, sizeof(what), "job '%s': what the engine reported", job->name);
+	if ((rc = manifest_add_findings(manifest, info, what)) < 0 ||
+	    (rc = manifest_set_files(manifest, snap_writer_files(w), (int64_t)snap_writer_new_blobs(w))) < 0)
+		goto out;
+	if (job->n_exclude)
+		manifest_set_exclusions(manifest, job->exclude_tables, job->n_exclude);
 	char when[32];
 	time_format_utc(time_now(), when);
-	cJSON_AddStringToObject(manifest, "finished", when);
-
-	cJSON *ver = cJSON_AddObjectToObject(manifest, "verification");
-	cJSON_AddStringToObject(ver, "mode", job->verify);
+	manifest_set_string(&manifest->finished, when);
+	manifest_set_string(&manifest->verify_mode, job->verify);
 	if (!strcmp(job->verify, "full")) {
 		/* Verify from the objects now in the repository: the tree is
 		 * written first (its manifest says "pending"), restored, and
 		 * compared; the committed tree differs only in the manifest. */
-		cJSON_AddStringToObject(ver, "result", "pending");
-		char *text = cJSON_Print(manifest);
-		rc = snap_writer_tree(w, text, tree);
-		free(text);
-		if (rc < 0)
+		manifest_set_string(&manifest->verify_result, "pending");
+		if ((rc = write_tree(w, manifest, job, tree)) < 0)
 			goto out;
 		label = xasprintf("%s: verify", job->name);
 		progress_begin(label);
@@ -159,25 +151,16 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 			rc = ERR_VERIFY;
 			goto out;
 		}
-		cJSON_ReplaceItemInObjectCaseSensitive(ver, "result", cJSON_CreateString("passed"));
+		manifest_set_string(&manifest->verify_result, "passed");
 	} else {
-		cJSON_AddStringToObject(ver, "result", "skipped");
+		manifest_set_string(&manifest->verify_result, "skipped");
 	}
-	char *text = cJSON_Print(manifest);
-	rc = snap_writer_tree(w, text, tree);
-	free(text);
-	if (rc < 0)
+	if ((rc = write_tree(w, manifest, job, tree)) < 0)
 		goto out;
 
-	cJSON *tables = cJSON_GetObjectItemCaseSensitive(manifest, "tables");
-	double rows = 0;
-	cJSON_ArrayForEach(f, tables)
-	rows += cJSON_GetObjectItemCaseSensitive(f, "rows")->valuedouble;
-	char started[32];
-	time_format_utc(start, started);
-	char *message = xasprintf("%s %s\n\nengine %s, %s, %d tables, %.0f rows, verification %s\n",
-				  job->name, started, job->engine, job->format, cJSON_GetArraySize(tables),
-				  rows, strcmp(job->verify, "full") ? "skipped" : "passed");
+	char *message = xasprintf("%s %s\n\nengine %s, %s, %zu tables, %lld rows, verification %s\n",
+				  job->name, manifest->started, job->engine, job->format, manifest->n_tables,
+				  (long long)manifest_rows(manifest), manifest->verify_result);
 	if (opts->dry_run) {
 		log_info("job '%s': dry run: snapshot verified, not committed", job->name);
 		snprintf(res->commit, sizeof(res->commit), "%s", "");
@@ -220,7 +203,8 @@ out:
 	early_restore_free(&early);
 	snap_writer_free(w);
 	cJSON_Delete(info);
-	cJSON_Delete(manifest);
+	manifest_free(manifest);
+	free(manifest);
 	return rc;
 }
 
@@ -228,63 +212,72 @@ int cycle_verify_snapshot(const struct config *cfg, struct store *st, const stru
 			  const char *commit, const char *keep_failed, struct buf *problems)
 {
 	(void)cfg;
-	cJSON *m = NULL;
+	struct manifest m;
 	if (snap_read_manifest(st, commit, &m) < 0) {
 		buf_printf(problems, "%s\n", err_last());
 		err_clear();
 		return ERR_VERIFY;
 	}
-	int rc = verify_in_scratch(st, job, commit, m, keep_failed, NULL, NULL, problems);
-	cJSON_Delete(m);
+	int rc = verify_in_scratch(st, job, commit, &m, keep_failed, NULL, NULL, problems);
+	manifest_free(&m);
 	return rc;
 }
 
-/* The copy to restore from: the one asked for, else binary (faster to
- * restore), else the first listed. Borrowed from m. */
-static const char *pick_format(const cJSON *m, const char *want)
+/* The engine that restores the snapshot m describes; NULL with an error
+ * naming the snapshot if this dbgit has none such. */
+static const struct engine *snapshot_engine(const struct manifest *m, const char *commit)
 {
-	const char *fmt = NULL;
-	const cJSON *f;
-	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "formats"))
-	{
-		if (!cJSON_IsString(f))
-			continue;
-		if (want ? !strcmp(want, f->valuestring) : (!fmt || !strcmp(f->valuestring, "binary")))
-			fmt = f->valuestring;
-	}
-	return fmt;
+	const struct engine *eng = engine_find(m->engine);
+	if (!eng)
+		err_set(ERR_GENERIC, "snapshot %.12s: engine \"%s\" is not available in this dbgit", commit,
+			m->engine);
+	return eng;
 }
 
 int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		    const char *old_commit, const char *new_commit, struct cJSON *out)
 {
 	(void)cfg;
-	const struct engine *eng = engine_find(job->engine);
-	if (!eng->compare)
-		return err_set(ERR_USAGE, "job '%s': diff --stat is not available for engine \"%s\"", job->name,
-			       job->engine);
 	const char *ids[2] = {old_commit, new_commit};
 	char *dir = NULL, *paths[2] = {NULL, NULL};
-	int rc = fs_mkdtemp(&dir, "diff");
-	for (int i = 0; rc == 0 && i < 2; i++) {
-		cJSON *m = NULL;
-		struct dump_source *src = NULL;
-		if ((rc = snap_read_manifest(st, ids[i], &m)) == 0) {
-			const char *fmt = pick_format(m, NULL);
-			paths[i] = xasprintf("%s/%d.db", dir, i);
-			if (!fmt)
-				rc = err_set(ERR_GENERIC, "snapshot %.12s lists no format", ids[i]);
-			else if ((rc = snap_source_new(&src, st, ids[i])) == 0)
-				rc = eng->restore(job, src, fmt, paths[i]);
-		}
-		snap_source_free(src);
-		cJSON_Delete(m);
+	struct manifest m[2];
+	memset(m, 0, sizeof(m));
+	const struct engine *eng = NULL;
+	struct job_cfg sj;
+	int rc = 0;
+	for (int i = 0; rc == 0 && i < 2; i++)
+		if ((rc = snap_read_manifest(st, ids[i], &m[i])) == 0 && !snapshot_engine(&m[i], ids[i]))
+			rc = ERR_GENERIC;
+	if (rc == 0 && strcmp(m[0].engine, m[1].engine))
+		rc = err_set(ERR_USAGE, "job '%s': snapshots %.12s and %.12s were taken by different engines (%s, %s)",
+			     job->name, ids[0], ids[1], m[0].engine, m[1].engine);
+	if (rc == 0) {
+		/* Engine and formats from the newer snapshot's manifest. */
+		verify_snapshot_job(job, &m[1], &sj);
+		eng = engine_find(sj.engine);
+		if (!eng->compare)
+			rc = err_set(ERR_USAGE, "job '%s': diff --stat is not available for engine \"%s\"",
+				     job->name, sj.engine);
 	}
 	if (rc == 0)
-		rc = eng->compare(job, paths[0], paths[1], out);
+		rc = fs_mkdtemp(&dir, "diff");
+	for (int i = 0; rc == 0 && i < 2; i++) {
+		struct dump_source *src = NULL;
+		const char *fmt = manifest_pick_format(&m[i], NULL);
+		struct job_cfg ij;
+		verify_snapshot_job(job, &m[i], &ij);
+		paths[i] = xasprintf("%s/%d.db", dir, i);
+		if ((rc = snap_source_new(&src, st, ids[i])) == 0)
+			rc = eng->restore(&ij, src, fmt, paths[i]);
+		snap_source_free(src);
+	}
+	if (rc == 0)
+		rc = eng->compare(&sj, paths[0], paths[1], out);
 	if (dir)
 		fs_rmtree(dir);
 	free(dir), free(paths[0]), free(paths[1]);
+	manifest_free(&m[0]);
+	manifest_free(&m[1]);
 	return rc;
 }
 
@@ -292,19 +285,27 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 		  const char *commit, const char *target, int force, const char *format)
 {
 	(void)cfg;
-	const struct engine *eng = engine_find(job->engine);
 	struct stat sb;
 	if (stat(target, &sb) == 0 && !force)
 		return err_set(ERR_EXISTS, "%s exists; give --force to replace it", target);
-	cJSON *m = NULL;
+	struct manifest m;
 	if (snap_read_manifest(st, commit, &m) < 0)
 		return ERR_GENERIC;
-	const char *fmt = pick_format(m, format);
+	/* Engine and format as the snapshot was taken, not as configured
+	 * today. */
+	struct job_cfg sj;
+	verify_snapshot_job(job, &m, &sj);
+	job = &sj;
+	const struct engine *eng = snapshot_engine(&m, commit);
+	const char *fmt = manifest_pick_format(&m, format);
 	int rc = 0;
 	char *tmp = NULL;
 	struct dump_source *src = NULL;
 	struct buf problems = BUF_INIT;
-	cJSON *got = cJSON_CreateObject();
+	if (!eng) {
+		rc = ERR_GENERIC;
+		goto out;
+	}
 	if (!fmt) {
 		rc = err_set(ERR_USAGE, "snapshot %.12s has no %s copy", commit, format ? format : "usable");
 		goto out;
@@ -322,10 +323,7 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 	fs_track_temp(tmp);
 	if ((rc = snap_source_new(&src, st, commit)) < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
 		goto out;
-	rc = eng->inspect(job, tmp, got, &problems);
-	if (engine_compare_tables(cJSON_GetObjectItemCaseSensitive(m, "tables"),
-				  cJSON_GetObjectItemCaseSensitive(got, "tables"), &problems) > 0)
-		rc = ERR_VERIFY;
+	rc = verify_restored(eng, job, tmp, &m, &problems);
 	if (rc < 0) {
 		char line[400];
 		rc = err_set(ERR_VERIFY, "restore of snapshot %.12s does not match its manifest: %s", commit,
@@ -369,7 +367,6 @@ out:
 	}
 	snap_source_free(src);
 	buf_free(&problems);
-	cJSON_Delete(got);
-	cJSON_Delete(m);
+	manifest_free(&m);
 	return rc;
 }

@@ -8,12 +8,14 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "dbgit/engine.h"
+#include "dbgit/manifest.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 #include "dbgit/verify.h"
@@ -93,34 +95,95 @@ static struct corrupt_source *test_corrupt(struct dump_source **src)
 	return c;
 }
 
-/* Every format the manifest lists, restored from object id obj into dir
- * and compared with the manifest's summaries. */
+void verify_snapshot_job(const struct job_cfg *job, const struct manifest *m, struct job_cfg *out)
+{
+	*out = *job;
+	out->engine = m->engine ? m->engine : job->engine;
+	if (manifest_has_format(m, "sql") || manifest_has_format(m, "binary"))
+		out->format = (char *)manifest_job_format(m);
+	/* The snapshot holds what was dumped, no more: excluding again
+	 * (with today's list) could only hide a table it holds. */
+	out->exclude_tables = NULL;
+	out->n_exclude = 0;
+}
 
-static int restore_and_compare(struct store *st, const struct job_cfg *job, const char *obj,
-			       const cJSON *expect, const char *dir, const struct restored *early,
+int verify_compare(const struct manifest *expect, const struct manifest *got, struct buf *problems)
+{
+	int diffs = engine_compare_tables(expect, got, problems);
+	diffs += manifest_compare_schema(expect, got, problems);
+	/* Absent when inspect stopped early (it said why), or when the
+	 * source's value is not comparable (exclusions: foreign keys). */
+	static const struct {
+		const char *name;
+		size_t has, val;
+	} keys[] = {
+		{"foreign_key_violations", offsetof(struct manifest, has_fk),
+		 offsetof(struct manifest, foreign_key_violations)},
+		{"user_version", offsetof(struct manifest, has_user_version), offsetof(struct manifest, user_version)},
+		{"application_id", offsetof(struct manifest, has_application_id),
+		 offsetof(struct manifest, application_id)},
+	};
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		const char *a = (const char *)expect, *b = (const char *)got;
+		if (!*(const int *)(a + keys[k].has) || !*(const int *)(b + keys[k].has))
+			continue;
+		int64_t x = *(const int64_t *)(a + keys[k].val), y = *(const int64_t *)(b + keys[k].val);
+		if (x != y) {
+			buf_printf(problems, "%s: %lld in the source, %lld in the snapshot\n", keys[k].name,
+				   (long long)x, (long long)y);
+			diffs++;
+		}
+	}
+	return diffs;
+}
+
+int verify_restored(const struct engine *eng, const struct job_cfg *job, const char *target,
+		    const struct manifest *expect, struct buf *problems)
+{
+	struct manifest got;
+	cJSON *info = cJSON_CreateObject();
+	int rc = eng->inspect(job, target, info, problems);
+	/* The findings, validated like a manifest before they are used. */
+	if (manifest_from_json(&got, info, MANIFEST_FINDINGS, "the restored snapshot's findings") < 0) {
+		buf_printf(problems, "%s\n", err_last());
+		err_clear();
+		rc = ERR_VERIFY;
+	} else if ((rc == 0 || rc == ERR_VERIFY) && verify_compare(expect, &got, problems) > 0) {
+		rc = ERR_VERIFY;
+	}
+	manifest_free(&got);
+	cJSON_Delete(info);
+	return rc;
+}
+
+/* Every format the manifest lists, restored from object id obj into dir
+ * and compared with the manifest. Engine and formats come from the
+ * manifest, not from today's config. */
+static int restore_and_compare(struct store *st, const struct job_cfg *today, const char *obj,
+			       const struct manifest *expect, const char *dir, const struct restored *early,
 			       struct buf *problems)
 {
+	struct job_cfg sj;
+	const struct job_cfg *job = &sj;
+	verify_snapshot_job(today, expect, &sj);
 	const struct engine *eng = engine_find(job->engine);
-	const cJSON *formats = cJSON_GetObjectItemCaseSensitive(expect, "formats");
-	const cJSON *tables = cJSON_GetObjectItemCaseSensitive(expect, "tables");
-	const cJSON *f;
 	int bad = 0;
-	if (!eng)
-		return err_set(ERR_USAGE, "job '%s': unknown engine '%s'", job->name, job->engine);
-	if (!cJSON_IsArray(formats) || !cJSON_IsArray(tables) || cJSON_GetArraySize(formats) == 0) {
-		buf_printf(problems, "the manifest lists no formats or tables\n");
+	if (!eng) {
+		buf_printf(problems, "engine \"%s\" of snapshot %.12s is not available in this dbgit\n", job->engine,
+			   obj);
 		return ERR_VERIFY;
 	}
-	cJSON_ArrayForEach(f, formats)
-	{
-		if (!cJSON_IsString(f))
-			continue;
-		char *target = xasprintf("%s/restored-%s.db", dir, f->valuestring);
+	if (expect->n_formats == 0) {
+		buf_printf(problems, "the manifest lists no formats\n");
+		return ERR_VERIFY;
+	}
+	for (size_t fi = 0; fi < expect->n_formats; fi++) {
+		const char *format = expect->formats[fi];
+		char *target = xasprintf("%s/restored-%s.db", dir, format);
 		struct dump_source *src = NULL;
-		cJSON *got = cJSON_CreateObject();
 		size_t before = problems->len;
 		int rc = 0;
-		if (early && early->format && !strcmp(early->format, f->valuestring)) {
+		if (early && early->format && !strcmp(early->format, format)) {
 			if (early->error)
 				rc = err_set(ERR_VERIFY, "%s", early->error);
 			else
@@ -130,43 +193,25 @@ static int restore_and_compare(struct store *st, const struct job_cfg *job, cons
 			struct dump_source *from = src;
 			struct corrupt_source *damaged = test_corrupt(&from);
 			if (rc == 0)
-				rc = eng->restore(job, from, f->valuestring, target);
+				rc = eng->restore(job, from, format, target);
 			free(damaged);
 		}
 		/* Only a restored database is worth comparing: after a failed
 		 * restore every table would be "missing", burying the cause. */
-		int restored = rc == 0;
-		if (rc == 0)
-			rc = eng->inspect(job, target, got, problems);
-		else {
+		if (rc == 0) {
+			rc = verify_restored(eng, job, target, expect, problems);
+		} else {
 			buf_printf(problems, "%s\n", err_last());
 			err_clear();
 		}
-		if (restored && (rc == 0 || rc == ERR_VERIFY)) {
-			if (engine_compare_tables(tables, cJSON_GetObjectItemCaseSensitive(got, "tables"),
-						  problems) > 0)
-				rc = ERR_VERIFY;
-			static const char *const keys[] = {"foreign_key_violations", "user_version",
-							   "application_id"};
-			for (size_t k = 0; k < 3; k++) {
-				const cJSON *a = cJSON_GetObjectItemCaseSensitive(expect, keys[k]);
-				const cJSON *b = cJSON_GetObjectItemCaseSensitive(got, keys[k]);
-				/* Absent when inspect stopped early: it said why. */
-				if (cJSON_IsNumber(a) && cJSON_IsNumber(b) && a->valuedouble != b->valuedouble) {
-					buf_printf(problems, "%s: %.0f in the source, %.0f in the snapshot\n", keys[k],
-						   a->valuedouble, b->valuedouble);
-					rc = ERR_VERIFY;
-				}
-			}
-		}
 		/* Prefix this format's new problems with its name. */
-		if (problems->len > before && cJSON_GetArraySize(formats) > 1) {
+		if (problems->len > before && expect->n_formats > 1) {
 			struct buf tagged = BUF_INIT;
 			const char *p = problems->data + before;
 			while (*p) {
 				const char *nl = strchr(p, '\n');
 				size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);
-				buf_printf(&tagged, "%s copy: %.*s", f->valuestring, (int)n, p);
+				buf_printf(&tagged, "%s copy: %.*s", format, (int)n, p);
 				p += n;
 			}
 			problems->len = before;
@@ -176,7 +221,6 @@ static int restore_and_compare(struct store *st, const struct job_cfg *job, cons
 		if (rc < 0)
 			bad++;
 		snap_source_free(src);
-		cJSON_Delete(got);
 		free(target);
 	}
 	return bad ? ERR_VERIFY : 0;
@@ -195,7 +239,7 @@ const char *verify_first_line(struct buf *b, char *out, size_t len)
 /* Restores and compares in dir (a new scratch directory if NULL), which is
  * removed afterwards or, on failure, moved into keep_failed. */
 int verify_in_scratch(struct store *st, const struct job_cfg *job, const char *obj,
-			     const cJSON *expect, const char *keep_failed, const char *scratch,
+			     const struct manifest *expect, const char *keep_failed, const char *scratch,
 			     const struct restored *early, struct buf *problems)
 {
 	char *dir = scratch ? xstrdup(scratch) : NULL;

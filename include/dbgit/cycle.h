@@ -10,6 +10,7 @@
 
 struct store;
 struct cJSON;
+struct manifest;
 
 struct backup_opts {
 	int no_push, no_rotate, dry_run;
@@ -19,7 +20,7 @@ struct backup_opts {
 struct backup_result {
 	char commit[41];
 	char message[512]; /* failure, one line */
-	struct cJSON *manifest; /* owned; NULL on failure */
+	struct manifest *manifest; /* owned (manifest_free, free); NULL on failure */
 };
 
 /* One job through dump, store, verify, commit (and rotate). Returns 0,

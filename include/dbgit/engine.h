@@ -4,8 +4,11 @@
  * dump_sink, restores from a dump_source into a scratch target, and computes
  * per-table row counts and content checksums that the cycle compares.
  *
- * Table summaries are cJSON arrays of {"name", "rows", "checksum"} objects;
- * they go into MANIFEST.json as they are, and are compared by name.
+ * An engine reports what it found (dump: of the source; inspect: of a
+ * restore) as a cJSON object: "tables" [{"name", "rows", "checksum"}],
+ * "schema" [{"type", "name", "tbl_name", "sha256"}], PRAGMA values. The
+ * manifest module validates it into a struct manifest (MANIFEST_FINDINGS);
+ * nobody else reads it.
  *
  * An engine writes its files in byte-wise path order (each file's chunks
  * follow in order), so that the cycle can restore them for verification
@@ -26,16 +29,19 @@ struct engine {
 	int (*check)(const struct job_cfg *job);
 	/* Dumps a consistent snapshot into sink. Fills info (an object) with
 	 * "tables" (the summaries, computed in the same read transaction as the
-	 * dump), "formats" (array of strings) and anything worth recording. */
+	 * dump), "formats" (array of strings), "schema" where the engine knows
+	 * one, and anything worth recording. */
 	int (*dump)(const struct job_cfg *job, struct dump_sink *sink, struct cJSON *info);
 	/* Rebuilds a database at target (a file path for file engines) from
 	 * the snapshot's files; format picks "sql" or "binary". */
 	int (*restore)(const struct job_cfg *job, struct dump_source *src, const char *format,
 		       const char *target);
 	/* Checks a restored database (integrity, foreign keys) and computes its
-	 * table summaries into tables (an array). Problems found are described
+	 * findings into info ("tables", "schema", PRAGMA values), as dump does,
+	 * with the job's exclusions left out: a snapshot holds only what was
+	 * dumped. Problems found are described
 	 * in problems, one per line; returns ERR_VERIFY if any. */
-	int (*inspect)(const struct job_cfg *job, const char *target, struct cJSON *tables,
+	int (*inspect)(const struct job_cfg *job, const char *target, struct cJSON *info,
 		       struct buf *problems);
 	/* Compares two restored databases table by table. Fills out with
 	 * "tables": [{"name", "added", "removed", "changed"}] for tables whose
@@ -56,10 +62,12 @@ const struct engine *engine_find(const char *name);
 int engine_concat_files(struct dump_source *src, const char *prefix, const char *suffix, const char *target,
 			int *files);
 
-/* Compares two table summary arrays. Describes each difference in problems
+/* Compares the tables of two manifests (the source's, and the findings of
+ * inspect on a restore), by name. Describes each difference in problems
  * ("table t: 10 rows in the source, 9 in the snapshot"). Returns the number
  * of differences. */
-int engine_compare_tables(const struct cJSON *expected, const struct cJSON *actual,
+struct manifest;
+int engine_compare_tables(const struct manifest *expected, const struct manifest *actual,
 			  struct buf *problems);
 
 #endif

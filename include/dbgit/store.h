@@ -77,7 +77,8 @@ struct snap_info {
 	char id[41];
 	char tree[41];
 	int64_t time; /* author time = when the dump started */
-	struct cJSON *manifest; /* owned */
+	struct manifest *manifest; /* owned; NULL if the commit has none that validates */
+	char error[256];           /* then: why */
 };
 /* All snapshots on branch, newest first. */
 int snap_list(struct store *st, const char *branch, struct snap_info **out, size_t *n);
@@ -88,7 +89,13 @@ void snap_list_free(struct snap_info *list, size_t n);
 int snap_resolve(struct store *st, const char *branch, const char *rev, char out[41]);
 /* The newest snapshot on branch at or before t. */
 int snap_resolve_time(struct store *st, const char *branch, int64_t t, char out[41]);
-int snap_read_manifest(struct store *st, const char *commit, struct cJSON **out);
+/* The commit's MANIFEST.json, parsed and validated (manifest.h); an error
+ * names the commit and the field. */
+struct manifest;
+int snap_read_manifest(struct store *st, const char *commit, struct manifest *out);
+/* Its text as stored (at most MANIFEST_MAX_TEXT bytes, NUL-terminated;
+ * caller frees), not validated: for `show --json` after snap_read_manifest. */
+int snap_read_manifest_text(struct store *st, const char *commit, char **text, size_t *len);
 /* A source over the files of a commit (or tree) in byte-wise path order
  * (all of them; engines pick theirs). */
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit);

@@ -1,7 +1,8 @@
 /*
  * verify: restore a snapshot from the repository's objects into scratch and
- * compare it with its manifest (rows and checksum per table, integrity,
- * the PRAGMAs the engine records). The early restore does the restore of
+ * compare it with its manifest (rows and checksum per table, schema objects,
+ * integrity, the PRAGMAs the engine records), using the engine and formats
+ * the manifest names. The early restore does the restore of
  * one format on a second thread while the dump is written.
  */
 #ifndef DBGIT_VERIFY_H
@@ -12,8 +13,8 @@
 #include "dbgit/config.h"
 #include "dbgit/util.h"
 
-struct cJSON;
 struct engine;
+struct manifest;
 struct snap_feed;
 struct snap_writer;
 struct store;
@@ -32,8 +33,24 @@ struct restored {
  * failure moved into keep_failed when given. early: a format restored in
  * advance (or NULL). */
 int verify_in_scratch(struct store *st, const struct job_cfg *job, const char *obj,
-		      const struct cJSON *expect, const char *keep_failed, const char *dir,
+		      const struct manifest *expect, const char *keep_failed, const char *dir,
 		      const struct restored *early, struct buf *problems);
+
+/* The job as the snapshot described by m was taken: engine and format from
+ * the manifest, no exclusions (the snapshot holds only what was dumped);
+ * the rest (paths, branch) from today's job. out borrows from both. */
+void verify_snapshot_job(const struct job_cfg *job, const struct manifest *m, struct job_cfg *out);
+
+/* Compares what inspect found in a restore (got) with the manifest
+ * (tables, schema, PRAGMA values); one line per difference in problems.
+ * Returns the number of differences. */
+int verify_compare(const struct manifest *expect, const struct manifest *got, struct buf *problems);
+
+/* Inspects the database restored at target (integrity, foreign keys, its
+ * findings) and compares it with expect. ERR_VERIFY with problems if it
+ * differs. */
+int verify_restored(const struct engine *eng, const struct job_cfg *job, const char *target,
+		    const struct manifest *expect, struct buf *problems);
 
 /* The first line of b, for a one-line error. */
 const char *verify_first_line(struct buf *b, char *out, size_t len);

@@ -9,6 +9,7 @@
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
 #include "dbgit/cycle.h"
+#include "dbgit/manifest.h"
 #include "dbgit/remote.h"
 #include "dbgit/rotate.h"
 #include "dbgit/store.h"
@@ -82,24 +83,21 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		} else {
 			cJSON_AddStringToObject(o, "status", dry_run ? "dry-run" : "committed");
 			cJSON_AddStringToObject(o, "commit", res.commit);
-			cJSON *tables = cJSON_GetObjectItemCaseSensitive(res.manifest, "tables");
-			double rows = 0;
-			const cJSON *t;
-			cJSON_ArrayForEach(t, tables)
-			rows += cJSON_GetObjectItemCaseSensitive(t, "rows")->valuedouble;
-			cJSON_AddNumberToObject(o, "tables", cJSON_GetArraySize(tables));
-			cJSON_AddNumberToObject(o, "rows", rows);
-			cJSON_AddItemToObject(o, "new_blobs", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(res.manifest, "new_blobs"), 1));
+			const struct manifest *m = res.manifest;
+			int64_t rows = manifest_rows(m);
+			cJSON_AddNumberToObject(o, "tables", (double)m->n_tables);
+			cJSON_AddNumberToObject(o, "rows", (double)rows);
+			cJSON_AddNumberToObject(o, "new_blobs", (double)m->new_blobs);
 			if (verbose && !json)
-				printf("%s: %s %.12s (%d tables, %.0f rows, verification %s)\n", job->name,
+				printf("%s: %s %.12s (%zu tables, %lld rows, verification %s)\n", job->name,
 				       dry_run ? "verified, not committed (dry run)" : "snapshot", res.commit,
-				       cJSON_GetArraySize(tables), rows,
-				       strcmp(job->verify, "full") ? "skipped" : "passed");
+				       m->n_tables, (long long)rows, strcmp(job->verify, "full") ? "skipped" : "passed");
 			if (cycle_hook(cfg, "post-backup", job->name, "ok", res.commit, "") < 0) {
 				fprintf(stderr, "dbgit: warning: %s\n", err_last());
 				err_clear();
 			}
-			cJSON_Delete(res.manifest);
+			manifest_free(res.manifest);
+			free(res.manifest);
 			if (!dry_run && !no_rotate) {
 				const struct keep_policy *keep = config_job_keep(cfg, job);
 				char ref[512];

@@ -9,21 +9,10 @@
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
 #include "dbgit/cycle.h"
+#include "dbgit/manifest.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 
-static int has_format(struct store *st, const char *commit, const char *fmt)
-{
-	cJSON *m = NULL;
-	int found = 0;
-	if (snap_read_manifest(st, commit, &m) == 0) {
-		const cJSON *f;
-		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "formats"))
-		found |= cJSON_IsString(f) && !strcmp(f->valuestring, fmt);
-	}
-	cJSON_Delete(m);
-	return found;
-}
 
 static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -45,6 +34,9 @@ static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 	const struct job_cfg *job = cmd_job(cfg, pos[0]);
 	char ref[512], old_id[41], new_id[41];
 	cJSON *out = NULL;
+	struct manifest mo, mn;
+	memset(&mo, 0, sizeof(mo));
+	memset(&mn, 0, sizeof(mn));
 	if (!job) {
 		rc = ERR_USAGE;
 		goto done;
@@ -85,10 +77,13 @@ static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 			printf("  no changes\n");
 		goto done;
 	}
-	/* Text formats: SQL dumps, and the output of engine "command". */
-	const char *suffix = has_format(st, old_id, "sql") && has_format(st, new_id, "sql")	  ? ".sql"
-			     : has_format(st, old_id, "stream") && has_format(st, new_id, "stream") ? ".out"
-												      : NULL;
+	/* Text formats: SQL dumps, and the output of engine "command", as
+	 * each snapshot's manifest says. */
+	if ((rc = snap_read_manifest(st, old_id, &mo)) < 0 || (rc = snap_read_manifest(st, new_id, &mn)) < 0)
+		goto done;
+	const char *suffix = manifest_has_format(&mo, "sql") && manifest_has_format(&mn, "sql") ? ".sql"
+			     : manifest_has_format(&mo, "stream") && manifest_has_format(&mn, "stream") ? ".out"
+													: NULL;
 	if (!suffix) {
 		rc = err_set(ERR_USAGE,
 			     "job '%s': a text diff needs SQL snapshots (format = \"sql\" or \"both\"); "
@@ -100,6 +95,8 @@ static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 	int use_color = !no_color && (color || isatty(STDOUT_FILENO));
 	rc = snap_diff(st, old_id, new_id, suffix, use_color, stdout, &changed);
 done:
+	manifest_free(&mo);
+	manifest_free(&mn);
 	cJSON_Delete(out);
 	store_free(st);
 	config_free(cfg);

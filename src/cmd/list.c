@@ -7,35 +7,16 @@
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
 #include "dbgit/cycle.h"
+#include "dbgit/manifest.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 
-static double sum_rows(const cJSON *m)
+static void formats_of(const struct manifest *m, char *out, size_t len)
 {
-	double rows = 0;
-	const cJSON *t;
-	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(m, "tables"))
-	{
-		const cJSON *r = cJSON_GetObjectItemCaseSensitive(t, "rows");
-		rows += cJSON_IsNumber(r) ? r->valuedouble : 0;
-	}
-	return rows;
-}
-
-static const char *mstr(const cJSON *m, const char *key, const char *dflt)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, key);
-	return cJSON_IsString(v) ? v->valuestring : dflt;
-}
-
-static void formats_of(const cJSON *m, char *out, size_t len)
-{
-	const cJSON *f;
 	out[0] = '\0';
-	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "formats"))
-	{
+	for (size_t i = 0; i < m->n_formats; i++) {
 		size_t l = strlen(out);
-		snprintf(out + l, len - l, "%s%s", l ? "+" : "", cJSON_IsString(f) ? f->valuestring : "?");
+		snprintf(out + l, len - l, "%s%s", l ? "+" : "", m->formats[i]);
 	}
 	if (!out[0])
 		snprintf(out, len, "-");
@@ -83,29 +64,45 @@ static int cmd_list(struct cmd_ctx *ctx, int argc, char **argv)
 		if ((rc = snap_list(st, ref, &list, &n)) < 0)
 			goto fail;
 		for (size_t i = 0; i < n; i++) {
-			const cJSON *m = list[i].manifest;
-			const cJSON *ver = cJSON_GetObjectItemCaseSensitive(m, "verification");
-			const char *verified = mstr(ver, "result", "unknown");
-			const cJSON *size = cJSON_GetObjectItemCaseSensitive(m, "size");
+			const struct manifest *m = list[i].manifest;
 			char when[32], fmt[64], hs[32];
 			time_format_utc(list[i].time, when);
+			if (!m) {
+				/* Listed as what it is: a commit whose manifest
+				 * is missing or does not validate. */
+				if (json) {
+					cJSON *o = cJSON_CreateObject();
+					cJSON_AddStringToObject(o, "id", list[i].id);
+					cJSON_AddStringToObject(o, "time", when);
+					cJSON_AddStringToObject(o, "job", job->name);
+					cJSON_AddStringToObject(o, "verified", "invalid");
+					cJSON_AddStringToObject(o, "error", list[i].error);
+					cJSON_AddItemToArray(out, o);
+				} else {
+					printf("%-12.12s  %-20s  %-10s  %-10s  %10s  %6s  %10s  %s\n", list[i].id, when,
+					       job->name, "-", "-", "-", "-", "invalid manifest");
+				}
+				continue;
+			}
+			const char *verified = m->verify_result ? m->verify_result : "unknown";
 			formats_of(m, fmt, sizeof(fmt));
-			human_size(cJSON_IsNumber(size) ? size->valuedouble : 0, hs, sizeof(hs));
-			int ntables = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "tables"));
+			human_size((double)m->size, hs, sizeof(hs));
 			if (json) {
 				cJSON *o = cJSON_CreateObject();
 				cJSON_AddStringToObject(o, "id", list[i].id);
 				cJSON_AddStringToObject(o, "time", when);
 				cJSON_AddStringToObject(o, "job", job->name);
-				cJSON_AddItemToObject(o, "formats", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(m, "formats"), 1));
-				cJSON_AddNumberToObject(o, "size", cJSON_IsNumber(size) ? size->valuedouble : 0);
-				cJSON_AddNumberToObject(o, "tables", ntables);
-				cJSON_AddNumberToObject(o, "rows", sum_rows(m));
+				cJSON *fa = cJSON_AddArrayToObject(o, "formats");
+				for (size_t k = 0; k < m->n_formats; k++)
+					cJSON_AddItemToArray(fa, cJSON_CreateString(m->formats[k]));
+				cJSON_AddNumberToObject(o, "size", (double)m->size);
+				cJSON_AddNumberToObject(o, "tables", (double)m->n_tables);
+				cJSON_AddNumberToObject(o, "rows", (double)manifest_rows(m));
 				cJSON_AddStringToObject(o, "verified", verified);
 				cJSON_AddItemToArray(out, o);
 			} else {
-				printf("%-12.12s  %-20s  %-10s  %-10s  %10s  %6d  %10.0f  %s\n", list[i].id, when,
-				       job->name, fmt, hs, ntables, sum_rows(m), verified);
+				printf("%-12.12s  %-20s  %-10s  %-10s  %10s  %6zu  %10lld  %s\n", list[i].id, when,
+				       job->name, fmt, hs, m->n_tables, (long long)manifest_rows(m), verified);
 			}
 		}
 		snap_list_free(list, n);

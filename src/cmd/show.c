@@ -1,11 +1,12 @@
 /* show: one snapshot's manifest. */
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
 #include "dbgit/cycle.h"
+#include "dbgit/manifest.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 
@@ -25,7 +26,8 @@ static int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
 		return rc;
 	const struct job_cfg *job = cmd_job(cfg, pos[0]);
 	char ref[512], id[41];
-	cJSON *m = NULL;
+	struct manifest m;
+	memset(&m, 0, sizeof(m));
 	if (!job) {
 		rc = ERR_USAGE;
 		goto out;
@@ -34,39 +36,44 @@ static int cmd_show(struct cmd_ctx *ctx, int argc, char **argv)
 	if ((rc = snap_resolve(st, ref, pos[1], id)) < 0 || (rc = snap_read_manifest(st, id, &m)) < 0)
 		goto out;
 	if (json) {
-		cmd_print_json(m);
+		/* As stored, now that it is known to validate. */
+		char *text;
+		size_t len;
+		if ((rc = snap_read_manifest_text(st, id, &text, &len)) < 0)
+			goto out;
+		fwrite(text, 1, len, stdout);
+		if (len && text[len - 1] != '\n')
+			putchar('\n');
+		free(text);
 	} else {
 		printf("snapshot %s\n", id);
-		const char *keys[] = {"job", "engine", "source", "started", "finished", "dbgit_version"};
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-			const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, keys[i]);
-			if (cJSON_IsString(v))
-				printf("%-14s %s\n", keys[i], v->valuestring);
-		}
-		const cJSON *f, *ver = cJSON_GetObjectItemCaseSensitive(m, "verification");
+		const struct {
+			const char *key, *value;
+		} keys[] = {{"job", m.job},	    {"engine", m.engine},     {"source", m.source},
+			    {"started", m.started}, {"finished", m.finished}, {"dbgit_version", m.dbgit_version}};
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (keys[i].value)
+				printf("%-14s %s\n", keys[i].key, keys[i].value);
 		printf("%-14s", "formats");
-		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "formats"))
-		printf(" %s", cJSON_IsString(f) ? f->valuestring : "?");
+		for (size_t i = 0; i < m.n_formats; i++)
+			printf(" %s", m.formats[i]);
 		printf("\n");
-		const cJSON *vm = cJSON_GetObjectItemCaseSensitive(ver, "mode");
-		const cJSON *vr = cJSON_GetObjectItemCaseSensitive(ver, "result");
-		printf("%-14s %s (%s)\n", "verification", cJSON_IsString(vr) ? vr->valuestring : "?",
-		       cJSON_IsString(vm) ? vm->valuestring : "?");
-		const cJSON *size = cJSON_GetObjectItemCaseSensitive(m, "size");
-		printf("%-14s %.0f bytes in %d files\n", "size", cJSON_IsNumber(size) ? size->valuedouble : 0,
-		       cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "files")));
-		printf("\n%-32s %12s  %s\n", "TABLE", "ROWS", "SHA-256");
-		cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "tables"))
-		{
-			const cJSON *n = cJSON_GetObjectItemCaseSensitive(f, "name");
-			const cJSON *r = cJSON_GetObjectItemCaseSensitive(f, "rows");
-			const cJSON *c = cJSON_GetObjectItemCaseSensitive(f, "checksum");
-			printf("%-32s %12.0f  %s\n", cJSON_IsString(n) ? n->valuestring : "?",
-			       cJSON_IsNumber(r) ? r->valuedouble : 0, cJSON_IsString(c) ? c->valuestring : "?");
+		printf("%-14s %s (%s)\n", "verification", m.verify_result ? m.verify_result : "?",
+		       m.verify_mode ? m.verify_mode : "?");
+		printf("%-14s %lld bytes in %zu files\n", "size", (long long)m.size, m.n_files);
+		if (m.has_exclusions && m.n_exclusions) {
+			printf("%-14s", "excluded");
+			for (size_t i = 0; i < m.n_exclusions; i++)
+				printf(" %s", m.exclusions[i]);
+			printf("\n");
 		}
+		printf("\n%-32s %12s  %s\n", "TABLE", "ROWS", "SHA-256");
+		for (size_t i = 0; i < m.n_tables; i++)
+			printf("%-32s %12lld  %s\n", m.tables[i].name, (long long)m.tables[i].rows,
+			       m.tables[i].checksum);
 	}
 out:
-	cJSON_Delete(m);
+	manifest_free(&m);
 	store_free(st);
 	config_free(cfg);
 	return rc < 0 ? cmd_fail(rc) : EXIT_OK;

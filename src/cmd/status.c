@@ -7,6 +7,7 @@
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
 #include "dbgit/cycle.h"
+#include "dbgit/manifest.h"
 #include "dbgit/remote.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
@@ -46,9 +47,12 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		if ((rc = snap_list(st, ref, &list, &n)) < 0)
 			break;
 		double size = 0;
+		size_t invalid = 0;
 		for (size_t i = 0; i < n; i++) {
-			const cJSON *s = cJSON_GetObjectItemCaseSensitive(list[i].manifest, "size");
-			size += cJSON_IsNumber(s) ? s->valuedouble : 0;
+			if (list[i].manifest)
+				size += (double)list[i].manifest->size;
+			else
+				invalid++;
 		}
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "job", job->name);
@@ -66,6 +70,12 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		if (!json)
 			printf("%s: %zu snapshot%s, newest %.12s at %s (%s ago), %.0f bytes of dumps\n",
 			       job->name, n, n == 1 ? "" : "s", n ? list[0].id : "-", when, age, size);
+		if (invalid) {
+			cJSON_AddNumberToObject(o, "invalid_manifests", (double)invalid);
+			if (!json)
+				printf("  %zu snapshot%s without a valid manifest (dbgit list %s)\n", invalid,
+				       invalid == 1 ? "" : "s", job->name);
+		}
 		cJSON *remotes = cJSON_AddObjectToObject(o, "remotes");
 		for (size_t r = 0; r < cfg->n_remotes; r++) {
 			enum remote_sync s;

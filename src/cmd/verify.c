@@ -106,8 +106,11 @@ const struct cmd_entry cmd_verify_entry = {
 	.summary = "restore-test snapshots already in the repository",
 	.help = "Restores the snapshot (default: the newest; --all: every one) from the\n"
 		"repository's objects into a scratch database, runs PRAGMA integrity_check\n"
-		"and foreign_key_check, and compares every table's row count and checksum\n"
-		"with the snapshot's manifest. A blob changed on disk is detected.\n"
+		"and foreign_key_check, and compares every table's row count and checksum,\n"
+		"and every index, view and trigger, with the snapshot's manifest. A blob\n"
+		"changed on disk is detected. Engine and formats come from the manifest, not\n"
+		"from today's config; a manifest that does not validate fails, naming the\n"
+		"field.\n"
 		"Exit status: 0 all passed; 1 a snapshot failed; 2 usage error.\n",
 	.exec = cmd_verify,
 };

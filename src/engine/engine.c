@@ -1,5 +1,4 @@
 /* engine: the table of engines, and what is common to them. */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -7,6 +6,7 @@
 #include <unistd.h>
 
 #include "dbgit/engine.h"
+#include "dbgit/manifest.h"
 
 extern const struct engine engine_sqlite;
 extern const struct engine engine_command;
@@ -24,55 +24,54 @@ const struct engine *engine_find(const char *name)
 	return NULL;
 }
 
-static const cJSON *find_table(const cJSON *tables, const char *name)
+static int cmp_table(const void *a, const void *b)
 {
-	const cJSON *t;
-	cJSON_ArrayForEach(t, tables)
-	{
-		const cJSON *n = cJSON_GetObjectItemCaseSensitive(t, "name");
-		if (cJSON_IsString(n) && !strcmp(n->valuestring, name))
-			return t;
-	}
-	return NULL;
+	return strcmp((*(const struct manifest_table *const *)a)->name,
+		      (*(const struct manifest_table *const *)b)->name);
 }
 
-int engine_compare_tables(const cJSON *expected, const cJSON *actual, struct buf *problems)
+static const struct manifest_table **sorted_tables(const struct manifest *m)
 {
+	const struct manifest_table **v = malloc((m->n_tables + 1) * sizeof(*v));
+	for (size_t i = 0; i < m->n_tables; i++)
+		v[i] = &m->tables[i];
+	qsort(v, m->n_tables, sizeof(*v), cmp_table);
+	return v;
+}
+
+/* Both lists sorted by name and walked side by side: a manifest may list
+ * many tables, and its names are unique (manifest_parse checks). */
+int engine_compare_tables(const struct manifest *expected, const struct manifest *actual,
+			  struct buf *problems)
+{
+	const struct manifest_table **e = sorted_tables(expected), **a = sorted_tables(actual);
+	size_t i = 0, j = 0, ne = expected->n_tables, na = actual->n_tables;
 	int diffs = 0;
-	const cJSON *e;
-	cJSON_ArrayForEach(e, expected)
-	{
-		const char *name = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
-		const cJSON *a = find_table(actual, name);
-		if (!a) {
-			buf_printf(problems, "table %s: missing from the snapshot\n", name);
+	while (i < ne || j < na) {
+		int c = i == ne ? 1 : j == na ? -1 : strcmp(e[i]->name, a[j]->name);
+		if (c < 0) {
+			buf_printf(problems, "table %s: missing from the snapshot\n", e[i++]->name);
 			diffs++;
-			continue;
-		}
-		double er = cJSON_GetObjectItemCaseSensitive(e, "rows")->valuedouble;
-		double ar = cJSON_GetObjectItemCaseSensitive(a, "rows")->valuedouble;
-		const char *es = cJSON_GetObjectItemCaseSensitive(e, "checksum")->valuestring;
-		const char *as = cJSON_GetObjectItemCaseSensitive(a, "checksum")->valuestring;
-		if (er != ar) {
-			buf_printf(problems, "table %s: %.0f rows in the source, %.0f in the snapshot\n", name,
-				   er, ar);
+		} else if (c > 0) {
+			buf_printf(problems, "table %s: in the snapshot but not in the source\n", a[j++]->name);
 			diffs++;
-		} else if (strcmp(es, as)) {
-			buf_printf(problems,
-				   "table %s: same %.0f rows but different content (checksum %.12s in the "
-				   "source, %.12s in the snapshot)\n",
-				   name, er, es, as);
-			diffs++;
+		} else {
+			const struct manifest_table *x = e[i++], *y = a[j++];
+			if (x->rows != y->rows) {
+				buf_printf(problems, "table %s: %lld rows in the source, %lld in the snapshot\n",
+					   x->name, (long long)x->rows, (long long)y->rows);
+				diffs++;
+			} else if (strcmp(x->checksum, y->checksum)) {
+				buf_printf(problems,
+					   "table %s: same %lld rows but different content (checksum %.12s in the "
+					   "source, %.12s in the snapshot)\n",
+					   x->name, (long long)x->rows, x->checksum, y->checksum);
+				diffs++;
+			}
 		}
 	}
-	cJSON_ArrayForEach(e, actual)
-	{
-		const char *name = cJSON_GetObjectItemCaseSensitive(e, "name")->valuestring;
-		if (!find_table(expected, name)) {
-			buf_printf(problems, "table %s: in the snapshot but not in the source\n", name);
-			diffs++;
-		}
-	}
+	free(e);
+	free(a);
 	return diffs;
 }
 

@@ -3,12 +3,12 @@
  * with compare-and-swap after every object is written; reading lists,
  * resolves and streams snapshots back.
  */
-#include <cjson/cJSON.h>
 #include <git2.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dbgit/manifest.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 #include "store_internal.h"
@@ -77,33 +77,65 @@ out:
 	return rc;
 }
 
-int snap_read_manifest(struct store *st, const char *commit_hex, struct cJSON **out)
+int snap_read_manifest_text(struct store *st, const char *commit_hex, char **text, size_t *len)
 {
-	*out = NULL;
+	*text = NULL;
+	*len = 0;
 	git_oid oid;
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
 	git_blob *blob = NULL;
+	git_odb *odb = NULL;
 	int rc = 0;
 	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_commit_lookup(&c, st->repo, &oid) < 0 ||
 	    git_commit_tree(&tree, c) < 0) {
 		rc = store_git_error(commit_hex);
 		goto out;
 	}
-	if (git_tree_entry_bypath(&e, tree, MANIFEST_NAME) < 0 ||
-	    git_blob_lookup(&blob, st->repo, git_tree_entry_id(e)) < 0) {
+	size_t size = 0;
+	git_object_t type = GIT_OBJECT_INVALID;
+	if (git_tree_entry_bypath(&e, tree, MANIFEST_NAME) < 0 || git_tree_entry_type(e) != GIT_OBJECT_BLOB ||
+	    git_repository_odb(&odb, st->repo) < 0 ||
+	    git_odb_read_header(&size, &type, odb, git_tree_entry_id(e)) < 0) {
 		rc = err_set(ERR_GENERIC, "snapshot %.12s has no readable %s", commit_hex, MANIFEST_NAME);
 		goto out;
 	}
-	*out = cJSON_ParseWithLength(git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
-	if (!*out)
-		rc = err_set(ERR_GENERIC, "snapshot %.12s: %s is not valid JSON", commit_hex, MANIFEST_NAME);
+	/* Checked before the blob is read whole: it may come from anyone. */
+	if (size > MANIFEST_MAX_TEXT) {
+		rc = err_set(ERR_GENERIC, "snapshot %.12s: %s is larger than %u MiB", commit_hex, MANIFEST_NAME,
+			     MANIFEST_MAX_TEXT >> 20);
+		goto out;
+	}
+	if (git_blob_lookup(&blob, st->repo, git_tree_entry_id(e)) < 0) {
+		rc = err_set(ERR_GENERIC, "snapshot %.12s has no readable %s", commit_hex, MANIFEST_NAME);
+		goto out;
+	}
+	*len = (size_t)git_blob_rawsize(blob);
+	*text = malloc(*len + 1);
+	memcpy(*text, git_blob_rawcontent(blob), *len);
+	(*text)[*len] = '\0';
 out:
+	git_odb_free(odb);
 	git_blob_free(blob);
 	git_tree_entry_free(e);
 	git_tree_free(tree);
 	git_commit_free(c);
+	return rc;
+}
+
+int snap_read_manifest(struct store *st, const char *commit_hex, struct manifest *out)
+{
+	memset(out, 0, sizeof(*out));
+	char *text;
+	size_t len;
+	int rc = snap_read_manifest_text(st, commit_hex, &text, &len);
+	if (rc < 0)
+		return rc;
+	char what[64];
+	snprintf(what, sizeof(what), "snapshot %.12s: %s", commit_hex, MANIFEST_NAME);
+	rc = manifest_parse(out, text, len, what);
+	free(text);
 	return rc;
 }
 
@@ -135,9 +167,13 @@ int snap_list(struct store *st, const char *branch, struct snap_info **out, size
 		git_oid_tostr(s->id, sizeof(s->id), &oid);
 		git_oid_tostr(s->tree, sizeof(s->tree), git_commit_tree_id(c));
 		s->time = (int64_t)git_commit_author(c)->when.time;
-		if (snap_read_manifest(st, s->id, &s->manifest) < 0) {
-			/* A foreign commit on the branch: listed, without manifest. */
+		s->manifest = calloc(1, sizeof(*s->manifest));
+		if (snap_read_manifest(st, s->id, s->manifest) < 0) {
+			/* A foreign commit on the branch, or a manifest that
+			 * does not validate: listed as such, without manifest. */
+			snprintf(s->error, sizeof(s->error), "%s", err_last());
 			err_clear();
+			free(s->manifest);
 			s->manifest = NULL;
 		}
 		int has_parent = git_commit_parentcount(c) > 0;
@@ -158,8 +194,10 @@ int snap_list(struct store *st, const char *branch, struct snap_info **out, size
 
 void snap_list_free(struct snap_info *list, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		cJSON_Delete(list[i].manifest);
+	for (size_t i = 0; i < n; i++) {
+		manifest_free(list[i].manifest);
+		free(list[i].manifest);
+	}
 	free(list);
 }
 
