@@ -271,25 +271,20 @@ static int host_field_match(const char *field, size_t flen, const char *name)
 	return matched;
 }
 
-int remote_hostkey_revoked(const char *file, const char *host, int port, const void *key, size_t len)
+/* Calls fn for each "@revoked" line whose host patterns match name, with
+ * the line's key type and base64 key; stops when fn returns non-zero and
+ * returns that. */
+static int revoked_each(const char *file, const char *name,
+			int (*fn)(const char *type, size_t tlen, const char *b64, size_t blen, void *arg),
+			void *arg)
 {
 	FILE *f = fopen(file, "re");
 	if (!f)
 		return 0;
-	char name[300];
-	remote_known_host_name(host, port, name, sizeof(name));
-	/* Key blobs are compared as the base64 text the file holds. */
-	size_t b64cap = 4 * ((len + 2) / 3) + 1;
-	char *b64 = malloc(b64cap);
-	if (!b64) {
-		fclose(f);
-		return 1; /* cannot tell: fail closed */
-	}
-	EVP_EncodeBlock((unsigned char *)b64, key, (int)len);
 	char *line = NULL;
 	size_t cap = 0;
-	int revoked = 0;
-	while (!revoked && getline(&line, &cap, f) >= 0) {
+	int rc = 0;
+	while (!rc && getline(&line, &cap, f) >= 0) {
 		char *p = line + strspn(line, " \t");
 		if (strncmp(p, "@revoked", 8) || (p[8] != ' ' && p[8] != '\t'))
 			continue;
@@ -298,16 +293,53 @@ int remote_hostkey_revoked(const char *file, const char *host, int port, const v
 		char *hosts = p;
 		p += hlen;
 		p += strspn(p, " \t");
-		p += strcspn(p, " \t\r\n"); /* the key type: the blob names it too */
+		char *type = p;
+		size_t tlen = strcspn(p, " \t\r\n");
+		p += tlen;
 		p += strspn(p, " \t");
 		size_t klen = strcspn(p, " \t\r\n");
-		if (klen == strlen(b64) && !memcmp(p, b64, klen) && host_field_match(hosts, hlen, name))
-			revoked = 1;
+		if (tlen && klen && host_field_match(hosts, hlen, name))
+			rc = fn(type, tlen, p, klen, arg);
 	}
 	free(line);
-	free(b64);
 	fclose(f);
+	return rc;
+}
+
+/* Key blobs are compared as the base64 text the file holds (the blob
+ * names its type too). */
+static int revoked_same_key(const char *type, size_t tlen, const char *b64, size_t blen, void *arg)
+{
+	(void)type, (void)tlen;
+	const char *want = arg;
+	return blen == strlen(want) && !memcmp(b64, want, blen);
+}
+
+int remote_hostkey_revoked(const char *file, const char *host, int port, const void *key, size_t len)
+{
+	char name[300];
+	remote_known_host_name(host, port, name, sizeof(name));
+	char *b64 = malloc(4 * ((len + 2) / 3) + 1);
+	if (!b64)
+		return 1; /* cannot tell: fail closed */
+	EVP_EncodeBlock((unsigned char *)b64, key, (int)len);
+	int revoked = revoked_each(file, name, revoked_same_key, b64);
+	free(b64);
 	return revoked;
+}
+
+struct revoked_pick {
+	FILE *out;
+	const char *name;
+};
+
+static int revoked_prefer(const char *type, size_t tlen, const char *b64, size_t blen, void *arg)
+{
+	struct revoked_pick *pick = arg;
+	if ((tlen == 7 && !memcmp(type, "ssh-rsa", 7)) || (tlen == 7 && !memcmp(type, "ssh-dss", 7)))
+		return 0;
+	fprintf(pick->out, "%s %.*s %.*s\n", pick->name, (int)tlen, type, (int)blen, b64);
+	return 1;
 }
 
 static const int raw_types[] = {
@@ -366,9 +398,15 @@ int remote_hostkey_prefer_file(const char *file, const char *host, int port, con
 		struct libssh2_knownhost *e = kh_find_type(&k, name, t);
 		if (e && e->key) {
 			fprintf(f, "%s %s %s\n", name, remote_hostkey_type_name(t), e->key);
-			break;
+			goto written;
 		}
 	}
+	/* Known by no usable type, but by a revoked one: ask for that key,
+	 * so that a server still offering it is refused as revoked rather
+	 * than met with another type accept-new would take. */
+	struct revoked_pick pick = {f, name};
+	revoked_each(file, name, revoked_prefer, &pick);
+written:
 	if (fclose(f) != 0) {
 		snprintf(why, whylen, "cannot write %s: %s", out_file, strerror(errno));
 		goto out;

@@ -64,8 +64,9 @@ unsigned remote_hostkey_types(const char *file, const char *host, int port);
 /* Writes to out_file one line for host:port with the key type libgit2
  * should ask the server for: the best type the file holds for the host
  * other than RSA (libssh2 1.10 can only ask for RSA as SHA-1 "ssh-rsa",
- * which OpenSSH 8.8+ refuses). An empty file (no such type known) leaves
- * the choice to libssh2. Returns 0 or -1 with why. */
+ * which OpenSSH 8.8+ refuses); failing that, the type of a key marked
+ * @revoked for the host, so that it is met and refused. An empty file
+ * leaves the choice to libssh2. Returns 0 or -1 with why. */
 int remote_hostkey_prefer_file(const char *file, const char *host, int port, const char *out_file,
 			       char *why, size_t whylen);
 /* Appends the key for host:port to the file (created 0600, with its
