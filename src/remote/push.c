@@ -394,7 +394,7 @@ static const char *refusal_in(const char *text)
 		"Permission denied", "permission denied", "Read-only file system", "Access denied",
 		"access denied", "does not appear to be a git repository", "not a git repository",
 		"Repository not found", "repository not found", "No such file or directory",
-		"unrecognized command", "not allowed", "ERROR:",
+		"unrecognized command", "not allowed", "ERROR:", "dubious ownership",
 	};
 	for (size_t i = 0; text && i < sizeof(words) / sizeof(words[0]); i++)
 		if (strstr(text, words[i]))
@@ -718,6 +718,13 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 			const char *denied = server_denied(c);
 			if (denied)
 				fail(c, 1, "remote %s: the server refused the push: %s (%s)", r->name, denied, c->sideband);
+			else if (strstr(git_msg(), "unpacking the sent packfile failed on the remote"))
+				/* The pack arrived; the server could not keep it
+				 * (git reports only that: "unable to create temporary
+				 * object directory" is not passed on). Sending it
+				 * again cannot help. */
+				fail(c, 1, "remote %s: the server could not store the objects sent (%s); check the repository's permissions and free space on the server",
+				     r->name, git_msg());
 			fail(c, 0, "remote %s: push failed: %s", r->name, git_msg());
 			goto out;
 		}
