@@ -51,13 +51,17 @@ int remote_secret_file_check(const char *path, const char *what, char *why, size
 	/* As ssh does for identity files: a secret others can read (or
 	 * replace) is not a secret any more. */
 	if (sb.st_uid != geteuid()) {
-		snprintf(why, whylen, "%s %s is owned by uid %u, not by the user running dbgit (uid %u); refusing to use it",
-			 what, path, (unsigned)sb.st_uid, (unsigned)geteuid());
+		snprintf(
+		    why, whylen,
+		    "%s %s is owned by uid %u, not by the user running dbgit (uid %u); refusing to use it",
+		    what, path, (unsigned)sb.st_uid, (unsigned)geteuid());
 		return -1;
 	}
 	if (sb.st_mode & 077) {
-		snprintf(why, whylen, "%s %s is accessible by group or others (mode %04o); refusing to use it (chmod 600 %s)",
-			 what, path, (unsigned)(sb.st_mode & 07777), path);
+		snprintf(
+		    why, whylen,
+		    "%s %s is accessible by group or others (mode %04o); refusing to use it (chmod 600 %s)",
+		    what, path, (unsigned)(sb.st_mode & 07777), path);
 		return -1;
 	}
 	return 0;
@@ -78,12 +82,14 @@ static unsigned char *b64_decode(const char *text, size_t len, size_t *outlen)
 	int got = out ? EVP_DecodeBlock(out, (unsigned char *)clean, (int)n) : -1;
 	if (got < 0) {
 		free(out);
+		explicit_bzero(clean, n);
 		free(clean);
 		return NULL;
 	}
 	/* EVP_DecodeBlock counts the padding as zero bytes. */
 	size_t pad = (n >= 1 && clean[n - 1] == '=') + (n >= 2 && clean[n - 2] == '=');
 	*outlen = (size_t)got - pad;
+	explicit_bzero(clean, n);
 	free(clean);
 	return out;
 }
@@ -129,6 +135,30 @@ static int read_pub_file(const char *path, struct ssh_key_info *k)
 	return k->pub ? 0 : -1;
 }
 
+/* "openssh-key-v1\0", string cipher, string kdf, string kdf options,
+ * uint32 number of keys, string first public key, ... (PROTOCOL.key). */
+static void parse_openssh(const unsigned char *bin, size_t blen, struct ssh_key_info *k)
+{
+	static const char magic[] = "openssh-key-v1"; /* with its NUL */
+	if (blen <= sizeof(magic) || memcmp(bin, magic, sizeof(magic)))
+		return;
+	const unsigned char *p = bin + sizeof(magic), *e = bin + blen, *s;
+	uint32_t l;
+	if (ssh_string(&p, e, &s, &l) < 0)
+		return;
+	k->encrypted = !(l == 4 && !memcmp(s, "none", 4));
+	if (ssh_string(&p, e, &s, &l) < 0 || ssh_string(&p, e, &s, &l) < 0 || e - p < 4)
+		return;
+	p += 4; /* the number of keys; the first public key follows */
+	if (k->pub || ssh_string(&p, e, &s, &l) < 0)
+		return;
+	k->pub = malloc(l ? l : 1);
+	if (k->pub) {
+		memcpy(k->pub, s, l);
+		k->pub_len = l;
+	}
+}
+
 static void read_private(const char *path, struct ssh_key_info *k)
 {
 	char *text = read_text(path);
@@ -141,23 +171,10 @@ static void read_private(const char *path, struct ssh_key_info *k)
 		char *end = strstr(begin, "-----END");
 		size_t blen = 0;
 		unsigned char *bin = end ? b64_decode(begin, (size_t)(end - begin), &blen) : NULL;
-		static const char magic[] = "openssh-key-v1"; /* with its NUL */
-		if (bin && blen > sizeof(magic) && !memcmp(bin, magic, sizeof(magic))) {
-			const unsigned char *p = bin + sizeof(magic), *e = bin + blen, *s;
-			uint32_t l;
-			if (ssh_string(&p, e, &s, &l) == 0) { /* cipher name */
-				k->encrypted = !(l == 4 && !memcmp(s, "none", 4));
-				if (ssh_string(&p, e, &s, &l) == 0 &&  /* kdf name */
-				    ssh_string(&p, e, &s, &l) == 0 &&  /* kdf options */
-				    e - p >= 4 && (p += 4, 1) &&        /* number of keys */
-				    ssh_string(&p, e, &s, &l) == 0 && !k->pub) {
-					k->pub = malloc(l ? l : 1);
-					if (k->pub) {
-						memcpy(k->pub, s, l);
-						k->pub_len = l;
-					}
-				}
-			}
+		if (bin) {
+			parse_openssh(bin, blen, k);
+			/* An unencrypted key's secret half was in there. */
+			explicit_bzero(bin, blen);
 		}
 		free(bin);
 		if (!k->type[0])
