@@ -75,6 +75,10 @@ test_case "a wrong passphrase says so, not that the server refused the key (exit
 	[ -z "$(remote_tip)" ]
 	TEST_KEY_PASS=s3cret-words expect_exit 0 "$DBGIT" --config "$T/locked.toml" push
 	[ "$(remote_tip)" = "$(local_tip)" ]
+	# No passphrase configured at all for an encrypted key: a config error.
+	remote "$T/nopass.toml" "$T/locked_key"
+	expect_exit 2 "$DBGIT" --config "$T/nopass.toml" push
+	stderr_has "remote origin: ssh_key $T/locked_key is encrypted; set passphrase_env or passphrase_file"
 '
 
 test_case "an encrypted key the server does not know is refused, whatever the passphrase" '

@@ -245,8 +245,11 @@ static int refused_key(struct push_ctx *c, const char *user)
 		    user, c->url.host);
 }
 
-/* libgit2 asks again after every refused credential; dbgit has exactly
- * one to offer, so the second question means the server said no. */
+/* libgit2 asks again after every refused credential. dbgit offers at most
+ * the probe (an encrypted key's public half, see the top of this file) and
+ * then the key itself, so a question after those means the server said no
+ * - to the public key (refused) or to what the key signed (it could not be
+ * decrypted). */
 static int on_credentials(git_credential **out, const char *url, const char *user_from_url,
 			  unsigned int allowed, void *payload)
 {
@@ -264,6 +267,9 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 		return fail(c, 1, "remote %s: the server refused every key ssh-agent offered (user %s on %s)",
 			    r->name, user, c->url.host);
 	if (r->ssh_key && c->real_offered) {
+		if (c->pk_ok && c->key.encrypted && !r->passphrase_env && !r->passphrase_file)
+			return fail(c, 1, "remote %s: the key %s is encrypted, and neither passphrase_env nor passphrase_file is set",
+				    r->name, r->ssh_key);
 		if (c->pk_ok && c->key.encrypted)
 			return fail(c, 1, "remote %s: cannot decrypt the key %s (wrong passphrase?); the server accepts its public key",
 				    r->name, r->ssh_key);
@@ -817,6 +823,11 @@ int remote_push(struct store *st, const struct config *cfg, const struct remote_
 		char *pub = r->ssh_pubkey ? xstrdup(r->ssh_pubkey) : xasprintf("%s.pub", r->ssh_key);
 		remote_key_inspect(r->ssh_key, pub && fs_exists(pub) ? pub : NULL, &c.key);
 		free(pub);
+		if (c.key.encrypted && !r->passphrase_env && !r->passphrase_file) {
+			rc = err_reset(ERR_USAGE, "remote %s: ssh_key %s is encrypted; set passphrase_env or passphrase_file",
+				       r->name, r->ssh_key);
+			goto out;
+		}
 	}
 	if (plan_local(repo, &c) < 0) {
 		rc = err_reset(ERR_USAGE, "%s", c.msg);
