@@ -24,7 +24,7 @@ remote() {
 	write_config "$file" "$REPO" \
 		'[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\"" '' \
 		'[[remote]]' 'name = "origin"' "url = \"$URL\"" "ssh_key = \"$key\"" \
-		"known_hosts = \"$KH\"" 'retries = 3' 'timeout = 5' "$@"
+		"known_hosts = \"${KHFILE:-$KH}\"" 'retries = 3' 'timeout = 5' "$@"
 }
 local_tip() { git -C "$REPO" rev-parse "$BRANCH"; }
 remote_tip() { git -C "$REMOTE" rev-parse --verify -q "$BRANCH"; }
@@ -146,6 +146,15 @@ test_case "the passphrase variable reaches neither the hooks nor the command eng
 	test_must_fail grep -q "s3cret" "$T/engine.env"
 '
 
+test_case "a known_hosts that cannot be parsed is a config error naming its line (exit 2), not retried" '
+	{ cat "$KH"; echo "[127.0.0.1]:$SSHD_PORT"; } >"$T/bad_known_hosts"
+	KHFILE=$T/bad_known_hosts remote "$T/badkh.toml" "$CLIENT_KEY"
+	start=$SECONDS
+	expect_exit 2 "$DBGIT" --config "$T/badkh.toml" push
+	stderr_has "remote origin: cannot parse $T/bad_known_hosts line 2"
+	[ $((SECONDS - start)) -lt 3 ]
+'
+
 test_case "push and backup give the same exit for the same refusal (5) and for a network failure (3)" '
 	remote "$T/refused.toml" "$T/stranger_key"
 	snapshot
@@ -167,6 +176,7 @@ test_case "push and backup give the same exit for the same refusal (5) and for a
 	stderr_has "remote origin: cannot connect to 127.0.0.1 port $port"
 	stderr_has "; retrying in 1 s (attempt 2 of 2)"
 	stderr_has "gave up after 2 attempts"
+	test_must_fail grep -v "^dbgit: " "$T/.stderr"   # one line per message
 	sqlite3 "$T/app.db" "INSERT INTO plain VALUES ($RANDOM, '"'"'down'"'"')"
 	expect_exit 3 "$DBGIT" --config "$T/down.toml" backup
 	stderr_has "; retrying in 1 s (attempt 2 of 2)"

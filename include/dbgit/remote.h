@@ -22,7 +22,8 @@ struct store;
  * revoked host key, a key the server refuses or a passphrase that does not
  * decrypt it, lease broken, permission denied, repository missing);
  * ERR_USAGE (exit 2) for a configuration dbgit will not use (a key file
- * others can read, a passphrase variable that is not set). Over the
+ * others can read, a passphrase variable that is not set, a known_hosts
+ * it cannot read or parse). Over the
  * network every silent stretch (connecting included) is bounded by
  * r->timeout seconds. */
 int remote_push(struct store *st, const struct config *cfg, const struct remote_cfg *r,

@@ -73,7 +73,7 @@ struct push_ctx {
 	int probing;       /* the public-key-only probe was offered */
 	int pk_ok;         /* the server would accept the public key */
 	int real_offered;  /* the key itself was offered */
-	int fatal;         /* ERR_REFUSED once the failure needs a person */
+	int fatal;         /* ERR_REFUSED or ERR_USAGE once the failure needs a person */
 	char sideband[512];/* the server's last messages, for refusals */
 	char msg[MSG_LEN]; /* our own diagnosis, preferred over libgit2's */
 	struct watchdog wd;
@@ -101,8 +101,10 @@ static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
 			if (*p == '\n' || *p == '\r')
 				*p = ' ';
 	}
+	/* fatal: 0 retried, 1 the remote refused, 2 our own setup is wrong
+	 * (known_hosts, passphrase source): neither is retried. */
 	if (fatal)
-		c->fatal = ERR_REFUSED;
+		c->fatal = fatal == 2 ? ERR_USAGE : ERR_REFUSED;
 	return -1;
 }
 
@@ -268,7 +270,7 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 			    r->name, user, c->url.host);
 	if (r->ssh_key && c->real_offered) {
 		if (c->pk_ok && c->key.encrypted && !r->passphrase_env && !r->passphrase_file)
-			return fail(c, 1, "remote %s: the key %s is encrypted, and neither passphrase_env nor passphrase_file is set",
+			return fail(c, 2, "remote %s: the key %s is encrypted, and neither passphrase_env nor passphrase_file is set",
 				    r->name, r->ssh_key);
 		if (c->pk_ok && c->key.encrypted)
 			return fail(c, 1, "remote %s: cannot decrypt the key %s (wrong passphrase?); the server accepts its public key",
@@ -290,7 +292,7 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 	}
 	if (!r->ssh_key) {
 		if (!getenv("SSH_AUTH_SOCK"))
-			return fail(c, 1, "remote %s: no ssh_key configured and no ssh-agent running (SSH_AUTH_SOCK is not set)",
+			return fail(c, 2, "remote %s: no ssh_key configured and no ssh-agent running (SSH_AUTH_SOCK is not set)",
 				    r->name);
 		return git_credential_ssh_key_from_agent(out, user);
 	}
@@ -310,7 +312,7 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 		const char *v = secret_get(r->passphrase_env);
 		if (!v) {
 			free(pub);
-			return fail(c, 1, "remote %s: passphrase_env names %s, which is not set", r->name,
+			return fail(c, 2, "remote %s: passphrase_env names %s, which is not set", r->name,
 				    r->passphrase_env);
 		}
 		pass = xstrdup(v);
@@ -318,7 +320,7 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 		pass = read_secret_file(r->passphrase_file, why, sizeof(why));
 		if (!pass) {
 			free(pub);
-			return fail(c, 1, "remote %s: %s", r->name, why[0] ? why : "out of memory");
+			return fail(c, 2, "remote %s: %s", r->name, why[0] ? why : "out of memory");
 		}
 	}
 	int rc = git_credential_ssh_key_new(out, user, pub, r->ssh_key, pass);
@@ -377,7 +379,7 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 					    r->name, name, type, fp, c->known_hosts, keyscan, host, c->known_hosts);
 			if (remote_hostkey_add(c->known_hosts, host, port, hk->raw_type, hk->hostkey,
 					       hk->hostkey_len, why, sizeof(why)) < 0)
-				return fail(c, 1, "remote %s: %s", r->name, why);
+				return fail(c, 2, "remote %s: %s", r->name, why);
 			log_warn("remote %s: added the host key of %s (%s %s) to %s", r->name, name, type, fp,
 				 c->known_hosts);
 			return 0;
@@ -388,7 +390,7 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 			    r->name, name, type, fp, c->known_hosts, keyscan, host, c->known_hosts);
 	case HOSTKEY_ERROR:
 	default:
-		return fail(c, 1, "remote %s: %s", r->name, why);
+		return fail(c, 2, "remote %s: %s", r->name, why);
 	}
 }
 
@@ -519,7 +521,7 @@ static int plan_local(git_repository *repo, struct push_ctx *c)
 		p->have_local = git_reference_name_to_id(&p->local, repo, p->ref) == 0;
 		char lease[512];
 		if (remote_lease_ref(c->r->name, p->ref, lease, sizeof(lease)) < 0)
-			return fail(c, 1, "remote %s: branch name %s too long", c->r->name, p->ref);
+			return fail(c, 2, "remote %s: branch name %s too long", c->r->name, p->ref);
 		p->lease_has = git_reference_name_to_id(&p->lease, repo, lease) == 0;
 	}
 	git_error_clear();
@@ -570,7 +572,7 @@ static int home_swap_begin(struct push_ctx *c, struct home_swap *h, char *why, s
 		return -1;
 	}
 	if (remote_hostkey_prefer_file(c->known_hosts, c->url.host, c->url.port, kh, why, whylen) < 0)
-		return -1;
+		return -2; /* the user's known_hosts: a person must fix it */
 	const char *old = getenv("HOME");
 	h->had_old = old != NULL;
 	h->old = old ? xstrdup(old) : NULL;
@@ -630,8 +632,9 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 			return fail(c, 0, "remote %s: %s", r->name, why);
 		if (watchdog_start(&c->wd, r->timeout, &peers, c->url.port) < 0)
 			log_warn("remote %s: no watchdog thread; a stalled server may hang this push", r->name);
-		if (!strcmp(c->url.scheme, "ssh") && home_swap_begin(c, &home, why, sizeof(why)) < 0) {
-			fail(c, 0, "remote %s: %s", r->name, why);
+		int hs = !strcmp(c->url.scheme, "ssh") ? home_swap_begin(c, &home, why, sizeof(why)) : 0;
+		if (hs < 0) {
+			fail(c, hs == -2 ? 2 : 0, "remote %s: %s", r->name, why);
 			goto out;
 		}
 	}
@@ -647,7 +650,7 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 	cb.payload = c;
 
 	if (git_remote_create_anonymous(&remote, repo, r->url) < 0) {
-		fail(c, 1, "remote %s: bad url %s: %s", r->name, r->url, git_msg());
+		fail(c, 2, "remote %s: bad url %s: %s", r->name, r->url, git_msg());
 		goto out;
 	}
 	if (git_remote_connect(remote, GIT_DIRECTION_PUSH, &cb, NULL, NULL) < 0) {
@@ -853,7 +856,7 @@ int remote_push(struct store *st, const struct config *cfg, const struct remote_
 		delay *= 2;
 	}
 	if (c.fatal)
-		rc = err_reset(ERR_REFUSED, "%s", c.msg);
+		rc = err_reset(c.fatal, "%s", c.msg);
 	else if (attempts > 1)
 		rc = err_reset(ERR_PUSH, "%s (gave up after %d attempts; the snapshots are safe locally and the next run pushes them)",
 			       c.msg, attempts);
