@@ -102,9 +102,19 @@ test_case "a hashed known_hosts: accept-new does not add a second key type (exit
 	remote "$T/hashed.toml" "$T/hashed/known_hosts" "host_key_policy = \"accept-new\""
 	snapshot
 	expect_exit 5 "$DBGIT" --config "$T/hashed.toml" push
-	stderr_has "holds a key of another type for it; not adding a second one automatically"
+	stderr_has "holds a key of another type for it (the file knows the host only by an RSA key, which libssh2 1.10 can check only as SHA-1 ssh-rsa"
+	stderr_has "not adding a second one automatically"
 	cmp "$T/hashed/known_hosts" "$T/hashed/before"
 	[ "$(remote_tip)" != "$(local_tip)" ]
+'
+
+test_case "a host known only by its RSA key: strict says why the RSA key cannot serve" '
+	keyscan rsa >"$T/rsa_only"
+	remote "$T/rsa-only.toml" "$T/rsa_only"
+	expect_exit 5 "$DBGIT" --config "$T/rsa-only.toml" push
+	stderr_has "remote origin: unknown host key for $HOSTNAME_KH"
+	stderr_has "the file knows the host only by an RSA key"
+	stderr_has "ssh-keyscan -p $SSHD_PORT 127.0.0.1 >> $T/rsa_only"
 '
 
 test_case "a hashed known_hosts with the right key pushes (strict)" '

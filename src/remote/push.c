@@ -367,16 +367,24 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 			    "Someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled. "
 			    "Not pushing. If the change is expected, remove the old key (ssh-keygen -R '%s' -f %s) and add the new one",
 			    r->name, name, type, fp, c->known_hosts, name, c->known_hosts);
-	case HOSTKEY_UNKNOWN:
+	case HOSTKEY_UNKNOWN: {
+		unsigned known = remote_hostkey_types(c->known_hosts, host, port);
+		unsigned weak = 1u << GIT_CERT_SSH_RAW_TYPE_RSA | 1u << GIT_CERT_SSH_RAW_TYPE_DSS;
+		/* Why the server was not asked for the key the file has. */
+		const char *rsa_only = known && !(known & ~weak)
+					       ? " (the file knows the host only by an RSA key, which libssh2 1.10 can check only as SHA-1 ssh-rsa, "
+						 "no longer offered by OpenSSH 8.8+)"
+					       : "";
 		if (r->host_key_policy && !strcmp(r->host_key_policy, "accept-new")) {
 			/* A host already known by a key of another type is not
 			 * "new": a second type is added by a person, not silently. */
-			if (remote_hostkey_types(c->known_hosts, host, port) & ~(1u << hk->raw_type))
+			if (known & ~(1u << hk->raw_type))
 				return fail(c, 1,
-					    "remote %s: %s offers %s %s, but %s holds a key of another type for it; "
+					    "remote %s: %s offers %s %s, but %s holds a key of another type for it%s; "
 					    "not adding a second one automatically. Check the fingerprint, then add it with: "
 					    "ssh-keyscan %s%s >> %s",
-					    r->name, name, type, fp, c->known_hosts, keyscan, host, c->known_hosts);
+					    r->name, name, type, fp, c->known_hosts, rsa_only, keyscan, host,
+					    c->known_hosts);
 			if (remote_hostkey_add(c->known_hosts, host, port, hk->raw_type, hk->hostkey,
 					       hk->hostkey_len, why, sizeof(why)) < 0)
 				return fail(c, 2, "remote %s: %s", r->name, why);
@@ -385,9 +393,10 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 			return 0;
 		}
 		return fail(c, 1,
-			    "remote %s: unknown host key for %s: %s %s is not in %s. Check the fingerprint, then add it with: "
+			    "remote %s: unknown host key for %s: %s %s is not in %s%s. Check the fingerprint, then add it with: "
 			    "ssh-keyscan %s%s >> %s (or set host_key_policy = \"accept-new\")",
-			    r->name, name, type, fp, c->known_hosts, keyscan, host, c->known_hosts);
+			    r->name, name, type, fp, c->known_hosts, rsa_only, keyscan, host, c->known_hosts);
+	}
 	case HOSTKEY_ERROR:
 	default:
 		return fail(c, 2, "remote %s: %s", r->name, why);
