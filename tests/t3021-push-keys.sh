@@ -73,6 +73,11 @@ test_case "a wrong passphrase says so, not that the server refused the key (exit
 	test_must_fail grep -q "refused" "$T/.stderr"
 	test_must_fail grep -q "wrong-words" "$T/.stderr"
 	[ -z "$(remote_tip)" ]
+	# The same without the .pub beside the key.
+	mv "$T/locked_key.pub" "$T/locked_key.pub.away"
+	TEST_KEY_PASS=wrong-words expect_exit 5 "$DBGIT" --config "$T/locked.toml" push
+	stderr_has "remote origin: cannot decrypt the key $T/locked_key (wrong passphrase?)"
+	mv "$T/locked_key.pub.away" "$T/locked_key.pub"
 	TEST_KEY_PASS=s3cret-words expect_exit 0 "$DBGIT" --config "$T/locked.toml" push
 	[ "$(remote_tip)" = "$(local_tip)" ]
 	# No passphrase configured at all for an encrypted key: a config error.

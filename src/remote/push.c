@@ -663,6 +663,11 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 		goto out;
 	}
 	if (git_remote_connect(remote, GIT_DIRECTION_PUSH, &cb, NULL, NULL) < 0) {
+		if (c->pk_ok && c->key.encrypted && !c->msg[0])
+			/* Without a .pub file libssh2 reads the public key out of
+			 * the private one, which fails before the server is asked. */
+			fail(c, 1, "remote %s: cannot decrypt the key %s (wrong passphrase?); the server accepts its public key",
+			     r->name, r->ssh_key);
 		if (c->key_calls > 0 && !c->msg[0] && git_error_last() &&
 		    git_error_last()->klass == GIT_ERROR_SSH &&
 		    (strstr(git_msg(), "authenticate") || strstr(git_msg(), "public key")))
