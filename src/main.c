@@ -35,7 +35,8 @@ static void usage(FILE *out)
 		fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out, "\n'dbgit help COMMAND' describes one command.\n"
 		     "Exit status: 0 ok, 1 a job failed, 2 usage or configuration error,\n"
-		     "3 committed locally but a push failed, 4 repository locked by another dbgit.\n");
+		     "3 committed locally but a push failed (retried next run), 4 repository locked\n"
+		     "by another dbgit, 5 committed locally but a remote refused: a person must act.\n");
 }
 
 static int help(const char *name)

@@ -17,21 +17,37 @@ struct store;
 /* Pushes the branches (full ref names "refs/heads/backup/app") to one
  * remote; branches with no local tip are skipped. force skips the lease.
  * Returns ERR_PUSH (exit 3) when the network or the remote failed after
- * r->retries attempts (backoff 1 s, 2 s, 4 s...), ERR_USAGE for a refusal
- * that needs the user (unknown or changed host key, a key the server
- * refuses, lease broken), not retried. Over the network every silent
- * stretch (connecting included) is bounded by r->timeout seconds. */
+ * r->retries attempts (backoff 1 s, 2 s, 4 s...); ERR_REFUSED (exit 5),
+ * not retried, for a refusal only a person can fix (unknown, changed or
+ * revoked host key, a key the server refuses or a passphrase that does not
+ * decrypt it, lease broken, permission denied, repository missing);
+ * ERR_USAGE (exit 2) for a configuration dbgit will not use (a key file
+ * others can read, a passphrase variable that is not set, a known_hosts
+ * it cannot read or parse). Over the
+ * network every silent stretch (connecting included) is bounded by
+ * r->timeout seconds. */
 int remote_push(struct store *st, const struct config *cfg, const struct remote_cfg *r,
 		const char *const *branches, size_t n, int force);
 
 /* Pushes the branches to every configured remote, one after the other; a
  * failing remote does not stop the others. Returns 0, or the worst error
- * (ERR_USAGE, a refusal that needs the user, before ERR_PUSH), with
+ * (remote_err_rank: ERR_USAGE, then ERR_REFUSED, then ERR_PUSH), with
  * err_last() naming the remote (or counting them when several failed, each
  * already logged). A failure set before the call stays in err_last() when
  * every push succeeds. Call it with the repository lock held. */
 int remote_push_all(struct store *st, const struct config *cfg, const char *const *branches, size_t n,
 		    int force);
+
+/* Orders push failures for one exit status: higher is worse. */
+int remote_err_rank(int code);
+
+/* Takes the passphrases the remotes name by passphrase_env out of the
+ * environment - kept in memory for the pushes, the variables removed, so
+ * that no hook or dump tool started later inherits them. Call it once,
+ * right after the config is loaded, before any child is spawned. */
+int remote_secrets_take(const struct config *cfg);
+/* Wipes and frees them (also done at exit). */
+void remote_secrets_wipe(void);
 
 /* Sync state of one branch on one remote, from what dbgit last pushed. */
 enum remote_sync {

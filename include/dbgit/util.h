@@ -22,6 +22,7 @@ enum {
 	EXIT_USAGE = 2,
 	EXIT_PUSH_FAILED = 3,
 	EXIT_LOCKED = 4,
+	EXIT_REFUSED = 5, /* committed locally; a remote refused: a person must act */
 };
 
 /* Error codes a caller may act on; all negative. */
@@ -33,6 +34,8 @@ enum {
 	ERR_VERIFY = -5,   /* a snapshot did not verify */
 	ERR_PUSH = -6,     /* a push failed; the snapshot is safe locally */
 	ERR_EXISTS = -7,   /* a target exists and --force was not given */
+	ERR_REFUSED = -8,  /* a remote refused in a way no retry fixes (host key,
+			    * key, lease, permission, repository missing) */
 };
 
 int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -123,8 +123,10 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		err_clear();
 	}
 	if (!no_push && !dry_run && cfg->n_remotes > 0 && n_branches > 0) {
-		if (remote_push_all(st, cfg, branches, n_branches, 0) < 0) {
-			push_failed = 1;
+		int prc = remote_push_all(st, cfg, branches, n_branches, 0);
+		if (prc < 0) {
+			/* 3 retried next run, 5 a person must act: as `dbgit push`. */
+			push_failed = err_exit_status(prc);
 			fprintf(stderr, "dbgit: %s\n", err_last());
 			err_clear();
 		}
@@ -142,7 +144,7 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 	free(jobs), free(branches), free(branch_buf);
 	store_free(st);
 	config_free(cfg);
-	return failed ? EXIT_JOB_FAILED : push_failed ? EXIT_PUSH_FAILED : EXIT_OK;
+	return failed ? EXIT_JOB_FAILED : push_failed ? push_failed : EXIT_OK;
 fail:
 	rc = err_code();
 	free(jobs), free(branches), free(branch_buf);
@@ -166,7 +168,9 @@ const struct cmd_entry cmd_backup_entry = {
 		"  --keep-failed DIR  keep the scratch data of a failed verification in DIR\n"
 		"  --json             print the outcome of each job as JSON\n\n"
 		"Exit status: 0 all committed (and pushed); 1 a job failed (nothing committed\n"
-		"for it); 2 usage or configuration error; 3 committed but a push failed;\n"
-		"4 another dbgit holds the repository lock.\n",
+		"for it); 2 usage or configuration error; 3 committed but a push failed\n"
+		"(retried next run); 4 another dbgit holds the repository lock; 5 committed,\n"
+		"but a remote refused in a way no retry fixes (host key, key, lease,\n"
+		"permission, repository missing): a person must act.\n",
 	.exec = cmd_backup,
 };

@@ -7,6 +7,7 @@
 
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
+#include "dbgit/remote.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 
@@ -24,6 +25,13 @@ int cmd_setup(struct cmd_ctx *ctx, struct config **cfg, struct store **st)
 	int rc = config_load(cfg, ctx->config_path);
 	if (rc < 0)
 		return cmd_fail(rc);
+	/* Before any hook or dump tool can inherit a key passphrase. */
+	rc = remote_secrets_take(*cfg);
+	if (rc < 0) {
+		config_free(*cfg);
+		*cfg = NULL;
+		return cmd_fail(rc);
+	}
 	if (!st)
 		return 0;
 	rc = store_open(st, (*cfg)->repo_path);

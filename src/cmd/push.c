@@ -2,9 +2,10 @@
  * push: sends the job branches (all jobs, or the named one) to every
  * configured remote - what `dbgit backup` does at its end, on its own, for
  * snapshots a failed push left behind. A remote that fails does not stop
- * the others. Exit 0, 3 if a push failed (retry later), 2 if a remote
- * refused in a way that needs the user (host key, key, a branch moved by
- * someone else), 4 if another dbgit holds the repository.
+ * the others. Exit 0, 3 if a push failed (retry later), 5 if a remote
+ * refused in a way only a person can fix (host key, key, a branch moved by
+ * someone else, permission, repository missing), 2 for a configuration
+ * error, 4 if another dbgit holds the repository.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +36,16 @@ const struct cmd_entry cmd_push_entry = {
 		"\n"
 		"Host keys are checked against known_hosts (default ~/.ssh/known_hosts);\n"
 		"an unknown key is refused unless host_key_policy = \"accept-new\", a changed\n"
-		"key always. Network failures are retried (retries, default 3) with\n"
-		"backoff; timeout (default 30 s) bounds every silent stretch.\n"
+		"key always, a key marked @revoked always. Network failures are retried\n"
+		"(retries, default 3) with backoff; timeout (default 30 s) bounds every\n"
+		"silent stretch. Refusals no retry fixes are not retried.\n"
 		"\n"
 		"Exit status: 0 pushed (or nothing to push), 3 a push failed and is retried\n"
-		"next run, 2 a remote refused in a way that needs you, 4 the repository is\n"
-		"locked by another dbgit.\n",
+		"next run, 5 a remote refused in a way only you can fix (host key changed,\n"
+		"unknown or revoked; key refused or passphrase wrong; branch moved by\n"
+		"someone else; permission denied; repository missing), 2 usage or\n"
+		"configuration error (e.g. a key file others can read), 4 the repository\n"
+		"is locked by another dbgit.\n",
 	.exec = push_exec,
 };
 
@@ -115,8 +120,8 @@ static int push_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		int rc = remote_push(st, cfg, r, (const char *const *)refs, n, force);
 		if (rc < 0) {
 			int s = cmd_fail(rc);
-			/* Exit 2 (needs the user) outranks 3 (retry next run). */
-			if (worst == 0 || (rc == ERR_USAGE && worst != ERR_USAGE)) {
+			/* The same order as backup's (remote_push_all). */
+			if (worst == 0 || remote_err_rank(rc) > remote_err_rank(worst)) {
 				worst = rc;
 				status = s;
 			}
@@ -125,6 +130,7 @@ static int push_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		print_state(st, r, (const char *const *)refs, n);
 	}
 out:
+	remote_secrets_wipe();
 	for (size_t i = 0; i < n; i++)
 		free(refs[i]);
 	free(refs);

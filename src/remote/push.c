@@ -7,22 +7,42 @@
  * every object the remote already has), and record the lease only for the
  * branches the remote accepted.
  *
- * Failures come in two kinds. Those that need the user - an unknown or
- * changed host key, a refused key, a branch someone else moved - are
- * ERR_USAGE and are not retried. Everything else (network, a remote that
- * went away mid-push) is ERR_PUSH and is retried with backoff; the
- * snapshot is safe locally and the next run pushes it.
+ * Failures come in two kinds. Those that need a person - an unknown,
+ * changed or revoked host key, a refused key, a branch someone else moved,
+ * a permission the server denies, a repository that is not there - are
+ * ERR_REFUSED (exit 5) and are not retried. Everything else (network, a
+ * remote that went away mid-push) is ERR_PUSH (exit 3) and is retried with
+ * backoff; the snapshot is safe locally and the next run pushes it.
  *
- * Secrets: the key passphrase is read from the environment variable or
- * file the config names, handed to libssh2, and wiped; it is never logged,
- * never put on a command line, never part of a message.
+ * Host key type: libgit2 1.5 asks the server for the key type of the first
+ * entry it finds for the host in $HOME/.ssh/known_hosts, whatever file the
+ * remote names; an RSA entry there makes it ask for SHA-1 "ssh-rsa", which
+ * OpenSSH 8.8+ no longer offers. So during the connection HOME points at a
+ * private directory whose .ssh/known_hosts dbgit wrote from the remote's
+ * own known_hosts, with the best non-RSA type the host is known by (or
+ * nothing: then libssh2's own order). The key itself is still checked
+ * against the remote's file in on_certificate().
+ *
+ * Keys: a server that refuses the key and a passphrase that cannot decrypt
+ * it look alike through libgit2 (both "try another credential"). When the
+ * key is encrypted, the first credential offered is the public key alone
+ * with a signer that only notes that the server asked for a signature - the
+ * server's "this key would do" - and declines; the real key comes second.
+ *
+ * Secrets: the key passphrase is read from the environment once, at start
+ * (remote_secrets_take(), which also removes the variable so that no hook
+ * or dump tool inherits it), or from the file the config names (mode 0600,
+ * ours), handed to libssh2, and wiped; it is never logged, never put on a
+ * command line, never part of a message.
  */
 #include <errno.h>
+#include <libssh2.h>
 #include <git2.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "dbgit/remote.h"
@@ -49,7 +69,12 @@ struct push_ctx {
 	struct remote_url url;
 	char *known_hosts;
 	int key_calls;
-	int fatal;         /* ERR_USAGE once the failure needs the user */
+	struct ssh_key_info key; /* what we know of r->ssh_key */
+	int probing;       /* the public-key-only probe was offered */
+	int pk_ok;         /* the server would accept the public key */
+	int real_offered;  /* the key itself was offered */
+	int fatal;         /* ERR_REFUSED or ERR_USAGE once the failure needs a person */
+	char sideband[512];/* the server's last messages, for refusals */
 	char msg[MSG_LEN]; /* our own diagnosis, preferred over libgit2's */
 	struct watchdog wd;
 	struct branch_plan *plan;
@@ -67,9 +92,19 @@ static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
 		va_end(ap);
+		/* One line: server messages end in a newline (the retry
+		 * warning quotes this text mid-sentence). */
+		size_t n = strlen(c->msg);
+		while (n > 0 && (c->msg[n - 1] == '\n' || c->msg[n - 1] == '\r' || c->msg[n - 1] == ' '))
+			c->msg[--n] = '\0';
+		for (char *p = c->msg; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
 	}
+	/* fatal: 0 retried, 1 the remote refused, 2 our own setup is wrong
+	 * (known_hosts, passphrase source): neither is retried. */
 	if (fatal)
-		c->fatal = ERR_USAGE;
+		c->fatal = fatal == 2 ? ERR_USAGE : ERR_REFUSED;
 	return -1;
 }
 
@@ -124,8 +159,99 @@ static void wipe_free(char *s)
 	}
 }
 
-/* libgit2 asks again after every refused credential; dbgit has exactly
- * one to offer, so the second question means the server said no. */
+/* Passphrases taken out of the environment at start, by variable name.
+ * Process-wide like the parsed options: filled once, before any thread or
+ * child exists. */
+struct secret {
+	char *name;
+	char *value;
+};
+static struct secret *secrets;
+static size_t n_secrets;
+
+void remote_secrets_wipe(void)
+{
+	for (size_t i = 0; i < n_secrets; i++) {
+		free(secrets[i].name);
+		wipe_free(secrets[i].value);
+	}
+	free(secrets);
+	secrets = NULL;
+	n_secrets = 0;
+}
+
+int remote_secrets_take(const struct config *cfg)
+{
+	static int registered;
+	for (size_t i = 0; i < cfg->n_remotes; i++) {
+		const char *name = cfg->remotes[i].passphrase_env;
+		if (!name)
+			continue;
+		char *v = getenv(name);
+		if (!v)
+			continue; /* already taken for another remote, or never set */
+		struct secret *more = realloc(secrets, (n_secrets + 1) * sizeof(*secrets));
+		if (!more)
+			return err_set(ERR_GENERIC, "out of memory");
+		secrets = more;
+		secrets[n_secrets].name = xstrdup(name);
+		secrets[n_secrets].value = xstrdup(v);
+		if (!secrets[n_secrets].name || !secrets[n_secrets].value) {
+			free(secrets[n_secrets].name);
+			wipe_free(secrets[n_secrets].value);
+			return err_set(ERR_GENERIC, "out of memory");
+		}
+		n_secrets++;
+		/* Also out of /proc/<pid>/environ, which shows the block the
+		 * process started with, not what unsetenv() leaves. */
+		explicit_bzero(v, strlen(v));
+		unsetenv(name);
+	}
+	if (!registered) {
+		atexit(remote_secrets_wipe);
+		registered = 1;
+	}
+	return 0;
+}
+
+static const char *secret_get(const char *name)
+{
+	for (size_t i = 0; i < n_secrets; i++)
+		if (!strcmp(secrets[i].name, name))
+			return secrets[i].value;
+	/* A caller that did not take the secrets first (a unit test). */
+	return getenv(name);
+}
+
+/* The signer of the probe: being asked to sign means the server accepted
+ * the public key. Declining makes libssh2 report the attempt as failed and
+ * libgit2 ask for the next credential. */
+static int probe_sign(LIBSSH2_SESSION *session, unsigned char **sig, size_t *sig_len,
+		      const unsigned char *data, size_t data_len, void **abstract)
+{
+	(void)session, (void)sig, (void)sig_len, (void)data, (void)data_len;
+	struct push_ctx *c = *abstract;
+	c->pk_ok = 1;
+	return -1;
+}
+
+static int refused_key(struct push_ctx *c, const char *user)
+{
+	const struct remote_cfg *r = c->r;
+	if (!strcmp(c->key.type, "ssh-rsa"))
+		return fail(c, 1,
+			    "remote %s: the server refused the key %s (user %s on %s): it is an RSA key, which libssh2 signs only with SHA-1 (ssh-rsa), refused by OpenSSH 8.8 and later; "
+			    "use an ed25519 key (ssh-keygen -t ed25519 -f FILE) and authorize its .pub on the server",
+			    r->name, r->ssh_key, user, c->url.host);
+	return fail(c, 1, "remote %s: the server refused the key %s (user %s on %s)", r->name, r->ssh_key,
+		    user, c->url.host);
+}
+
+/* libgit2 asks again after every refused credential. dbgit offers at most
+ * the probe (an encrypted key's public half, see the top of this file) and
+ * then the key itself, so a question after those means the server said no
+ * - to the public key (refused) or to what the key signed (it could not be
+ * decrypted). */
 static int on_credentials(git_credential **out, const char *url, const char *user_from_url,
 			  unsigned int allowed, void *payload)
 {
@@ -139,19 +265,34 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 		return git_credential_username_new(out, pw ? pw->pw_name : "git");
 	}
 	const char *user = user_from_url ? user_from_url : "git";
-	if (c->key_calls++ > 0) {
-		if (r->ssh_key)
-			return fail(c, 1, "remote %s: the server refused the key %s (user %s on %s)", r->name,
-				    r->ssh_key, user, c->url.host);
+	if (c->key_calls++ > 0 && !r->ssh_key)
 		return fail(c, 1, "remote %s: the server refused every key ssh-agent offered (user %s on %s)",
 			    r->name, user, c->url.host);
+	if (r->ssh_key && c->real_offered) {
+		if (c->pk_ok && c->key.encrypted && !r->passphrase_env && !r->passphrase_file)
+			return fail(c, 2, "remote %s: the key %s is encrypted, and neither passphrase_env nor passphrase_file is set",
+				    r->name, r->ssh_key);
+		if (c->pk_ok && c->key.encrypted)
+			return fail(c, 1, "remote %s: cannot decrypt the key %s (wrong passphrase?); the server accepts its public key",
+				    r->name, r->ssh_key);
+		if (c->pk_ok)
+			return fail(c, 1, "remote %s: the server accepted the public key of %s (user %s on %s) but not its signature",
+				    r->name, r->ssh_key, user, c->url.host);
+		return refused_key(c, user);
 	}
+	if (r->ssh_key && c->probing && !c->pk_ok)
+		return refused_key(c, user);
 	if (!(allowed & GIT_CREDENTIAL_SSH_KEY))
 		return fail(c, 1, "remote %s: %s does not accept public key authentication", r->name,
 			    c->url.host);
+	if (r->ssh_key && !c->probing && c->key.encrypted && c->key.pub) {
+		c->probing = 1;
+		return git_credential_ssh_custom_new(out, user, (const char *)c->key.pub, c->key.pub_len,
+						     probe_sign, c);
+	}
 	if (!r->ssh_key) {
 		if (!getenv("SSH_AUTH_SOCK"))
-			return fail(c, 1, "remote %s: no ssh_key configured and no ssh-agent running (SSH_AUTH_SOCK is not set)",
+			return fail(c, 2, "remote %s: no ssh_key configured and no ssh-agent running (SSH_AUTH_SOCK is not set)",
 				    r->name);
 		return git_credential_ssh_key_from_agent(out, user);
 	}
@@ -168,10 +309,10 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 	char *pass = NULL;
 	char why[512] = "";
 	if (r->passphrase_env) {
-		const char *v = getenv(r->passphrase_env);
+		const char *v = secret_get(r->passphrase_env);
 		if (!v) {
 			free(pub);
-			return fail(c, 1, "remote %s: passphrase_env names %s, which is not set", r->name,
+			return fail(c, 2, "remote %s: passphrase_env names %s, which is not set", r->name,
 				    r->passphrase_env);
 		}
 		pass = xstrdup(v);
@@ -179,10 +320,11 @@ static int on_credentials(git_credential **out, const char *url, const char *use
 		pass = read_secret_file(r->passphrase_file, why, sizeof(why));
 		if (!pass) {
 			free(pub);
-			return fail(c, 1, "remote %s: %s", r->name, why[0] ? why : "out of memory");
+			return fail(c, 2, "remote %s: %s", r->name, why[0] ? why : "out of memory");
 		}
 	}
 	int rc = git_credential_ssh_key_new(out, user, pub, r->ssh_key, pass);
+	c->real_offered = 1;
 	wipe_free(pass);
 	free(pub);
 	return rc;
@@ -212,6 +354,12 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 				     hk->hostkey_len, why, sizeof(why))) {
 	case HOSTKEY_MATCH:
 		return 0;
+	case HOSTKEY_REVOKED:
+		log_error("remote %s: WARNING: THE HOST KEY OF %s IS REVOKED", r->name, name);
+		return fail(c, 1,
+			    "remote %s: REVOKED HOST KEY for %s: the server offers %s %s, which %s marks @revoked. "
+			    "Not pushing, whatever host_key_policy says: the key was withdrawn, the server may be an impostor",
+			    r->name, name, type, fp, c->known_hosts);
 	case HOSTKEY_CHANGED:
 		log_error("remote %s: WARNING: THE HOST KEY OF %s HAS CHANGED", r->name, name);
 		return fail(c, 1,
@@ -219,31 +367,66 @@ static int on_certificate(git_cert *cert, int valid, const char *host, void *pay
 			    "Someone may be intercepting the connection (man-in-the-middle), or the host was reinstalled. "
 			    "Not pushing. If the change is expected, remove the old key (ssh-keygen -R '%s' -f %s) and add the new one",
 			    r->name, name, type, fp, c->known_hosts, name, c->known_hosts);
-	case HOSTKEY_UNKNOWN:
+	case HOSTKEY_UNKNOWN: {
+		unsigned known = remote_hostkey_types(c->known_hosts, host, port);
+		unsigned weak = 1u << GIT_CERT_SSH_RAW_TYPE_RSA | 1u << GIT_CERT_SSH_RAW_TYPE_DSS;
+		/* Why the server was not asked for the key the file has. */
+		const char *rsa_only = known && !(known & ~weak)
+					       ? " (the file knows the host only by an RSA key, which libssh2 1.10 can check only as SHA-1 ssh-rsa, "
+						 "no longer offered by OpenSSH 8.8+)"
+					       : "";
 		if (r->host_key_policy && !strcmp(r->host_key_policy, "accept-new")) {
 			/* A host already known by a key of another type is not
 			 * "new": a second type is added by a person, not silently. */
-			if (remote_hostkey_known_other(c->known_hosts, host, port))
+			if (known & ~(1u << hk->raw_type))
 				return fail(c, 1,
-					    "remote %s: %s offers %s %s, but %s holds a key of another type for it; "
+					    "remote %s: %s offers %s %s, but %s holds a key of another type for it%s; "
 					    "not adding a second one automatically. Check the fingerprint, then add it with: "
 					    "ssh-keyscan %s%s >> %s",
-					    r->name, name, type, fp, c->known_hosts, keyscan, host, c->known_hosts);
+					    r->name, name, type, fp, c->known_hosts, rsa_only, keyscan, host,
+					    c->known_hosts);
 			if (remote_hostkey_add(c->known_hosts, host, port, hk->raw_type, hk->hostkey,
 					       hk->hostkey_len, why, sizeof(why)) < 0)
-				return fail(c, 1, "remote %s: %s", r->name, why);
+				return fail(c, 2, "remote %s: %s", r->name, why);
 			log_warn("remote %s: added the host key of %s (%s %s) to %s", r->name, name, type, fp,
 				 c->known_hosts);
 			return 0;
 		}
 		return fail(c, 1,
-			    "remote %s: unknown host key for %s: %s %s is not in %s. Check the fingerprint, then add it with: "
+			    "remote %s: unknown host key for %s: %s %s is not in %s%s. Check the fingerprint, then add it with: "
 			    "ssh-keyscan %s%s >> %s (or set host_key_policy = \"accept-new\")",
-			    r->name, name, type, fp, c->known_hosts, keyscan, host, c->known_hosts);
+			    r->name, name, type, fp, c->known_hosts, rsa_only, keyscan, host, c->known_hosts);
+	}
 	case HOSTKEY_ERROR:
 	default:
-		return fail(c, 1, "remote %s: %s", r->name, why);
+		return fail(c, 2, "remote %s: %s", r->name, why);
 	}
+}
+
+/* The server's words for a refusal no retry fixes, in the text it sent
+ * (stderr of git-receive-pack or the hosting service, or sideband). */
+static const char *refusal_in(const char *text)
+{
+	static const char *const words[] = {
+		"Permission denied", "permission denied", "Read-only file system", "Access denied",
+		"access denied", "does not appear to be a git repository", "not a git repository",
+		"Repository not found", "repository not found", "No such file or directory",
+		"unrecognized command", "not allowed", "ERROR:", "dubious ownership",
+	};
+	for (size_t i = 0; text && i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(text, words[i]))
+			return words[i];
+	return NULL;
+}
+
+static const char *server_denied(struct push_ctx *c)
+{
+	const char *w = refusal_in(c->sideband);
+	if (!w)
+		return NULL;
+	if (strstr(w, "ermission") || strstr(w, "Read-only") || strstr(w, "ccess denied") || !strcmp(w, "not allowed"))
+		return "permission denied";
+	return w;
 }
 
 static int on_update_reference(const char *refname, const char *status, void *payload)
@@ -260,7 +443,14 @@ static int on_update_reference(const char *refname, const char *status, void *pa
 		}
 	const char *b = strncmp(refname, "refs/heads/", 11) ? refname : refname + 11;
 	int rewrite = action == PUSH_LEASED || action == PUSH_FORCED;
-	if (rewrite && (strstr(status, "non-fast-forward") || strstr(status, "deny")))
+	const char *denied = server_denied(c);
+	if (denied)
+		/* A ref the server cannot lock because its files are not
+		 * writable looks like a lost race ("failed to lock"); the
+		 * server's own words say which. */
+		fail(c, 1, "remote %s: the server cannot update branch %s: %s (%s); check the repository's permissions on the server",
+		     c->r->name, b, denied, status);
+	else if (rewrite && (strstr(status, "non-fast-forward") || strstr(status, "deny")))
 		/* The server forbids rewriting the branch (a protected branch,
 		 * receive.denyNonFastForwards); retrying will not help. */
 		fail(c, 1, "remote %s: the server refuses to rewrite branch %s (%s); rotation rewrites history, so allow force-pushes to it on the remote",
@@ -300,8 +490,22 @@ static int on_sideband(const char *str, int len, void *payload)
 	watchdog_touch(&c->wd);
 	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
 		len--;
-	if (len > 0)
+	if (len > 0) {
 		log_debug("remote %s: remote: %.*s", c->r->name, len, str);
+		/* Keep the tail: a refusal is the last thing the server says. */
+		size_t have = strlen(c->sideband), room = sizeof(c->sideband) - 1;
+		size_t n = (size_t)len < room ? (size_t)len : room;
+		if (have + n + 1 > room) {
+			size_t drop = have + n + 1 - room;
+			drop = drop > have ? have : drop;
+			memmove(c->sideband, c->sideband + drop, have - drop + 1);
+			have -= drop;
+		}
+		if (have)
+			c->sideband[have++] = ' ';
+		memcpy(c->sideband + have, str + (size_t)len - n, n);
+		c->sideband[have + n] = '\0';
+	}
 	return 0;
 }
 
@@ -326,7 +530,7 @@ static int plan_local(git_repository *repo, struct push_ctx *c)
 		p->have_local = git_reference_name_to_id(&p->local, repo, p->ref) == 0;
 		char lease[512];
 		if (remote_lease_ref(c->r->name, p->ref, lease, sizeof(lease)) < 0)
-			return fail(c, 1, "remote %s: branch name %s too long", c->r->name, p->ref);
+			return fail(c, 2, "remote %s: branch name %s too long", c->r->name, p->ref);
 		p->lease_has = git_reference_name_to_id(&p->lease, repo, lease) == 0;
 	}
 	git_error_clear();
@@ -351,6 +555,58 @@ static int record_lease(git_repository *repo, struct push_ctx *c, const struct b
 	return 0;
 }
 
+/* HOME for libgit2's own known_hosts lookup (see the top of this file). */
+struct home_swap {
+	char dir[512];
+	char *old;
+	int had_old, active;
+};
+
+static int home_swap_begin(struct push_ctx *c, struct home_swap *h, char *why, size_t whylen)
+{
+	memset(h, 0, sizeof(*h));
+	const char *tmp = getenv("TMPDIR");
+	snprintf(h->dir, sizeof(h->dir), "%s/dbgit-ssh-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(h->dir)) {
+		snprintf(why, whylen, "cannot create a directory in %s: %s", tmp && *tmp ? tmp : "/tmp",
+			 strerror(errno));
+		h->dir[0] = '\0';
+		return -1;
+	}
+	char ssh[600], kh[700];
+	snprintf(ssh, sizeof(ssh), "%s/.ssh", h->dir);
+	snprintf(kh, sizeof(kh), "%s/known_hosts", ssh);
+	if (mkdir(ssh, 0700) < 0) {
+		snprintf(why, whylen, "cannot create %.300s: %s", ssh, strerror(errno));
+		return -1;
+	}
+	if (remote_hostkey_prefer_file(c->known_hosts, c->url.host, c->url.port, kh, why, whylen) < 0)
+		return -2; /* the user's known_hosts: a person must fix it */
+	const char *old = getenv("HOME");
+	h->had_old = old != NULL;
+	h->old = old ? xstrdup(old) : NULL;
+	if (setenv("HOME", h->dir, 1) < 0) {
+		snprintf(why, whylen, "cannot set HOME: %s", strerror(errno));
+		return -1;
+	}
+	h->active = 1;
+	return 0;
+}
+
+static void home_swap_end(struct home_swap *h)
+{
+	if (h->active) {
+		if (h->had_old && h->old)
+			setenv("HOME", h->old, 1);
+		else
+			unsetenv("HOME");
+	}
+	if (h->dir[0])
+		fs_rmtree(h->dir);
+	free(h->old);
+	memset(h, 0, sizeof(*h));
+}
+
 static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 {
 	const struct remote_cfg *r = c->r;
@@ -358,8 +614,12 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 	git_strarray specs = {NULL, 0};
 	int rc = -1, refused = 0;
 	char why[512];
+	struct home_swap home;
+	memset(&home, 0, sizeof(home));
 
 	c->key_calls = 0;
+	c->probing = c->pk_ok = c->real_offered = 0;
+	c->sideband[0] = '\0';
 	c->msg[0] = '\0';
 	c->fatal = 0;
 	c->objects = 0;
@@ -372,8 +632,8 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 
 	if (!c->url.network && !fs_is_dir(c->url.path))
 		/* A path that is not there: libgit2 would only say "unsupported
-		 * URL protocol". Retried: it may be a disk not mounted yet. */
-		return fail(c, 0, "remote %s: no git repository at %s (create it with: git init --bare %s)",
+		 * URL protocol". A person must create it (or mount its disk). */
+		return fail(c, 1, "remote %s: no git repository at %s (create it with: git init --bare %s)",
 			    r->name, c->url.path, c->url.path);
 	if (c->url.network) {
 		struct net_peers peers;
@@ -381,6 +641,11 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 			return fail(c, 0, "remote %s: %s", r->name, why);
 		if (watchdog_start(&c->wd, r->timeout, &peers, c->url.port) < 0)
 			log_warn("remote %s: no watchdog thread; a stalled server may hang this push", r->name);
+		int hs = !strcmp(c->url.scheme, "ssh") ? home_swap_begin(c, &home, why, sizeof(why)) : 0;
+		if (hs < 0) {
+			fail(c, hs == -2 ? 2 : 0, "remote %s: %s", r->name, why);
+			goto out;
+		}
 	}
 
 	git_remote_callbacks cb;
@@ -394,15 +659,26 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 	cb.payload = c;
 
 	if (git_remote_create_anonymous(&remote, repo, r->url) < 0) {
-		fail(c, 1, "remote %s: bad url %s: %s", r->name, r->url, git_msg());
+		fail(c, 2, "remote %s: bad url %s: %s", r->name, r->url, git_msg());
 		goto out;
 	}
 	if (git_remote_connect(remote, GIT_DIRECTION_PUSH, &cb, NULL, NULL) < 0) {
+		if (c->pk_ok && c->key.encrypted && !c->msg[0])
+			/* Without a .pub file libssh2 reads the public key out of
+			 * the private one, which fails before the server is asked. */
+			fail(c, 1, "remote %s: cannot decrypt the key %s (wrong passphrase?); the server accepts its public key",
+			     r->name, r->ssh_key);
 		if (c->key_calls > 0 && !c->msg[0] && git_error_last() &&
 		    git_error_last()->klass == GIT_ERROR_SSH &&
 		    (strstr(git_msg(), "authenticate") || strstr(git_msg(), "public key")))
 			fail(c, 1, "remote %s: cannot log in with the key %s: %s (wrong passphrase or unusable key?)",
 			     r->name, r->ssh_key ? r->ssh_key : "from ssh-agent", git_msg());
+		const char *w = git_error_last() && git_error_last()->klass == GIT_ERROR_SSH ? refusal_in(git_msg()) : NULL;
+		if (w && (strstr(w, "ermission") || strstr(w, "ccess denied") || !strcmp(w, "not allowed")))
+			fail(c, 1, "remote %s: the server denies access to %s: %s", r->name, c->url.path, git_msg());
+		else if (w)
+			fail(c, 1, "remote %s: no usable repository %s on %s: %s", r->name, c->url.path,
+			     c->url.host, git_msg());
 		fail(c, 0, "remote %s: cannot connect: %s", r->name, git_msg());
 		goto out;
 	}
@@ -462,6 +738,16 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 		po.callbacks = cb;
 		if (git_remote_upload(remote, &specs, &po) < 0) {
+			const char *denied = server_denied(c);
+			if (denied)
+				fail(c, 1, "remote %s: the server refused the push: %s (%s)", r->name, denied, c->sideband);
+			else if (strstr(git_msg(), "unpacking the sent packfile failed on the remote"))
+				/* The pack arrived; the server could not keep it
+				 * (git reports only that: "unable to create temporary
+				 * object directory" is not passed on). Sending it
+				 * again cannot help. */
+				fail(c, 1, "remote %s: the server could not store the objects sent (%s); check the repository's permissions and free space on the server",
+				     r->name, git_msg());
 			fail(c, 0, "remote %s: push failed: %s", r->name, git_msg());
 			goto out;
 		}
@@ -493,6 +779,7 @@ out:
 		git_remote_disconnect(remote);
 		git_remote_free(remote);
 	}
+	home_swap_end(&home);
 	for (size_t i = 0; i < specs.count; i++)
 		free(specs.strings[i]);
 	free(specs.strings);
@@ -533,10 +820,31 @@ int remote_push(struct store *st, const struct config *cfg, const struct remote_
 	for (size_t i = 0; i < n; i++)
 		c.plan[i].ref = branches[i];
 
-	if (is_network_ssh(&c) && r->ssh_key && access(r->ssh_key, R_OK) < 0) {
-		rc = err_reset(ERR_USAGE, "remote %s: cannot read ssh_key %s: %s", r->name, r->ssh_key,
-			       strerror(errno));
-		goto out;
+	if (is_network_ssh(&c) && r->ssh_key) {
+		if (access(r->ssh_key, R_OK) < 0) {
+			rc = err_reset(ERR_USAGE, "remote %s: cannot read ssh_key %s: %s", r->name, r->ssh_key,
+				       strerror(errno));
+			goto out;
+		}
+		if (remote_secret_file_check(r->ssh_key, "ssh_key", why, sizeof(why)) < 0 ||
+		    (r->passphrase_file &&
+		     remote_secret_file_check(r->passphrase_file, "passphrase_file", why, sizeof(why)) < 0)) {
+			rc = err_reset(ERR_USAGE, "remote %s: %s", r->name, why);
+			goto out;
+		}
+		if (r->passphrase_env && !secret_get(r->passphrase_env)) {
+			rc = err_reset(ERR_USAGE, "remote %s: passphrase_env names %s, which is not set", r->name,
+				       r->passphrase_env);
+			goto out;
+		}
+		char *pub = r->ssh_pubkey ? xstrdup(r->ssh_pubkey) : xasprintf("%s.pub", r->ssh_key);
+		remote_key_inspect(r->ssh_key, pub && fs_exists(pub) ? pub : NULL, &c.key);
+		free(pub);
+		if (c.key.encrypted && !r->passphrase_env && !r->passphrase_file) {
+			rc = err_reset(ERR_USAGE, "remote %s: ssh_key %s is encrypted; set passphrase_env or passphrase_file",
+				       r->name, r->ssh_key);
+			goto out;
+		}
 	}
 	if (plan_local(repo, &c) < 0) {
 		rc = err_reset(ERR_USAGE, "%s", c.msg);
@@ -562,7 +870,7 @@ int remote_push(struct store *st, const struct config *cfg, const struct remote_
 		delay *= 2;
 	}
 	if (c.fatal)
-		rc = err_reset(ERR_USAGE, "%s", c.msg);
+		rc = err_reset(c.fatal, "%s", c.msg);
 	else if (attempts > 1)
 		rc = err_reset(ERR_PUSH, "%s (gave up after %d attempts; the snapshots are safe locally and the next run pushes them)",
 			       c.msg, attempts);
@@ -571,9 +879,28 @@ int remote_push(struct store *st, const struct config *cfg, const struct remote_
 out:
 	git_error_clear();
 	remote_url_free(&c.url);
+	remote_key_info_free(&c.key);
 	free(c.known_hosts);
 	free(c.plan);
 	return rc;
+}
+
+int remote_err_rank(int code)
+{
+	/* A broken configuration first, then a refusal a person must see
+	 * to, then a failure the next run retries. */
+	switch (code) {
+	case 0:
+		return 0;
+	case ERR_PUSH:
+		return 1;
+	case ERR_REFUSED:
+		return 3;
+	case ERR_USAGE:
+		return 4;
+	default:
+		return 2;
+	}
 }
 
 int remote_push_all(struct store *st, const struct config *cfg, const char *const *branches, size_t n,
@@ -592,9 +919,7 @@ int remote_push_all(struct store *st, const struct config *cfg, const char *cons
 		if (rc == 0)
 			continue;
 		failed++;
-		/* A refusal that needs the user outranks a transient failure:
-		 * retrying next run will not fix it. */
-		if (worst == 0 || (rc == ERR_USAGE && worst != ERR_USAGE))
+		if (worst == 0 || remote_err_rank(rc) > remote_err_rank(worst))
 			worst = rc;
 		if (!first)
 			first = xstrdup(err_last());
@@ -610,6 +935,8 @@ int remote_push_all(struct store *st, const struct config *cfg, const char *cons
 		err_reset(prev_code, "%s", prev_msg);
 	free(first);
 	free(prev_msg);
+	/* Every remote has had its turn: the passphrases are not needed again. */
+	remote_secrets_wipe();
 	return worst;
 }
 

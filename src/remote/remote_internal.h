@@ -38,6 +38,7 @@ enum hostkey_status {
 	HOSTKEY_MATCH,   /* known_hosts has this key for the host */
 	HOSTKEY_UNKNOWN, /* no key of this type for the host */
 	HOSTKEY_CHANGED, /* a different key of the same type: refuse, always */
+	HOSTKEY_REVOKED, /* listed as @revoked for the host: refuse, always */
 	HOSTKEY_ERROR,   /* known_hosts unreadable or malformed; why says */
 };
 
@@ -49,16 +50,46 @@ const char *remote_hostkey_type_name(int git_raw_type);
 void remote_known_host_name(const char *host, int port, char *out, size_t len);
 
 /* Checks a raw host key (git_cert_ssh_raw_type_t git_raw_type) against the
- * file. A missing file is "unknown", not an error. */
+ * file. A missing file is "unknown", not an error. A key the file marks
+ * "@revoked" for the host is HOSTKEY_REVOKED even if also listed plainly. */
 enum hostkey_status remote_hostkey_check(const char *known_hosts, const char *host, int port,
 					 int git_raw_type, const void *key, size_t len, char *why,
 					 size_t whylen);
+/* 1 if the file lists the key under "@revoked" for host:port (plain or
+ * hashed host patterns, wildcards and negations as OpenSSH reads them). */
+int remote_hostkey_revoked(const char *file, const char *host, int port, const void *key, size_t len);
+/* The key types the file holds for host:port (hashed lines included), as a
+ * bit set of (1 << git_raw_type). */
+unsigned remote_hostkey_types(const char *file, const char *host, int port);
+/* Writes to out_file one line for host:port with the key type libgit2
+ * should ask the server for: the best type the file holds for the host
+ * other than RSA (libssh2 1.10 can only ask for RSA as SHA-1 "ssh-rsa",
+ * which OpenSSH 8.8+ refuses); failing that, the type of a key marked
+ * @revoked for the host, so that it is met and refused. An empty file
+ * leaves the choice to libssh2. Returns 0 or -1 with why. */
+int remote_hostkey_prefer_file(const char *file, const char *host, int port, const char *out_file,
+			       char *why, size_t whylen);
 /* Appends the key for host:port to the file (created 0600, with its
  * directory, if missing). Returns 0 or -1 with why. */
-/* 1 if known_hosts has a (plain) line for the host, of any key type. */
-int remote_hostkey_known_other(const char *file, const char *host, int port);
 int remote_hostkey_add(const char *known_hosts, const char *host, int port, int git_raw_type,
 		       const void *key, size_t len, char *why, size_t whylen);
+
+/* key.c ----------------------------------------------------------------- */
+
+/* What dbgit knows of a client key without its passphrase. */
+struct ssh_key_info {
+	char type[64];       /* "ssh-ed25519", "ssh-rsa", ...; "" if unknown */
+	unsigned char *pub;  /* the public key blob, NULL if unknown */
+	size_t pub_len;
+	int encrypted;       /* a passphrase protects the private key */
+};
+/* Inspects the private key file and, if given, its public key file. */
+void remote_key_inspect(const char *key, const char *pubfile, struct ssh_key_info *k);
+void remote_key_info_free(struct ssh_key_info *k);
+/* 0 if the file (what: "ssh_key", "passphrase_file") exists, belongs to
+ * the user running dbgit and is closed to group and others, as ssh
+ * requires of identity files; else -1 with why. */
+int remote_secret_file_check(const char *path, const char *what, char *why, size_t whylen);
 
 /* lease.c --------------------------------------------------------------- */
 

@@ -75,6 +75,8 @@ int err_exit_status(int code)
 		return EXIT_LOCKED;
 	case ERR_PUSH:
 		return EXIT_PUSH_FAILED;
+	case ERR_REFUSED:
+		return EXIT_REFUSED;
 	default:
 		return EXIT_JOB_FAILED;
 	}

@@ -182,6 +182,45 @@ static void test_hostkeys(const char *dir)
 	CHECK(remote_hostkey_check(kh3, "git.example.org", 2022, ED25519, k1, l1, why, sizeof(why)) == HOSTKEY_MATCH);
 	CHECK(remote_hostkey_check(kh3, "git.example.org", 2022, ED25519, k2, l2, why, sizeof(why)) == HOSTKEY_CHANGED);
 	CHECK(remote_hostkey_check(kh3, "git.example.org", 22, ED25519, k1, l1, why, sizeof(why)) == HOSTKEY_UNKNOWN);
+	/* Hashed lines count as "known by this type" for accept-new. */
+	CHECK(remote_hostkey_types(kh3, "git.example.org", 2022) == 1u << ED25519);
+	CHECK(remote_hostkey_types(kh3, "git.example.org", 22) == 0);
+	CHECK(remote_hostkey_types(kh2, "nas.local", 22) == 1u << ED25519);
+
+	/* @revoked: refused even when also listed; by exact name, wildcard,
+	 * hashed name; a negated pattern or another host does not apply. */
+	char *kh4 = xasprintf("%s/known_hosts4", dir);
+	snprintf(line, sizeof(line),
+		 "[git.example.org]:2022 ssh-ed25519 %s\n"
+		 "@revoked [git.example.org]:2022 ssh-ed25519 %s\n", KEY1, KEY1);
+	write_file(kh4, line);
+	CHECK(remote_hostkey_check(kh4, "git.example.org", 2022, ED25519, k1, l1, why, sizeof(why)) == HOSTKEY_REVOKED);
+	CHECK(remote_hostkey_check(kh4, "git.example.org", 2022, ED25519, k2, l2, why, sizeof(why)) == HOSTKEY_CHANGED);
+	CHECK(remote_hostkey_revoked(kh4, "git.example.org", 22, k1, l1) == 0);
+	write_file(kh4, "@revoked *.EXAMPLE.org,!nas.example.org ssh-ed25519 " KEY2 "\n");
+	CHECK(remote_hostkey_revoked(kh4, "git.example.org", 22, k2, l2) == 1);
+	CHECK(remote_hostkey_revoked(kh4, "git.example.org", 22, k1, l1) == 0);
+	CHECK(remote_hostkey_revoked(kh4, "nas.example.org", 22, k2, l2) == 0);
+	CHECK(remote_hostkey_revoked(kh4, "example.com", 22, k2, l2) == 0);
+	CHECK(remote_hostkey_check(kh4, "git.example.org", 22, ED25519, k2, l2, why, sizeof(why)) == HOSTKEY_REVOKED);
+	snprintf(line, sizeof(line), "@revoked |1|%s|%s ssh-ed25519 %s\n", bsalt, bmac, KEY2);
+	write_file(kh4, line);
+	CHECK(remote_hostkey_revoked(kh4, "git.example.org", 2022, k2, l2) == 1);
+	CHECK(remote_hostkey_revoked(kh4, "git.example.org", 2023, k2, l2) == 0);
+
+	/* What libgit2 is told to ask for: never RSA, else a revoked type. */
+	char *pref = xasprintf("%s/pref", dir);
+	CHECK(remote_hostkey_prefer_file(kh4, "git.example.org", 2022, pref, why, sizeof(why)) == 0);
+	CHECK(fs_read_small(pref, &text, 4096) == 0);
+	CHECK_STR(text, "[git.example.org]:2022 ssh-ed25519 " KEY2);
+	free(text);
+	write_file(kh4, "[h]:2 ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC7\n");
+	CHECK(remote_hostkey_prefer_file(kh4, "h", 2, pref, why, sizeof(why)) == 0);
+	CHECK(fs_read_small(pref, &text, 4096) == 0);
+	CHECK_STR(text, "");
+	free(text);
+	free(pref);
+	free(kh4);
 
 	free(kh);
 	free(kh2);
