@@ -933,29 +933,14 @@ out:
 	return rc;
 }
 
-/* ieee754(M, E) = M * 2^E, as in the sqlite3 shell, for exact REALs. */
-static void ieee754_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	sqlite3_int64 m = sqlite3_value_int64(argv[0]);
-	int e = sqlite3_value_int(argv[1]);
-	sqlite3_result_double(ctx, ldexp((double)m, e));
-}
-
+/* The snapshot's SQL is hostile text: it runs through sqlite_exec.c. */
 static int restore_sql(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
-	sqlite3 *db;
-	int rc = sqlite3_open_v2(target, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		sqlite_fail(db, rc, target, "create");
-		sqlite3_close(db);
-		return ERR_GENERIC;
-	}
-	sqlite3_create_function(db, "ieee754", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, ieee754_func,
-				NULL, NULL);
-	sqlite3_exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
-	struct buf stmt = BUF_INIT;
-	char chunk[1 << 16];
+	struct sqlite_exec x;
+	int rc = sqlite_exec_open(&x, job->name, target);
+	if (rc < 0)
+		return rc;
+	char *chunk = malloc(1 << 16);
 	const char *path;
 	int files = 0;
 	while ((rc = src->next(src, &path)) == 1) {
@@ -964,27 +949,9 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 			continue;
 		files++;
 		ssize_t n;
-		while ((n = src->read(src, chunk, sizeof(chunk))) > 0) {
-			/* Execute each complete statement as soon as its line
-			 * ends, so memory holds one statement at a time. */
-			const char *p = chunk, *end = chunk + n;
-			while (p < end) {
-				const char *nl = memchr(p, '\n', (size_t)(end - p));
-				size_t take = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-				buf_add(&stmt, p, take);
-				p += take;
-				if (nl && sqlite3_complete(buf_cstr(&stmt))) {
-					char *errmsg = NULL;
-					if (sqlite3_exec(db, stmt.data, NULL, NULL, &errmsg) != SQLITE_OK) {
-						rc = err_set(ERR_VERIFY, "restoring %s: %s: in %s near: %.80s", job->name,
-							     errmsg ? errmsg : "error", path, stmt.data);
-						sqlite3_free(errmsg);
-						goto out;
-					}
-					buf_clear(&stmt);
-				}
-			}
-		}
+		while ((n = src->read(src, chunk, 1 << 16)) > 0)
+			if ((rc = sqlite_exec_feed(&x, path, chunk, (size_t)n)) < 0)
+				goto out;
 		if (n < 0) {
 			rc = ERR_VERIFY;
 			goto out;
@@ -995,13 +962,12 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 	rc = 0;
 	if (files == 0)
 		rc = err_set(ERR_VERIFY, "the snapshot of '%s' has no SQL files", job->name);
-	else if (stmt.len && strspn(stmt.data, " \t\r\n") != stmt.len)
-		rc = err_set(ERR_VERIFY, "the SQL of '%s' ends in an incomplete statement: %.80s", job->name,
-			     stmt.data);
+	else
+		rc = sqlite_exec_finish(&x);
 out:
-	buf_free(&stmt);
-	if (sqlite3_close(db) != SQLITE_OK && rc == 0)
-		rc = err_set(ERR_VERIFY, "%s: cannot close", target);
+	free(chunk);
+	if (sqlite_exec_close(&x) < 0 && rc == 0)
+		rc = ERR_VERIFY;
 	return rc;
 }
 
@@ -1030,7 +996,7 @@ static int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *
 	struct table *tables = NULL;
 	size_t n = 0;
 	/* Read-write: a binary copy of a WAL database needs its -shm. */
-	int rc = sqlite3_open_v2(target, &d.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = sqlite_open_untrusted(target, SQLITE_OPEN_READWRITE, 0, &d.db);
 	if (rc != SQLITE_OK) {
 		sqlite_fail(d.db, rc, target, "open");
 		sqlite3_close(d.db);
