@@ -247,8 +247,9 @@ int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target)
 }
 
 /* The statement's first keyword, skipping blanks and comments; "" if none
- * (only comments). Sets *dot if it is a dot-command of the sqlite3 shell. */
-static void first_word(const char *s, const char *end, char *out, size_t cap, int *dot)
+ * (only comments). Sets *dot if it is a dot-command of the sqlite3 shell.
+ * Returns where the keyword starts. */
+static const char *first_word(const char *s, const char *end, char *out, size_t cap, int *dot)
 {
 	*dot = 0;
 	out[0] = '\0';
@@ -267,9 +268,10 @@ static void first_word(const char *s, const char *end, char *out, size_t cap, in
 			break;
 		}
 	}
+	const char *start = s;
 	if (s < end && *s == '.') {
 		*dot = 1;
-		return;
+		return start;
 	}
 	size_t n = 0;
 	while (s < end && n + 1 < cap && isalpha((unsigned char)*s))
@@ -277,6 +279,7 @@ static void first_word(const char *s, const char *end, char *out, size_t cap, in
 	out[n] = '\0';
 	if (!n && s < end)
 		snprintf(out, cap, "?");
+	return start;
 }
 
 /* SQLite's message without what it may quote from the statement
@@ -349,18 +352,13 @@ static int run(struct sqlite_exec *x)
 	while (p < end) {
 		char word[16];
 		int dot;
-		first_word(p, end, word, sizeof(word), &dot);
+		const char *q = first_word(p, end, word, sizeof(word), &dot);
 		if (dot)
 			return fail_at(x, "a sqlite3 shell dot-command is not SQL and not allowed in a snapshot");
 		if (!word[0])
 			return 0; /* blanks and comments only */
-		/* The statement exactly as dbgit writes it for a virtual table. */
-		size_t len = (size_t)(end - p);
-		while (len && isspace((unsigned char)p[len - 1]))
-			len--;
-		const char *q = p;
-		while (isspace((unsigned char)*q))
-			q++;
+		/* The statements exactly as dbgit writes them for a virtual
+		 * table (see the top of the file). */
 		if (!sqlite3_strnicmp(q, "PRAGMA writable_schema=ON;", 26) &&
 		    strspn(q + 26, " \t\r\n") == (size_t)(end - q - 26)) {
 			x->vtab_next = 1;
@@ -423,24 +421,33 @@ int sqlite_exec_feed(struct sqlite_exec *x, const char *file, const char *data, 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t take = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		if (x->stmt.len == 0 || strspn(x->stmt.data, " \t\r\n") == x->stmt.len) {
-			/* A statement starts here (blank lines belong to none). */
-			free(x->stmt_file);
-			x->stmt_file = xstrdup(x->file);
-			x->stmt_line = x->line;
-		}
 		buf_add(&x->stmt, p, take);
 		p += take;
 		if (x->stmt.len > (size_t)limit)
 			return fail_at(x, "a statement longer than SQLite's length limit");
+		int dot = 0;
+		if (!x->started) {
+			/* The statement starts on the line of its first word,
+			 * after any comments: that is the line to name. */
+			char word[16];
+			first_word(x->stmt.data, x->stmt.data + x->stmt.len, word, sizeof(word), &dot);
+			if (word[0] || dot) {
+				x->started = 1;
+				free(x->stmt_file);
+				x->stmt_file = xstrdup(x->file);
+				x->stmt_line = x->line;
+			}
+		}
 		if (!nl)
 			break;
 		x->line++;
 		/* Execute each complete statement as soon as its line ends,
-		 * so memory holds one statement at a time. */
-		if (sqlite3_complete(buf_cstr(&x->stmt)) || x->stmt.data[strspn(x->stmt.data, " \t\r\n")] == '.') {
+		 * so memory holds one statement at a time. A dot-command is
+		 * a line of its own to the sqlite3 shell. */
+		if (x->started && (dot || sqlite3_complete(buf_cstr(&x->stmt)))) {
 			int rc = run(x);
 			buf_clear(&x->stmt);
+			x->started = 0;
 			if (rc < 0)
 				return rc;
 		}
@@ -450,7 +457,7 @@ int sqlite_exec_feed(struct sqlite_exec *x, const char *file, const char *data, 
 
 int sqlite_exec_finish(struct sqlite_exec *x)
 {
-	if (x->stmt.len && strspn(x->stmt.data, " \t\r\n") != x->stmt.len)
+	if (x->started)
 		return fail_at(x, "the snapshot's SQL ends in an incomplete statement");
 	if (x->vtab_next)
 		return fail_at(x, "PRAGMA writable_schema=ON without the statement it is for");

@@ -33,6 +33,7 @@ struct sqlite_exec {
 	char *stmt_file;  /* where the pending statement started */
 	long stmt_line;
 	struct buf stmt;  /* the pending statement */
+	int started;      /* stmt holds more than blanks and comments */
 	int vtab_next;    /* "PRAGMA writable_schema=ON;" was just read */
 	char denied[160]; /* why the authorizer refused, if it did */
 };
