@@ -145,7 +145,7 @@ test_case "a sqlite3 dot-command line is refused as not SQL, and the shell never
 
 test_case "the README recipe with sqlite3 -safe -bail refuses the dot-command too" '
 	rm -rf snap && mkdir snap && git --git-dir="$REPO" archive backup/app | tar -x -C snap
-	(cd snap && find . -name "*.sql" | LC_ALL=C sort | xargs cat) | test_must_fail sqlite3 -safe -bail restored.db
+	(cd snap && find . -type f -name "*.sql" -print0 | LC_ALL=C sort -z | xargs -0 cat) | test_must_fail sqlite3 -safe -bail restored.db
 	test_must_fail test -e "$T/pwned"
 '
 
@@ -154,7 +154,7 @@ test_case "the README recipe with sqlite3 -safe -bail refuses ATTACH" '
 ATTACH '\''$T/outside.db'\'' AS o; CREATE TABLE o.x(a);
 "
 	rm -rf snap restored.db && mkdir snap && git --git-dir="$REPO" archive backup/app | tar -x -C snap
-	(cd snap && find . -name "*.sql" | LC_ALL=C sort | xargs cat) | test_must_fail sqlite3 -safe -bail restored.db
+	(cd snap && find . -type f -name "*.sql" -print0 | LC_ALL=C sort -z | xargs -0 cat) | test_must_fail sqlite3 -safe -bail restored.db
 	test_must_fail test -e "$T/outside.db"
 '
 
