@@ -309,6 +309,63 @@ static int list_tables(sqlite3 *db, const char *path, const struct job_cfg *job,
 	return 0;
 }
 
+/* SQLite's own collations; any other is the application's, registered at
+ * run time by its code. dbgit cannot order, index or even re-create such a
+ * table (CREATE TABLE fails without the collation), and a stand-in
+ * collation would build indexes in an order the application's queries
+ * would not find their rows by. So it is refused, by name, before the dump. */
+static int builtin_collation(const char *c)
+{
+	return !c || !sqlite3_stricmp(c, "BINARY") || !sqlite3_stricmp(c, "NOCASE") || !sqlite3_stricmp(c, "RTRIM");
+}
+
+static int check_collations(sqlite3 *db, const char *path, const struct table *tables, size_t n)
+{
+	sqlite3_stmt *cols = NULL, *idx = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_xinfo(?1)", -1, &cols, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db,
+					"SELECT il.name, ix.coll FROM pragma_index_list(?1) il, "
+					"pragma_index_xinfo(il.name) ix WHERE ix.key AND ix.coll IS NOT NULL",
+					-1, &idx, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlite_fail(db, rc, path, "reading the schema");
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct table *t = &tables[i];
+		if (t->is_virtual)
+			continue;
+		sqlite3_reset(cols);
+		sqlite3_bind_text(cols, 1, t->name, -1, SQLITE_STATIC);
+		while (rc == 0 && sqlite3_step(cols) == SQLITE_ROW) {
+			const char *coll = NULL;
+			const char *col = (const char *)sqlite3_column_text(cols, 0);
+			if (col && sqlite3_table_column_metadata(db, "main", t->name, col, NULL, &coll, NULL, NULL,
+								 NULL) == SQLITE_OK &&
+			    !builtin_collation(coll))
+				rc = err_set(ERR_GENERIC,
+					     "database %s: table %s uses collation %s, which only the application "
+					     "defines: dbgit cannot read it in order",
+					     path, t->name, coll);
+		}
+		sqlite3_reset(idx);
+		sqlite3_bind_text(idx, 1, t->name, -1, SQLITE_STATIC);
+		while (rc == 0 && sqlite3_step(idx) == SQLITE_ROW) {
+			const char *coll = (const char *)sqlite3_column_text(idx, 1);
+			if (!builtin_collation(coll))
+				rc = err_set(ERR_GENERIC,
+					     "database %s: table %s uses collation %s (index %s), which only the "
+					     "application defines: dbgit cannot read it in order",
+					     path, t->name, coll, (const char *)sqlite3_column_text(idx, 0));
+		}
+	}
+out:
+	sqlite3_finalize(cols);
+	sqlite3_finalize(idx);
+	return rc;
+}
+
 static void free_tables(struct table *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -867,7 +924,8 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 			sqlite3_finalize(st);
 		}
 	}
-	if ((rc = list_tables(d.db, d.path, job, &tables, &n)) < 0)
+	if ((rc = list_tables(d.db, d.path, job, &tables, &n)) < 0 ||
+	    (rc = check_collations(d.db, d.path, tables, n)) < 0)
 		goto out;
 	cJSON *formats = cJSON_AddArrayToObject(info, "formats");
 	cJSON *summaries = cJSON_AddArrayToObject(info, "tables");
