@@ -17,8 +17,8 @@ int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *ne
 /* sqlite_exec.c: snapshot SQL and snapshot databases as hostile input. */
 
 /* Opens a database file that came from a snapshot (a restored scratch
- * database, a binary copy) for reading it: defensive, trusting no schema,
- * no extensions, no views or triggers run, no URI, at most attach other
+ * database, a binary copy) for reading it: defensive, no extensions, no
+ * views or triggers run, no URI, at most attach other
  * databases attached. flags as sqlite3_open_v2's. Returns an SQLite code;
  * *out is set either way (close it). */
 int sqlite_open_untrusted(const char *path, int flags, int attach, sqlite3 **out);
