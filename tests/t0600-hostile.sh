@@ -128,6 +128,13 @@ CREATE TEMP TRIGGER t AFTER INSERT ON customers BEGIN SELECT fts3_tokenizer('\''
 	refused "function fts3_tokenizer() is not allowed in a snapshot"
 '
 
+test_case "a recursive WITH that writes rows without end is refused" '
+	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
+INSERT INTO customers(name) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 100000) SELECT '\''n'\'' FROM c;
+"
+	refused "WITH RECURSIVE is not allowed in a snapshot"
+'
+
 test_case "a top-level SELECT is not part of a dump" '
 	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
 SELECT 1;
