@@ -321,12 +321,25 @@ static int fail_at(struct sqlite_exec *x, const char *why)
 		       x->stmt_line, why);
 }
 
-/* After the one statement allowed to write the schema table: the row it
- * wrote must be what `.dump` writes for a virtual table and nothing else. */
-static int check_vtab_row(struct sqlite_exec *x)
+static int64_t schema_rows(struct sqlite_exec *x)
+{
+	sqlite3_stmt *st;
+	int64_t n = -1;
+	if (sqlite3_prepare_v2(x->db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* After the one statement allowed to write the schema table: it added one
+ * row, and that row is what `.dump` writes for a virtual table. */
+static int check_vtab_row(struct sqlite_exec *x, int64_t rows_before)
 {
 	sqlite3_stmt *st;
 	int ok = 0;
+	if (rows_before < 0 || schema_rows(x) != rows_before + 1)
+		return 0;
 	if (sqlite3_prepare_v2(x->db,
 			       "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema "
 			       "WHERE rowid=last_insert_rowid()",
@@ -390,17 +403,21 @@ static int run(struct sqlite_exec *x)
 		sqlite3_stmt *st = NULL;
 		const char *tail = NULL;
 		x->denied[0] = '\0';
+		int64_t rows_before = vtab ? schema_rows(x) : 0;
 		if (vtab) {
 			sqlite3_db_config(x->db, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
 			sqlite3_db_config(x->db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 1, NULL);
 		}
 		int rc = sqlite3_prepare_v2(x->db, p, (int)(end - p), &st, &tail);
 		if (rc == SQLITE_OK && st) {
-			if (vtab && tail && strspn(tail, " \t\r\n") != (size_t)(end - tail))
-				rc = SQLITE_MISUSE; /* one statement only */
-			else
+			if (vtab && tail && strspn(tail, " \t\r\n") != (size_t)(end - tail)) {
+				rc = SQLITE_MISUSE;
+				snprintf(x->denied, sizeof(x->denied),
+					 "only one statement may follow PRAGMA writable_schema=ON in a snapshot");
+			} else {
 				while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 					;
+			}
 			if (rc == SQLITE_DONE)
 				rc = SQLITE_OK;
 		}
@@ -410,7 +427,7 @@ static int run(struct sqlite_exec *x)
 		if (vtab) {
 			sqlite3_db_config(x->db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 0, NULL);
 			sqlite3_db_config(x->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-			if (rc == SQLITE_OK && !check_vtab_row(x))
+			if (rc == SQLITE_OK && !check_vtab_row(x, rows_before))
 				return fail_at(x, "a schema row that is not a virtual table's is not allowed in a snapshot");
 		}
 		if (rc != SQLITE_OK)
@@ -419,6 +436,55 @@ static int run(struct sqlite_exec *x)
 			break;
 		/* Several statements on one line: the next one. */
 		p = tail;
+	}
+	return 0;
+}
+
+/* Looks for the first word of the pending statement, past blanks and
+ * comments, from where the last look stopped (x->scan), carrying an open
+ * comment across lines and reads: linear in the input. Returns 1 if the
+ * statement turns out to be a dot-command. */
+static int find_start(struct sqlite_exec *x)
+{
+	const char *base = x->stmt.data, *s = base + x->scan, *end = base + x->stmt.len;
+	while (s < end) {
+		if (x->in_comment == 1) { /* block */
+			if (end - s >= 2 && s[0] == '*' && s[1] == '/') {
+				x->in_comment = 0;
+				s += 2;
+			} else if (s[0] == '*' && end - s == 1) {
+				break; /* the '/' may come with the next read */
+			} else {
+				s++;
+			}
+		} else if (x->in_comment == 2) { /* to the end of the line */
+			if (*s++ == '\n')
+				x->in_comment = 0;
+		} else if (isspace((unsigned char)*s)) {
+			s++;
+		} else if ((*s == '-' || *s == '/') && end - s == 1) {
+			break; /* a comment's first character: wait for more */
+		} else if (s[0] == '-' && s[1] == '-') {
+			x->in_comment = 2;
+			s += 2;
+		} else if (s[0] == '/' && s[1] == '*') {
+			x->in_comment = 1;
+			s += 2;
+		} else {
+			/* The statement starts on the line of its first word:
+			 * that is the line to name. */
+			x->started = 1;
+			free(x->stmt_file);
+			x->stmt_file = xstrdup(x->file);
+			x->stmt_line = x->line;
+			return *s == '.';
+		}
+	}
+	x->scan = (size_t)(s - base);
+	/* Blanks and whole comments only: nothing worth keeping. */
+	if (!x->in_comment && x->scan == x->stmt.len) {
+		buf_clear(&x->stmt);
+		x->scan = 0;
 	}
 	return 0;
 }
@@ -435,33 +501,32 @@ int sqlite_exec_feed(struct sqlite_exec *x, const char *file, const char *data, 
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t take = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		/* Only a line with a ';' can complete a statement. */
+		if (memchr(p, ';', take))
+			x->semicolon = 1;
 		buf_add(&x->stmt, p, take);
 		p += take;
 		if (x->stmt.len > (size_t)limit)
 			return fail_at(x, "a statement longer than SQLite's length limit");
-		int dot = 0;
-		if (!x->started) {
-			/* The statement starts on the line of its first word,
-			 * after any comments: that is the line to name. */
-			char word[16];
-			first_word(x->stmt.data, x->stmt.data + x->stmt.len, word, sizeof(word), &dot);
-			if (word[0] || dot) {
-				x->started = 1;
-				free(x->stmt_file);
-				x->stmt_file = xstrdup(x->file);
-				x->stmt_line = x->line;
-			}
-		}
+		if (!x->started)
+			x->dot = find_start(x);
 		if (!nl)
 			break;
 		x->line++;
 		/* Execute each complete statement as soon as its line ends,
 		 * so memory holds one statement at a time. A dot-command is
 		 * a line of its own to the sqlite3 shell. */
-		if (x->started && (dot || sqlite3_complete(buf_cstr(&x->stmt)))) {
+		int complete = 0;
+		if (x->started && !x->dot && x->semicolon) {
+			complete = sqlite3_complete(buf_cstr(&x->stmt));
+			x->semicolon = 0;
+		}
+		if (x->started && (x->dot || complete)) {
 			int rc = run(x);
 			buf_clear(&x->stmt);
-			x->started = 0;
+			x->started = x->dot = 0;
+			x->in_comment = 0;
+			x->scan = 0;
 			if (rc < 0)
 				return rc;
 		}

@@ -34,6 +34,10 @@ struct sqlite_exec {
 	long stmt_line;
 	struct buf stmt;  /* the pending statement */
 	int started;      /* stmt holds more than blanks and comments */
+	int dot;          /* ... and is a dot-command of the sqlite3 shell */
+	int in_comment;   /* ... so far, and ends inside a comment (1 block, 2 line) */
+	size_t scan;      /* how far stmt was looked through for its start */
+	int semicolon;    /* a ';' came since sqlite3_complete last said no */
 	int vtab_next;    /* "PRAGMA writable_schema=ON;" was just read */
 	char denied[160]; /* why the authorizer refused, if it did */
 };
