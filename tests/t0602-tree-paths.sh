@@ -2,7 +2,7 @@
 # Tree paths from a hostile repository (issue "Trust"): a snapshot holds
 # plain files and directories with plain names. A '..' entry, a symlink, a
 # submodule, a name with control characters is refused by restore, verify
-# and diff with one line naming the commit and the path - never followed,
+# and diff (--stat and text) with one line naming the commit and the path - never followed,
 # never printed raw to a terminal.
 . "$TEST_SRCDIR/lib/test-lib.sh"
 
@@ -37,6 +37,8 @@ refused() {
 	expect_exit 1 dg verify app
 	grep -qF "tree entry $1" "$T/.stdout" "$T/.stderr"
 	expect_exit 1 dg diff app --stat
+	stderr_has "tree entry $1"
+	expect_exit 1 dg diff app
 	stderr_has "tree entry $1"
 }
 

@@ -258,7 +258,7 @@ static void printable(char *out, size_t cap, const char *root, const char *name)
  * out of a directory once checked out (git archive | tar), control
  * characters meant for a terminal, symlinks, submodules. A snapshot holds
  * files and directories with plain names; anything else is refused. */
-static int check_entry(struct snap_source *s, const char *root, const git_tree_entry *e)
+int snap_check_entry(const char *commit, const char *root, const git_tree_entry *e)
 {
 	const char *name = git_tree_entry_name(e);
 	git_filemode_t mode = git_tree_entry_filemode(e);
@@ -284,16 +284,17 @@ static int check_entry(struct snap_source *s, const char *root, const git_tree_e
 		return 0;
 	char shown[160];
 	printable(shown, sizeof(shown), root, name);
-	s->bad = 1;
 	return err_set(ERR_VERIFY, "snapshot %.12s: tree entry '%s' %s; a snapshot holds plain files only",
-		       s->commit, shown, why);
+		       commit, shown, why);
 }
 
 static int collect(const char *root, const git_tree_entry *e, void *payload)
 {
 	struct snap_source *s = payload;
-	if (check_entry(s, root, e) < 0)
+	if (snap_check_entry(s->commit, root, e) < 0) {
+		s->bad = 1;
 		return -1;
+	}
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
 		return 0;
 	if (s->n == s->cap) {
