@@ -96,7 +96,7 @@ test_case "restore --format asks for a copy the snapshot lacks: exit 2, nothing 
 	expect_exit 2 dg restore bin --format sql --to nope.db
 	stderr_has "no sql copy"
 	[ ! -e nope.db ]
-	[ -z "$(ls | grep dbgit-restore)" ]
+	[ -z "$(ls -a | grep dbgit-restore)" ]
 '
 
 test_done
