@@ -37,22 +37,23 @@
  * DEFAULT, generated columns, index expressions, triggers) use, and
  * dbgit's own ieee754(). Anything else - load_extension, fts3_tokenizer,
  * an application's function - is refused. */
+/* clang-format off */
 static const char *const allowed_functions[] = {
-	"->", "->>", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "avg", "bm25", "ceil",
-	"ceiling", "changes", "char", "coalesce", "cos", "cosh", "count", "cume_dist", "current_date",
-	"current_time", "current_timestamp", "date",
-	"datetime", "degrees", "dense_rank", "exp", "first_value", "floor", "format", "glob",
-	"group_concat", "hex", "highlight", "ieee754", "ifnull", "iif", "instr", "json",
-	"json_array", "json_array_length", "json_extract", "json_group_array",
-	"json_group_object", "json_insert", "json_object", "json_patch", "json_quote",
-	"json_remove", "json_replace", "json_set", "json_type", "json_valid", "julianday", "lag",
-	"last_insert_rowid", "last_value", "lead", "length", "like", "likelihood", "likely", "ln",
-	"log", "log10", "log2", "lower", "ltrim", "matchinfo", "max", "min", "mod", "nth_value",
-	"ntile", "nullif", "offsets", "percent_rank", "pi", "pow", "power", "printf", "quote",
-	"radians", "random", "randomblob", "rank", "replace", "round", "row_number", "rtreecheck",
-	"rtrim", "sign", "sin", "sinh", "snippet", "soundex", "sqlite_source_id", "sqlite_version", "sqrt", "strftime",
-	"substr", "substring", "sum", "tan", "tanh", "time", "total", "total_changes", "trim",
-	"trunc", "typeof", "unicode", "unixepoch", "unlikely", "upper", "zeroblob", NULL,
+	"->", "->>", "abs", "acos", "acosh", "asin", "asinh", "atan", "atan2", "atanh", "avg",
+	"bm25", "ceil", "ceiling", "changes", "char", "coalesce", "cos", "cosh", "count",
+	"cume_dist", "current_date", "current_time", "current_timestamp", "date", "datetime",
+	"degrees", "dense_rank", "exp", "first_value", "floor", "format", "glob", "group_concat",
+	"hex", "highlight", "ieee754", "ifnull", "iif", "instr", "json", "json_array",
+	"json_array_length", "json_extract", "json_group_array", "json_group_object",
+	"json_insert", "json_object", "json_patch", "json_quote", "json_remove", "json_replace",
+	"json_set", "json_type", "json_valid", "julianday", "lag", "last_insert_rowid",
+	"last_value", "lead", "length", "like", "likelihood", "likely", "ln", "log", "log10",
+	"log2", "lower", "ltrim", "matchinfo", "max", "min", "mod", "nth_value", "ntile", "nullif",
+	"offsets", "percent_rank", "pi", "pow", "power", "printf", "quote", "radians", "random",
+	"randomblob", "rank", "replace", "round", "row_number", "rtreecheck", "rtrim", "sign",
+	"sin", "sinh", "snippet", "soundex", "sqlite_source_id", "sqlite_version", "sqrt",
+	"strftime", "substr", "substring", "sum", "tan", "tanh", "time", "total", "total_changes",
+	"trim", "trunc", "typeof", "unicode", "unixepoch", "unlikely", "upper", "zeroblob", NULL,
 };
 
 /* Virtual table modules built into SQLite that keep their data in their
@@ -61,9 +62,10 @@ static const char *const allowed_modules[] = {"fts3", "fts4", "fts5", "rtree", "
 
 /* Statements a dump is made of, by their first keyword. */
 static const char *const allowed_statements[] = {
-	"ALTER", "BEGIN",  "COMMIT",  "CREATE",  "DELETE", "DROP",    "END",    "INSERT",
-	"PRAGMA", "REINDEX", "RELEASE", "REPLACE", "ROLLBACK", "SAVEPOINT", "UPDATE", NULL,
+	"ALTER", "BEGIN", "COMMIT", "CREATE", "DELETE", "DROP", "END", "INSERT", "PRAGMA",
+	"REINDEX", "RELEASE", "REPLACE", "ROLLBACK", "SAVEPOINT", "UPDATE", NULL,
 };
+/* clang-format on */
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -130,8 +132,7 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
 	case SQLITE_REINDEX:
 	case SQLITE_SELECT:
 	case SQLITE_TRANSACTION:
-	case SQLITE_SAVEPOINT:
-		return SQLITE_OK;
+	case SQLITE_SAVEPOINT: return SQLITE_OK;
 	case SQLITE_RECURSIVE:
 		/* A few bytes that write rows without end. A dump never runs
 		 * one: its views and triggers are created, not used. */
@@ -168,14 +169,10 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
 		    is_off(a2))
 			return SQLITE_OK;
 		return deny(x, "PRAGMA %s is not allowed in a snapshot", a1);
-	case SQLITE_ATTACH:
-		return deny(x, "%s is not allowed in a snapshot", "ATTACH");
-	case SQLITE_DETACH:
-		return deny(x, "%s is not allowed in a snapshot", "DETACH");
-	case SQLITE_ANALYZE:
-		return deny(x, "%s is not allowed in a snapshot", "ANALYZE");
-	default:
-		return deny(x, "%s is not allowed in a snapshot", "this statement");
+	case SQLITE_ATTACH: return deny(x, "%s is not allowed in a snapshot", "ATTACH");
+	case SQLITE_DETACH: return deny(x, "%s is not allowed in a snapshot", "DETACH");
+	case SQLITE_ANALYZE: return deny(x, "%s is not allowed in a snapshot", "ANALYZE");
+	default: return deny(x, "%s is not allowed in a snapshot", "this statement");
 	}
 }
 
@@ -240,7 +237,8 @@ int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target)
 	memset(x, 0, sizeof(*x));
 	x->job = job;
 	char *p = plain_path(target);
-	int rc = sqlite3_open_v2(p, &x->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = sqlite3_open_v2(p, &x->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+				 NULL);
 	free(p);
 	if (rc != SQLITE_OK) {
 		err_set(ERR_GENERIC, "%s: cannot create the database (%s)", target,
@@ -254,8 +252,8 @@ int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target)
 	sqlite3_exec(x->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
 	harden(x->db);
 	sqlite3_limit(x->db, SQLITE_LIMIT_ATTACHED, 0);
-	sqlite3_create_function(x->db, "ieee754", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-				ieee754_func, NULL, NULL);
+	sqlite3_create_function(x->db, "ieee754", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+				NULL, ieee754_func, NULL, NULL);
 	sqlite3_set_authorizer(x->db, authorize, x);
 	return 0;
 }
@@ -352,7 +350,8 @@ static int check_vtab_row(struct sqlite_exec *x, int64_t rows_before)
 		const char *sql = (const char *)sqlite3_column_text(st, 4);
 		ok = type && name && tbl && sql && !strcmp(type, "table") && !strcmp(name, tbl) &&
 		     sqlite3_column_type(st, 3) == SQLITE_INTEGER && sqlite3_column_int64(st, 3) == 0 &&
-		     sqlite3_strnicmp(name, "sqlite_", 7) && !sqlite3_strnicmp(sql, "CREATE VIRTUAL TABLE ", 21);
+		     sqlite3_strnicmp(name, "sqlite_", 7) &&
+		     !sqlite3_strnicmp(sql, "CREATE VIRTUAL TABLE ", 21);
 		if (ok) {
 			/* "... USING module(...)": the module must be one we allow. */
 			const char *u = sql;
@@ -381,7 +380,8 @@ static int run(struct sqlite_exec *x)
 		int dot;
 		const char *q = first_word(p, end, word, sizeof(word), &dot);
 		if (dot)
-			return fail_at(x, "a sqlite3 shell dot-command is not SQL and not allowed in a snapshot");
+			return fail_at(
+			    x, "a sqlite3 shell dot-command is not SQL and not allowed in a snapshot");
 		if (!word[0])
 			return 0; /* blanks and comments only */
 		/* The statements exactly as dbgit writes them for a virtual
@@ -412,8 +412,9 @@ static int run(struct sqlite_exec *x)
 		if (rc == SQLITE_OK && st) {
 			if (vtab && tail && strspn(tail, " \t\r\n") != (size_t)(end - tail)) {
 				rc = SQLITE_MISUSE;
-				snprintf(x->denied, sizeof(x->denied),
-					 "only one statement may follow PRAGMA writable_schema=ON in a snapshot");
+				snprintf(
+				    x->denied, sizeof(x->denied),
+				    "only one statement may follow PRAGMA writable_schema=ON in a snapshot");
 			} else {
 				while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 					;
@@ -428,7 +429,8 @@ static int run(struct sqlite_exec *x)
 			sqlite3_db_config(x->db, SQLITE_DBCONFIG_WRITABLE_SCHEMA, 0, NULL);
 			sqlite3_db_config(x->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 			if (rc == SQLITE_OK && !check_vtab_row(x, rows_before))
-				return fail_at(x, "a schema row that is not a virtual table's is not allowed in a snapshot");
+				return fail_at(x, "a schema row that is not a virtual table's is not allowed "
+						  "in a snapshot");
 		}
 		if (rc != SQLITE_OK)
 			return fail_at(x, x->denied[0] ? x->denied : msg);

@@ -77,8 +77,8 @@ int target_check(const char *target, int force, struct target_info *out)
 		return err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
 	}
 	if (!S_ISREG(sb.st_mode))
-		return err_set(ERR_USAGE, "%s is %s: dbgit restores only to a regular file or a new name", target,
-			       kind(sb.st_mode));
+		return err_set(ERR_USAGE, "%s is %s: dbgit restores only to a regular file or a new name",
+			       target, kind(sb.st_mode));
 	if (!force)
 		return err_set(ERR_EXISTS, "%s exists; give --force to replace it", target);
 	out->exists = 1;
@@ -151,8 +151,8 @@ int target_replace(const char *tmp, const char *target, int force, const struct 
 	/* Again, just before: what is there now is what gets replaced. */
 	struct stat sb;
 	if (lstat(target, &sb) == 0 && !S_ISREG(sb.st_mode))
-		return err_set(ERR_USAGE, "%s is %s: dbgit restores only to a regular file or a new name", target,
-			       kind(sb.st_mode));
+		return err_set(ERR_USAGE, "%s is %s: dbgit restores only to a regular file or a new name",
+			       target, kind(sb.st_mode));
 	if (force) {
 		if (rename(tmp, target) < 0)
 			return err_set(ERR_GENERIC, "cannot rename into %s: %s", target, strerror(errno));
@@ -169,7 +169,8 @@ int target_replace(const char *tmp, const char *target, int force, const struct 
 			}
 		}
 		if (e == EEXIST)
-			return err_set(ERR_EXISTS, "%s appeared during the restore; kept it (give --force to replace it)",
+			return err_set(ERR_EXISTS,
+				       "%s appeared during the restore; kept it (give --force to replace it)",
 				       target);
 		if (e)
 			return err_set(ERR_GENERIC, "cannot rename into %s: %s", target, strerror(e));

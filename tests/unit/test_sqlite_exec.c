@@ -38,7 +38,8 @@ static int feed(const char *text, size_t step, char **rows)
 		sqlite3_open(db, &h);
 		if (sqlite3_prepare_v2(h, "SELECT a, b FROM t ORDER BY rowid", -1, &st, NULL) == SQLITE_OK) {
 			while (sqlite3_step(st) == SQLITE_ROW)
-				buf_printf(&b, "%s,%s;", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1));
+				buf_printf(&b, "%s,%s;", sqlite3_column_text(st, 0),
+					   sqlite3_column_text(st, 1));
 			sqlite3_finalize(st);
 		}
 		sqlite3_close(h);
@@ -49,22 +50,23 @@ static int feed(const char *text, size_t step, char **rows)
 	return rc;
 }
 
-static const char good[] = "-- a snapshot\n"
-			   "PRAGMA page_size=4096;\n"
-			   "BEGIN TRANSACTION;\n"
-			   "/* a block comment\n"
-			   "   over lines; with a ; inside */\n"
-			   "CREATE TABLE t(a, b);\n"
-			   "INSERT INTO t VALUES(1,'x;--y');INSERT INTO t VALUES(2,'/*z*/');\n"
-			   "INSERT INTO t VALUES(3,\n"
-			   "'two\n"
-			   "lines');\n"
-			   "-- done\n"
-			   "PRAGMA writable_schema=ON;\n"
-			   "INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table','f','f',0,"
-			   "'CREATE VIRTUAL TABLE f USING fts5(x)');\n"
-			   "PRAGMA writable_schema=OFF;\n"
-			   "COMMIT;\n";
+static const char good[] =
+    "-- a snapshot\n"
+    "PRAGMA page_size=4096;\n"
+    "BEGIN TRANSACTION;\n"
+    "/* a block comment\n"
+    "   over lines; with a ; inside */\n"
+    "CREATE TABLE t(a, b);\n"
+    "INSERT INTO t VALUES(1,'x;--y');INSERT INTO t VALUES(2,'/*z*/');\n"
+    "INSERT INTO t VALUES(3,\n"
+    "'two\n"
+    "lines');\n"
+    "-- done\n"
+    "PRAGMA writable_schema=ON;\n"
+    "INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table','f','f',0,"
+    "'CREATE VIRTUAL TABLE f USING fts5(x)');\n"
+    "PRAGMA writable_schema=OFF;\n"
+    "COMMIT;\n";
 
 static const char attach[] = "CREATE TABLE t(a, b);\n"
 			     "/* hidden\n"
@@ -76,9 +78,10 @@ static const char dot[] = "-- a;\n"
 			  "/* b */\n"
 			  ".shell touch pwned\n";
 
-static const char two_rows[] = "PRAGMA writable_schema=ON;\n"
-			       "INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table','f','f',0,"
-			       "'CREATE VIRTUAL TABLE f USING fts5(x)'),('table','g','g',2,'CREATE TABLE g(a)');\n";
+static const char two_rows[] =
+    "PRAGMA writable_schema=ON;\n"
+    "INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table','f','f',0,"
+    "'CREATE VIRTUAL TABLE f USING fts5(x)'),('table','g','g',2,'CREATE TABLE g(a)');\n";
 
 int main(void)
 {
@@ -91,7 +94,8 @@ int main(void)
 		char *rows = NULL;
 		int rc = feed(good, step, &rows);
 		CHECK(rc == 0, "step %zu: %s", step, err_last());
-		CHECK(rows && whole && !strcmp(rows, whole), "step %zu: rows %s", step, rows ? rows : "(none)");
+		CHECK(rows && whole && !strcmp(rows, whole), "step %zu: rows %s", step,
+		      rows ? rows : "(none)");
 		free(rows);
 
 		CHECK(feed(attach, step, &rows) < 0, "step %zu: ATTACH ran", step);
@@ -100,13 +104,13 @@ int main(void)
 		free(rows);
 
 		CHECK(feed(dot, step, &rows) < 0, "step %zu: dot-command ran", step);
-		CHECK(strstr(err_last(), "a.sql line 3: a sqlite3 shell dot-command") != NULL, "step %zu: %s", step,
-		      err_last());
+		CHECK(strstr(err_last(), "a.sql line 3: a sqlite3 shell dot-command") != NULL, "step %zu: %s",
+		      step, err_last());
 		free(rows);
 
 		CHECK(feed(two_rows, step, &rows) < 0, "step %zu: two schema rows", step);
-		CHECK(strstr(err_last(), "line 2: a schema row that is not a virtual table's") != NULL, "step %zu: %s",
-		      step, err_last());
+		CHECK(strstr(err_last(), "line 2: a schema row that is not a virtual table's") != NULL,
+		      "step %zu: %s", step, err_last());
 		free(rows);
 	}
 	free(whole);
