@@ -11,10 +11,11 @@
  *   - SQLite's authorizer, consulted while each statement (and any trigger
  *     or view it reaches) is compiled, refuses ATTACH/DETACH, every PRAGMA
  *     but the few a dump sets, functions outside a list of pure built-ins,
- *     and virtual table modules other than FTS and R*Tree;
+ *     WITH RECURSIVE, and virtual table modules other than FTS and R*Tree;
  *   - the connection is defensive (no direct write to the schema table,
- *     no journal_mode=OFF or schema_version from the text), loads no extension,
- *     attaches nothing, and is opened without URI parsing.
+ *     no journal_mode=OFF or schema_version from the text), loads no
+ *     extension, attaches nothing, and is opened without URI parsing. Its
+ *     schema stays trusted: see harden() for why.
  * The one thing a dump needs beyond that, as `sqlite3 .dump` does, is the
  * schema row of a virtual table inserted under writable_schema. Only that
  * exact statement, right after "PRAGMA writable_schema=ON;", gets a
