@@ -285,9 +285,9 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 		  const char *commit, const char *target, int force, const char *format)
 {
 	(void)cfg;
-	struct stat sb;
-	if (stat(target, &sb) == 0 && !force)
-		return err_set(ERR_EXISTS, "%s exists; give --force to replace it", target);
+	struct target_info was;
+	if (target_check(target, force, &was) < 0)
+		return err_code();
 	struct manifest m;
 	if (snap_read_manifest(st, commit, &m) < 0)
 		return ERR_GENERIC;
@@ -311,15 +311,8 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 		goto out;
 	}
 	/* A temp file beside the target, so the final rename is atomic. */
-	tmp = xasprintf("%s.dbgit-restore-XXXXXX", target);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = err_set(ERR_GENERIC, "cannot create a file beside %s: %s", target, strerror(errno));
-		free(tmp);
-		tmp = NULL;
+	if ((rc = target_temp(target, &tmp)) < 0)
 		goto out;
-	}
-	close(fd);
 	fs_track_temp(tmp);
 	if ((rc = snap_source_new(&src, st, commit)) < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
 		goto out;
@@ -340,19 +333,8 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 		goto out;
 	}
 	close(tfd);
-	/* Journal files of the database being replaced belong to it, not to
-	 * the restored one: SQLite would replay a stale WAL into it. */
-	static const char *const sides[] = {"-wal", "-shm", "-journal"};
-	for (size_t i = 0; i < 3; i++) {
-		char *side = xasprintf("%s%s", target, sides[i]);
-		unlink(side);
-		free(side);
-	}
-	if (rename(tmp, target) < 0) {
-		rc = err_set(ERR_GENERIC, "cannot rename into %s: %s", target, strerror(errno));
+	if ((rc = target_replace(tmp, target, force, &was)) < 0)
 		goto out;
-	}
-	fs_fsync_parent(target);
 	fs_untrack_temp(tmp);
 	free(tmp);
 	tmp = NULL;

@@ -152,13 +152,13 @@ test_case "restore with nothing but git archive, find, sort, cat and sqlite3 (RE
 	rm -rf ex
 	mkdir ex
 	git --git-dir="$REPO" archive backup/app | tar -x -C ex
-	(cd ex && find . -name "*.sql" | LC_ALL=C sort | xargs cat) | sqlite3 plain.db
+	(cd ex && find . -type f -name "*.sql" -print0 | LC_ALL=C sort -z | xargs -0 cat) | sqlite3 -safe -bail plain.db
 	same_db copy3.db plain.db
 	# And an older snapshot, by its commit.
 	rm -rf ex1
 	mkdir ex1
 	git --git-dir="$REPO" archive "backup/app~2" | tar -x -C ex1
-	(cd ex1 && find . -name "*.sql" | LC_ALL=C sort | xargs cat) | sqlite3 plain1.db
+	(cd ex1 && find . -type f -name "*.sql" -print0 | LC_ALL=C sort -z | xargs -0 cat) | sqlite3 -safe -bail plain1.db
 	same_db copy1.db plain1.db
 '
 

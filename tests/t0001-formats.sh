@@ -50,7 +50,7 @@ test_case "the binary chunks concatenated with cat are the database (README)" '
 	rm -rf ex
 	mkdir ex
 	git --git-dir="$REPO" archive backup/bin | tar -x -C ex
-	(cd ex && find binary -type f | LC_ALL=C sort | xargs cat) >plain.db
+	(cd ex && find binary -type f -print0 | LC_ALL=C sort -z | xargs -0 cat) >plain.db
 	cmp plain.db fresh.db
 	[ "$(sqlite3 plain.db "PRAGMA integrity_check")" = ok ]
 '
@@ -90,7 +90,7 @@ test_case "format both restores without dbgit, either way (README)" '
 	git --git-dir="$REPO" archive backup/both | tar -x -C exb
 	(cd exb && find . -name "*.sql" | LC_ALL=C sort | xargs cat) | sqlite3 plain-sql.db
 	same_db both.db plain-sql.db
-	(cd exb && find binary -type f | LC_ALL=C sort | xargs cat) >plain-bin.db
+	(cd exb && find binary -type f -print0 | LC_ALL=C sort -z | xargs -0 cat) >plain-bin.db
 	cmp plain-bin.db fresh-both.db
 '
 
@@ -98,7 +98,7 @@ test_case "restore --format asks for a copy the snapshot lacks: exit 2, nothing 
 	expect_exit 2 dg restore bin --format sql --to nope.db
 	stderr_has "no sql copy"
 	[ ! -e nope.db ]
-	[ -z "$(ls | grep dbgit-restore)" ]
+	[ -z "$(ls -a | grep dbgit-restore)" ]
 '
 
 test_done

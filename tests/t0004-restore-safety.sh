@@ -124,7 +124,7 @@ test_case "a restore killed midway leaves no half-written target" '
 		wait $pid 2>/dev/null || true
 		# Either there is no target, or it is the whole database.
 		if [ -e killed.db ]; then same_db app.db killed.db; fi
-		rm -f killed.db.dbgit-restore-*
+		rm -f .killed.db.dbgit-restore-*
 	done
 '
 

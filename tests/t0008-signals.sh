@@ -41,11 +41,11 @@ done
 test_case "SIGTERM during a restore leaves neither target nor temp file" '
 	"$DBGIT" --config dbgit.toml restore app --format sql --to out.db &
 	pid=$!
-	wait_for "$T/out.db.dbgit-restore-*"
+	wait_for "$T/.out.db.dbgit-restore-*"
 	kill -TERM $pid
 	wait $pid && exit 1
 	[ ! -e out.db ]
-	[ -z "$(compgen -G "$T/out.db*")" ]
+	[ -z "$(compgen -G "$T/out.db*")$(compgen -G "$T/.out.db*")" ]
 '
 
 test_done

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Exit statuses: the contract with cron (shared/DESIGN.md). */
 enum {
@@ -92,6 +93,25 @@ void fs_cleanup_on_signals(void);
 int fs_fsync_parent(const char *path);
 char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Restore targets (util/target.c): the file a restore is renamed to. */
+struct target_info {
+	int exists; /* a regular file is there (and --force was given) */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+};
+/* Looks at target without following a symlink: nothing, or a regular file
+ * with force, passes; anything else is ERR_USAGE, a file without force
+ * ERR_EXISTS. */
+int target_check(const char *target, int force, struct target_info *out);
+/* A new private temp file beside target (".<name>.dbgit-restore-<pid>-
+ * XXXXXX"), after sweeping those of dead dbgit processes. Caller frees. */
+int target_temp(const char *target, char **out);
+/* Renames the finished tmp to target (never over a file that appeared
+ * meanwhile unless force), keeping the replaced file's mode, then removes
+ * the replaced database's -wal/-shm/-journal. */
+int target_replace(const char *tmp, const char *target, int force, const struct target_info *was);
 
 /* SHA-256 (OpenSSL's libcrypto underneath). */
 struct sha256;

@@ -59,10 +59,14 @@ const struct cmd_entry cmd_restore_entry = {
 	.help = "Rebuilds the snapshot (default: the newest) into a temp file beside TARGET,\n"
 		"checks every table against the snapshot's manifest, and only then renames it\n"
 		"to TARGET: TARGET is never half written. An existing TARGET is refused\n"
-		"without --force. --at TIME picks the newest snapshot at or before TIME\n"
-		"(2026-11-21, 2026-11-21T03:00:00Z). --format picks the copy to restore from\n"
-		"when the snapshot holds both (default: binary).\n"
+		"without --force; a symlink, device, FIFO or directory at TARGET always is.\n"
+		"A replaced file keeps its mode; a new one is 0600. --at TIME picks the\n"
+		"newest snapshot at or before TIME (2026-11-21, 2026-11-21T03:00:00Z).\n"
+		"--format picks the copy to restore from when the snapshot holds both\n"
+		"(default: binary). A snapshot is untrusted input: SQL that could touch\n"
+		"anything but the new database (ATTACH, VACUUM INTO, PRAGMAs it does not\n"
+		"need, extensions) is refused, naming the file and line.\n"
 		"Exit status: 0 restored; 1 the restore failed; 2 bad arguments, unknown job\n"
-		"or revision, or TARGET exists.\n",
+		"or revision, TARGET exists, or TARGET is not a regular file.\n",
 	.exec = cmd_restore,
 };

@@ -310,6 +310,63 @@ static int list_tables(sqlite3 *db, const char *path, const struct job_cfg *job,
 	return 0;
 }
 
+/* SQLite's own collations; any other is the application's, registered at
+ * run time by its code. dbgit cannot order, index or even re-create such a
+ * table (CREATE TABLE fails without the collation), and a stand-in
+ * collation would build indexes in an order the application's queries
+ * would not find their rows by. So it is refused, by name, before the dump. */
+static int builtin_collation(const char *c)
+{
+	return !c || !sqlite3_stricmp(c, "BINARY") || !sqlite3_stricmp(c, "NOCASE") || !sqlite3_stricmp(c, "RTRIM");
+}
+
+static int check_collations(sqlite3 *db, const char *path, const struct table *tables, size_t n)
+{
+	sqlite3_stmt *cols = NULL, *idx = NULL;
+	int rc = sqlite3_prepare_v2(db, "SELECT name FROM pragma_table_xinfo(?1)", -1, &cols, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db,
+					"SELECT il.name, ix.coll FROM pragma_index_list(?1) il, "
+					"pragma_index_xinfo(il.name) ix WHERE ix.key AND ix.coll IS NOT NULL",
+					-1, &idx, NULL);
+	if (rc != SQLITE_OK) {
+		rc = sqlite_fail(db, rc, path, "reading the schema");
+		goto out;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct table *t = &tables[i];
+		if (t->is_virtual)
+			continue;
+		sqlite3_reset(cols);
+		sqlite3_bind_text(cols, 1, t->name, -1, SQLITE_STATIC);
+		while (rc == 0 && sqlite3_step(cols) == SQLITE_ROW) {
+			const char *coll = NULL;
+			const char *col = (const char *)sqlite3_column_text(cols, 0);
+			if (col && sqlite3_table_column_metadata(db, "main", t->name, col, NULL, &coll, NULL, NULL,
+								 NULL) == SQLITE_OK &&
+			    !builtin_collation(coll))
+				rc = err_set(ERR_GENERIC,
+					     "database %s: table %s uses collation %s, which only the application "
+					     "defines: dbgit cannot read it in order",
+					     path, t->name, coll);
+		}
+		sqlite3_reset(idx);
+		sqlite3_bind_text(idx, 1, t->name, -1, SQLITE_STATIC);
+		while (rc == 0 && sqlite3_step(idx) == SQLITE_ROW) {
+			const char *coll = (const char *)sqlite3_column_text(idx, 1);
+			if (!builtin_collation(coll))
+				rc = err_set(ERR_GENERIC,
+					     "database %s: table %s uses collation %s (index %s), which only the "
+					     "application defines: dbgit cannot read it in order",
+					     path, t->name, coll, (const char *)sqlite3_column_text(idx, 0));
+		}
+	}
+out:
+	sqlite3_finalize(cols);
+	sqlite3_finalize(idx);
+	return rc;
+}
+
 static void free_tables(struct table *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -920,7 +977,8 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 			sqlite3_finalize(st);
 		}
 	}
-	if ((rc = list_tables(d.db, d.path, job, &tables, &n)) < 0)
+	if ((rc = list_tables(d.db, d.path, job, &tables, &n)) < 0 ||
+	    (rc = check_collations(d.db, d.path, tables, n)) < 0)
 		goto out;
 	cJSON *formats = cJSON_AddArrayToObject(info, "formats");
 	cJSON *summaries = cJSON_AddArrayToObject(info, "tables");
@@ -987,29 +1045,14 @@ out:
 	return rc;
 }
 
-/* ieee754(M, E) = M * 2^E, as in the sqlite3 shell, for exact REALs. */
-static void ieee754_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	sqlite3_int64 m = sqlite3_value_int64(argv[0]);
-	int e = sqlite3_value_int(argv[1]);
-	sqlite3_result_double(ctx, ldexp((double)m, e));
-}
-
+/* The snapshot's SQL is hostile text: it runs through sqlite_exec.c. */
 static int restore_sql(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
-	sqlite3 *db;
-	int rc = sqlite3_open_v2(target, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		sqlite_fail(db, rc, target, "create");
-		sqlite3_close(db);
-		return ERR_GENERIC;
-	}
-	sqlite3_create_function(db, "ieee754", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, ieee754_func,
-				NULL, NULL);
-	sqlite3_exec(db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
-	struct buf stmt = BUF_INIT;
-	char chunk[1 << 16];
+	struct sqlite_exec x;
+	int rc = sqlite_exec_open(&x, job->name, target);
+	if (rc < 0)
+		return rc;
+	char *chunk = malloc(1 << 16);
 	const char *path;
 	int files = 0;
 	while ((rc = src->next(src, &path)) == 1) {
@@ -1018,27 +1061,9 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 			continue;
 		files++;
 		ssize_t n;
-		while ((n = src->read(src, chunk, sizeof(chunk))) > 0) {
-			/* Execute each complete statement as soon as its line
-			 * ends, so memory holds one statement at a time. */
-			const char *p = chunk, *end = chunk + n;
-			while (p < end) {
-				const char *nl = memchr(p, '\n', (size_t)(end - p));
-				size_t take = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-				buf_add(&stmt, p, take);
-				p += take;
-				if (nl && sqlite3_complete(buf_cstr(&stmt))) {
-					char *errmsg = NULL;
-					if (sqlite3_exec(db, stmt.data, NULL, NULL, &errmsg) != SQLITE_OK) {
-						rc = err_set(ERR_VERIFY, "restoring %s: %s: in %s near: %.80s", job->name,
-							     errmsg ? errmsg : "error", path, stmt.data);
-						sqlite3_free(errmsg);
-						goto out;
-					}
-					buf_clear(&stmt);
-				}
-			}
-		}
+		while ((n = src->read(src, chunk, 1 << 16)) > 0)
+			if ((rc = sqlite_exec_feed(&x, path, chunk, (size_t)n)) < 0)
+				goto out;
 		if (n < 0) {
 			rc = ERR_VERIFY;
 			goto out;
@@ -1049,13 +1074,12 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 	rc = 0;
 	if (files == 0)
 		rc = err_set(ERR_VERIFY, "the snapshot of '%s' has no SQL files", job->name);
-	else if (stmt.len && strspn(stmt.data, " \t\r\n") != stmt.len)
-		rc = err_set(ERR_VERIFY, "the SQL of '%s' ends in an incomplete statement: %.80s", job->name,
-			     stmt.data);
+	else
+		rc = sqlite_exec_finish(&x);
 out:
-	buf_free(&stmt);
-	if (sqlite3_close(db) != SQLITE_OK && rc == 0)
-		rc = err_set(ERR_VERIFY, "%s: cannot close", target);
+	free(chunk);
+	if (sqlite_exec_close(&x) < 0 && rc == 0)
+		rc = ERR_VERIFY;
 	return rc;
 }
 
@@ -1084,7 +1108,7 @@ static int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *
 	struct table *tables = NULL;
 	size_t n = 0;
 	/* Read-write: a binary copy of a WAL database needs its -shm. */
-	int rc = sqlite3_open_v2(target, &d.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	int rc = sqlite_open_untrusted(target, SQLITE_OPEN_READWRITE, 0, &d.db);
 	if (rc != SQLITE_OK) {
 		sqlite_fail(d.db, rc, target, "open");
 		sqlite3_close(d.db);

@@ -126,7 +126,7 @@ int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *ne
 	(void)job;
 	sqlite3 *db;
 	int rc = 0;
-	if (sqlite3_open_v2(old_db, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	if (sqlite_open_untrusted(old_db, SQLITE_OPEN_READWRITE, 1, &db) != SQLITE_OK) {
 		rc = err_set(ERR_GENERIC, "%s: %s", old_db, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return rc;

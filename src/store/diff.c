@@ -26,11 +26,17 @@ struct side_walk {
 	size_t n, cap;
 	int side;
 	const char *suffix;
+	const char *commit[2];
+	int bad;
 };
 
 static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
 {
 	struct side_walk *w = payload;
+	if (snap_check_entry(w->commit[w->side], root, e) < 0) {
+		w->bad = 1;
+		return -1;
+	}
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
 		return 0;
 	char *path = xasprintf("%s%s", root, git_tree_entry_name(e));
@@ -131,11 +137,13 @@ int snap_diff(struct store *st, const char *old_hex, const char *new_hex, const 
 	int rc = 0;
 	*n_changed = 0;
 	w.suffix = suffix;
+	w.commit[0] = old_hex;
+	w.commit[1] = new_hex;
 	if ((rc = tree_of(st, old_hex, &trees[0])) < 0 || (rc = tree_of(st, new_hex, &trees[1])) < 0)
 		goto out;
 	for (w.side = 0; w.side < 2; w.side++)
 		if (git_tree_walk(trees[w.side], GIT_TREEWALK_PRE, walk_cb, &w) < 0) {
-			rc = store_git_error("diff");
+			rc = w.bad ? ERR_VERIFY : store_git_error("diff");
 			goto out;
 		}
 	qsort(w.files, w.n, sizeof(*w.files), cmp_lfile);

@@ -272,11 +272,67 @@ struct snap_source {
 	size_t n, cap, cur;
 	git_blob *blob;
 	size_t off;
+	const char *commit; /* while the tree is walked, for messages */
+	int bad;            /* the walk met an entry no snapshot has */
 };
+
+#define MAX_NAME 255
+#define MAX_PATH 4096
+
+/* A path from the repository, fit for a message: control characters as
+ * '?', cut short. */
+static void printable(char *out, size_t cap, const char *root, const char *name)
+{
+	size_t n = 0;
+	for (int part = 0; part < 2; part++)
+		for (const char *p = part ? name : root; *p && n + 4 < cap; p++)
+			out[n++] = (unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p;
+	if (n + 4 >= cap)
+		out[n++] = '.', out[n++] = '.', out[n++] = '.';
+	out[n] = '\0';
+}
+
+/* A tree from a remote may hold what dbgit never writes: names that climb
+ * out of a directory once checked out (git archive | tar), control
+ * characters meant for a terminal, symlinks, submodules. A snapshot holds
+ * files and directories with plain names; anything else is refused. */
+int snap_check_entry(const char *commit, const char *root, const git_tree_entry *e)
+{
+	const char *name = git_tree_entry_name(e);
+	git_filemode_t mode = git_tree_entry_filemode(e);
+	const char *why = NULL;
+	size_t len = strlen(name);
+	if (!len || !strcmp(name, ".") || !strcmp(name, ".."))
+		why = "is not a file name";
+	else if (strchr(name, '/') || strchr(name, '\\'))
+		why = "holds a path separator";
+	else if (len > MAX_NAME || strlen(root) + len > MAX_PATH)
+		why = "is too long";
+	for (const char *p = name; !why && *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			why = "holds a control character";
+	if (!why && mode == GIT_FILEMODE_LINK)
+		why = "is a symbolic link";
+	else if (!why && mode == GIT_FILEMODE_COMMIT)
+		why = "is a submodule";
+	else if (!why && mode != GIT_FILEMODE_TREE && mode != GIT_FILEMODE_BLOB &&
+		 mode != GIT_FILEMODE_BLOB_EXECUTABLE)
+		why = "has an unknown file mode";
+	if (!why)
+		return 0;
+	char shown[160];
+	printable(shown, sizeof(shown), root, name);
+	return err_set(ERR_VERIFY, "snapshot %.12s: tree entry '%s' %s; a snapshot holds plain files only",
+		       commit, shown, why);
+}
 
 static int collect(const char *root, const git_tree_entry *e, void *payload)
 {
 	struct snap_source *s = payload;
+	if (snap_check_entry(s->commit, root, e) < 0) {
+		s->bad = 1;
+		return -1;
+	}
 	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
 		return 0;
 	if (s->n == s->cap) {
@@ -334,13 +390,14 @@ int snap_source_new(struct dump_source **out, struct store *st, const char *comm
 	s->src.next = source_next;
 	s->src.read = source_read;
 	s->st = st;
+	s->commit = commit_hex;
 	int rc = 0;
 	git_object *obj = NULL;
 	if (git_oid_fromstr(&oid, commit_hex) < 0 ||
 	    git_object_lookup(&obj, st->repo, &oid, GIT_OBJECT_ANY) < 0 ||
 	    git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE) < 0 ||
 	    git_tree_walk(tree, GIT_TREEWALK_PRE, collect, s) < 0) {
-		rc = store_git_error(commit_hex);
+		rc = s->bad ? ERR_VERIFY : store_git_error(commit_hex);
 		snap_source_free(&s->src);
 		s = NULL;
 	} else {

@@ -18,6 +18,12 @@ int store_sync(struct store *st);
  * "t/1-rows.sql"; other names unchanged. Caller frees. */
 char *chunk_logical_name(const char *path);
 
+/* A snapshot tree entry from a repository that may be hostile: plain
+ * files and directories with plain names only (snap.c). Sets a one-line
+ * error naming commit and path and returns ERR_VERIFY otherwise. */
+struct git_tree_entry;
+int snap_check_entry(const char *commit, const char *root, const struct git_tree_entry *e);
+
 /* Sets the error from git_error_last(), prefixed with what. */
 int store_git_error(const char *what);
 
