@@ -13,8 +13,12 @@
  * shell reports a process killed by it.
  *
  * A second signal while that cleanup runs exits at once with _exit(), which
- * is async-signal-safe; what it leaves behind carries the dead pid in its
- * name and is swept by the next run (fs_sweep_scratch, store_lock).
+ * is async-signal-safe; so does a run still going SIG_GRACE seconds after
+ * the first (alarm(): some work cannot be interrupted, such as libgit2's
+ * delta search when it packs a push). What such an exit leaves behind
+ * carries the dead pid in its name and is swept by the next run
+ * (fs_sweep_scratch, store_lock); refs move only by atomic rename, so the
+ * branch is at the old snapshot or the new one.
  *
  * Worker threads are created with these signals blocked (sig_thread_create)
  * so that the main thread is the one whose system calls are interrupted.
@@ -32,11 +36,22 @@ static volatile sig_atomic_t caught;
 static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
 #define N_STOP (sizeof(stop_signals) / sizeof(stop_signals[0]))
 
+/* Seconds a stopped run has to clean up before it exits regardless. */
+#define SIG_GRACE 10
+
 static void on_signal(int sig)
 {
 	if (caught)
-		_exit(128 + sig);
+		_exit(128 + caught);
 	caught = sig;
+	alarm(SIG_GRACE);
+}
+
+static void on_grace_over(int sig)
+{
+	(void)sig;
+	if (caught)
+		_exit(128 + caught);
 }
 
 int sig_install(void)
@@ -51,6 +66,9 @@ int sig_install(void)
 	for (size_t i = 0; i < N_STOP; i++)
 		if (sigaction(stop_signals[i], &sa, NULL) < 0)
 			return err_set(ERR_GENERIC, "cannot install a signal handler: %s", strerror(errno));
+	sa.sa_handler = on_grace_over;
+	if (sigaction(SIGALRM, &sa, NULL) < 0)
+		return err_set(ERR_GENERIC, "cannot install a signal handler: %s", strerror(errno));
 	return 0;
 }
 
