@@ -172,6 +172,7 @@ const struct cmd_entry cmd_backup_entry = {
 		"  --json             print the outcome of each job as JSON\n\n"
 		"Exit status: 0 all committed (and pushed); 1 a job failed (nothing committed\n"
 		"for it); 2 usage or configuration error; 3 committed but a push failed;\n"
-		"4 another dbgit holds the repository lock.\n",
+		"4 another dbgit holds the repository lock; 128+N stopped by signal N (143 SIGTERM,\n"
+		"130 SIGINT) after cleaning up.\n",
 	.exec = cmd_backup,
 };
