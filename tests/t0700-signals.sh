@@ -22,6 +22,8 @@ git init -q --bare "$T/remote.git"
 write_config "$T/dbgit.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' \
 	"path = \"$T/app.db\"" '[job.keep]' 'last = 2' '' \
 	'[[remote]]' 'name = "nas"' "url = \"$T/remote.git\""
+write_config "$T/silent.toml" "$REPO" \
+	'[[job]]' 'name = "silent"' 'engine = "command"' 'command = "echo begin; sleep 60; echo end"'
 export DBGIT_CONFIG=$T/dbgit.toml
 "$DBGIT" init >/dev/null
 "$DBGIT" backup >/dev/null
@@ -133,6 +135,22 @@ test_case "a second signal while cleaning up exits at once, and the next run swe
 	expect_exit 0 "$DBGIT" backup --no-push
 	[ -z "$(ls -A "$TMPDIR")" ]
 	git --git-dir="$REPO" fsck --full --no-progress
+'
+
+test_case "SIGTERM while a command engine's tool is silent: stopped at once, tool too" '
+	start=$(date +%s)
+	"$DBGIT" --config silent.toml backup --no-push >/dev/null 2>err &
+	pid=$!
+	sleep 1
+	kill -TERM $pid
+	finish $pid
+	[ "$rc" -eq 143 ]
+	# well before the 10 s grace that ends any run
+	[ $(($(date +%s) - start)) -lt 8 ]
+	[ -z "$(ls -A "$TMPDIR")" ]
+	sleep 0.5
+	test_must_fail pgrep -f "sleep 60; echo end"
+	flock -n "$REPO/dbgit.lock" true
 '
 
 test_done

@@ -94,7 +94,8 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Signals (src/util/signal.c): SIGINT, SIGTERM and SIGHUP only set a flag;
  * loops check it and unwind through their normal cleanup, and dbgit exits
- * with 128 + the signal's number. A second signal exits at once. */
+ * with 128 + the signal's number. A second signal, or a run still going
+ * 10 s after the first, exits at once (the next run sweeps what is left). */
 #include <pthread.h>
 int sig_install(void);
 /* The signal caught so far, or 0. Safe from any thread. */

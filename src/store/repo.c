@@ -29,7 +29,8 @@ static void git_init_once(void)
 		 * changed on disk is caught by verify and restore. */
 		git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
 		/* No fsync per loose object (hundreds per snapshot): snap_commit
-		 * flushes the whole file system once before it moves a ref. */
+		 * flushes the whole file system once before it moves a ref, and
+		 * fsyncs the ref after (the protocol in store_internal.h). */
 		git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 		/* Bounded memory whatever the repository size: packs are read
 		 * through small mapped windows, not mapped whole. */
