@@ -55,7 +55,7 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 {
 	int healed = 0;
 	int rc = backup_once(cfg, st, job, opts, res, &healed);
-	if (rc == ERR_VERIFY && healed > 0) {
+	if (rc == ERR_VERIFY && healed > 0 && !sig_pending()) {
 		log_warn("job '%s': %d damaged object%s in the repository moved aside (%s/dbgit-quarantine); "
 			 "taking the snapshot again",
 			 job->name, healed, healed == 1 ? "" : "s", store_path(st));
@@ -147,7 +147,9 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 			char line[400];
 			err_reset(ERR_VERIFY, "job '%s': verification failed, nothing committed: %s", job->name,
 				  verify_first_line(&problems, line, sizeof(line)));
-			*healed = snap_quarantine_damaged(st, tree);
+			/* A restore stopped by a signal says nothing of the blobs. */
+			if (!sig_pending())
+				*healed = snap_quarantine_damaged(st, tree);
 			rc = ERR_VERIFY;
 			goto out;
 		}
@@ -161,6 +163,11 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 	char *message = xasprintf("%s %s\n\nengine %s, %s, %zu tables, %lld rows, verification %s\n",
 				  job->name, manifest->started, job->engine, job->format, manifest->n_tables,
 				  (long long)manifest_rows(manifest), manifest->verify_result);
+	/* A stop signal during verification: nothing is committed. */
+	if ((rc = sig_check()) < 0) {
+		free(message);
+		goto out;
+	}
 	if (opts->dry_run) {
 		log_info("job '%s': dry run: snapshot verified, not committed", job->name);
 		snprintf(res->commit, sizeof(res->commit), "%s", "");
@@ -201,6 +208,15 @@ out:
 	}
 	buf_free(&problems);
 	early_restore_free(&early);
+	/* Nothing reaches the objects of an attempt that committed nothing
+	 * (failed, stopped, or a dry run): give their space back now, under
+	 * the lock, rather than at the next reclaim - on a full disk that is
+	 * what lets the next run work. */
+	if (w && (rc < 0 || opts->dry_run) && snap_writer_discard(w) < 0) {
+		log_warn("job '%s': %s", job->name, err_last());
+		if (rc == 0)
+			err_clear();
+	}
 	snap_writer_free(w);
 	cJSON_Delete(info);
 	manifest_free(manifest);
@@ -313,7 +329,6 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 	/* A temp file beside the target, so the final rename is atomic. */
 	if ((rc = target_temp(target, &tmp)) < 0)
 		goto out;
-	fs_track_temp(tmp);
 	if ((rc = snap_source_new(&src, st, commit)) < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
 		goto out;
 	rc = verify_restored(eng, job, tmp, &m, &problems);
@@ -335,12 +350,10 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 	close(tfd);
 	if ((rc = target_replace(tmp, target, force, &was)) < 0)
 		goto out;
-	fs_untrack_temp(tmp);
 	free(tmp);
 	tmp = NULL;
 out:
 	if (tmp) {
-		fs_untrack_temp(tmp);
 		unlink(tmp);
 		char *side = xasprintf("%s-journal", tmp);
 		unlink(side);

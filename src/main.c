@@ -36,7 +36,8 @@ static void usage(FILE *out)
 	fprintf(out, "\n'dbgit help COMMAND' describes one command.\n"
 		     "Exit status: 0 ok, 1 a job failed, 2 usage or configuration error,\n"
 		     "3 committed locally but a push failed (retried next run), 4 repository locked\n"
-		     "by another dbgit, 5 committed locally but a remote refused: a person must act.\n");
+		     "by another dbgit, 5 committed locally but a remote refused: a person must act,\n"
+		     "128+N stopped by signal N (130 SIGINT, 143 SIGTERM, 129 SIGHUP) after cleaning up.\n");
 }
 
 static int help(const char *name)
@@ -60,7 +61,10 @@ int main(int argc, char **argv)
 {
 	struct cmd_ctx ctx = {0};
 	int i = 1;
-	fs_cleanup_on_signals();
+	if (sig_install() < 0) {
+		fprintf(stderr, "dbgit: %s\n", err_last());
+		return EXIT_JOB_FAILED;
+	}
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--config") || !strcmp(a, "-c")) {
@@ -102,5 +106,12 @@ int main(int argc, char **argv)
 	for (int k = i + 1; k < argc; k++)
 		if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h"))
 			return help(name);
-	return e->exec(&ctx, argc - i, argv + i);
+	int status = e->exec(&ctx, argc - i, argv + i);
+	/* A stop signal: the command has unwound and cleaned up; say so the
+	 * way a shell does for a process the signal killed. */
+	if (sig_pending()) {
+		fprintf(stderr, "dbgit: stopped by SIG%s; nothing half-done is left\n", sigabbrev_np(sig_pending()));
+		return sig_exit_status();
+	}
+	return status;
 }

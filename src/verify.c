@@ -300,7 +300,7 @@ int early_restore_start(struct early_restore *er, struct store *st, const struct
 		return ERR_GENERIC;
 	er->db = xasprintf("%s/restored-%s.db", er->dir, er->format);
 	snap_writer_on_chunk(w, snap_feed_push, er->feed);
-	if (pthread_create(&er->thread, NULL, early_restore_run, er) != 0) {
+	if (sig_thread_create(&er->thread, early_restore_run, er) != 0) {
 		snap_writer_on_chunk(w, NULL, NULL);
 		return 0; /* verification will restore from the tree */
 	}

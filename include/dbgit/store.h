@@ -58,6 +58,12 @@ typedef void (*snap_chunk_cb)(void *arg, const char *path, const char *blob);
 void snap_writer_on_chunk(struct snap_writer *w, snap_chunk_cb cb, void *arg);
 /* Writes the tree of all files plus MANIFEST.json (the manifest text). */
 int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree_out[41]);
+/* After a failed (or dry-run) attempt, with the lock held: deletes the
+ * loose objects this writer stored that the repository did not have
+ * before (no ref reaches them), giving back their space. An object that
+ * existed before the attempt is never touched. Trees are not tracked
+ * (small). */
+int snap_writer_discard(struct snap_writer *w);
 void snap_writer_free(struct snap_writer *w);
 
 /* Commits tree on branch, whose tip must still be expected_parent ("" for

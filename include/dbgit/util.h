@@ -37,6 +37,8 @@ enum {
 	ERR_EXISTS = -7,   /* a target exists and --force was not given */
 	ERR_REFUSED = -8,  /* a remote refused in a way no retry fixes (host key,
 			    * key, lease, permission, repository missing) */
+	/* SIGINT/SIGTERM/SIGHUP arrived: unwind, clean up, exit 128+signal. */
+	ERR_INTERRUPTED = -20,
 };
 
 int err_set(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -82,13 +84,13 @@ int fs_write_all(int fd, const void *data, size_t len);
 int fs_read_small(const char *path, char **out, size_t max);
 /* Removes a directory tree; quiet if it does not exist. */
 int fs_rmtree(const char *path);
-/* A fresh private temp directory under $TMPDIR; caller frees. It is
- * removed on SIGINT/SIGTERM/SIGHUP until fs_rmtree removes it. */
+/* A fresh private temp directory $TMPDIR/dbgit-<tag>-<pid>-XXXXXX; caller
+ * frees and removes it. The pid in the name lets a later run tell the
+ * leftovers of a killed run (fs_sweep_scratch). */
 int fs_mkdtemp(char **out, const char *tag);
-/* Temp paths removed if a signal stops dbgit (see fs_cleanup_on_signals). */
-void fs_track_temp(const char *path);
-void fs_untrack_temp(const char *path);
-void fs_cleanup_on_signals(void);
+/* Removes the scratch directories in $TMPDIR whose owner process is gone
+ * (same uid, dbgit's name pattern, kill(pid, 0) says ESRCH). */
+void fs_sweep_scratch(void);
 /* fsync the directory that holds path, after a rename into it. */
 int fs_fsync_parent(const char *path);
 char *xstrdup(const char *s);
@@ -112,6 +114,21 @@ int target_temp(const char *target, char **out);
  * meanwhile unless force), keeping the replaced file's mode, then removes
  * the replaced database's -wal/-shm/-journal. */
 int target_replace(const char *tmp, const char *target, int force, const struct target_info *was);
+/* Signals (src/util/signal.c): SIGINT, SIGTERM and SIGHUP only set a flag;
+ * loops check it and unwind through their normal cleanup, and dbgit exits
+ * with 128 + the signal's number. A second signal, or a run still going
+ * 10 s after the first, exits at once (the next run sweeps what is left). */
+#include <pthread.h>
+int sig_install(void);
+/* The signal caught so far, or 0. Safe from any thread. */
+int sig_pending(void);
+/* 0, or ERR_INTERRUPTED with "interrupted by SIGTERM" if a signal came. */
+int sig_check(void);
+/* 128 + the signal caught, or 0. */
+int sig_exit_status(void);
+/* pthread_create with the stop signals blocked in the new thread, so that
+ * only the main thread is interrupted by them. */
+int sig_thread_create(pthread_t *thread, void *(*run)(void *), void *arg);
 
 /* SHA-256 (OpenSSL's libcrypto underneath). */
 struct sha256;

@@ -67,6 +67,9 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		struct backup_opts bo = {no_push, no_rotate, dry_run, keep_failed};
 		struct backup_result res;
 		err_clear();
+		/* Stopped by a signal: no further job starts. */
+		if (sig_pending())
+			break;
 		rc = cycle_backup(cfg, st, job, &bo, &res);
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "job", job->name);
@@ -76,7 +79,7 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 			cJSON_AddStringToObject(o, "status", "failed");
 			cJSON_AddStringToObject(o, "error", res.message);
 			err_clear();
-			if (cycle_hook(cfg, "on-failure", job->name, "failed", "", res.message) < 0) {
+			if (!sig_pending() && cycle_hook(cfg, "on-failure", job->name, "failed", "", res.message) < 0) {
 				fprintf(stderr, "dbgit: %s\n", err_last());
 				err_clear();
 			}
@@ -98,7 +101,7 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 			}
 			manifest_free(res.manifest);
 			free(res.manifest);
-			if (!dry_run && !no_rotate) {
+			if (!dry_run && !no_rotate && !sig_pending()) {
 				const struct keep_policy *keep = config_job_keep(cfg, job);
 				char ref[512];
 				cycle_branch_ref(job, ref, sizeof(ref));
@@ -122,7 +125,7 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 		}
 		err_clear();
 	}
-	if (!no_push && !dry_run && cfg->n_remotes > 0 && n_branches > 0) {
+	if (!no_push && !dry_run && cfg->n_remotes > 0 && n_branches > 0 && !sig_pending()) {
 		int prc = remote_push_all(st, cfg, branches, n_branches, 0);
 		if (prc < 0) {
 			/* 3 retried next run, 5 a person must act: as `dbgit push`. */
@@ -133,7 +136,7 @@ static int cmd_backup(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	/* After the push: a successful push moves the leases off the old
 	 * tips, so the dropped snapshots' objects can go this very run. */
-	if ((rewritten_any || (!dry_run && store_wants_pack(st))) && store_reclaim(st) < 0) {
+	if (!sig_pending() && (rewritten_any || (!dry_run && store_wants_pack(st))) && store_reclaim(st) < 0) {
 		fprintf(stderr, "dbgit: warning: reclaiming space failed: %s\n", err_last());
 		err_clear();
 	}
@@ -171,6 +174,7 @@ const struct cmd_entry cmd_backup_entry = {
 		"for it); 2 usage or configuration error; 3 committed but a push failed\n"
 		"(retried next run); 4 another dbgit holds the repository lock; 5 committed,\n"
 		"but a remote refused in a way no retry fixes (host key, key, lease,\n"
-		"permission, repository missing): a person must act.\n",
+		"permission, repository missing): a person must act; 128+N stopped by\n"
+		"signal N (143 SIGTERM, 130 SIGINT) after cleaning up.\n",
 	.exec = cmd_backup,
 };

@@ -34,6 +34,8 @@ int cmd_setup(struct cmd_ctx *ctx, struct config **cfg, struct store **st)
 	}
 	if (!st)
 		return 0;
+	/* What a run killed before it could clean up left in $TMPDIR. */
+	fs_sweep_scratch();
 	rc = store_open(st, (*cfg)->repo_path);
 	if (rc < 0) {
 		config_free(*cfg);

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +78,11 @@ static int command_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON
 	ssize_t n;
 	while (rc == 0 && (n = read(pipefd[0], piece, 1 << 16)) != 0) {
 		if (n < 0) {
-			if (errno == EINTR)
+			/* A stop signal ends the wait for a silent command. */
+			if (errno == EINTR && (rc = sig_check()) == 0)
 				continue;
+			if (rc < 0)
+				break;
 			rc = err_set(ERR_GENERIC, "job '%s': reading its command's output: %s", job->name,
 				     strerror(errno));
 			break;
@@ -88,6 +92,9 @@ static int command_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON
 	}
 	free(piece);
 	close(pipefd[0]); /* a command still writing gets SIGPIPE */
+	/* Stopped by a signal: a silent command would be waited for. */
+	if (sig_pending())
+		kill(pid, SIGTERM);
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dbgit/engine.h"
@@ -903,6 +904,50 @@ static int dump_binary(struct dumper *d, struct dump_sink *sink)
 	return rc;
 }
 
+/* Every connection this process opens (source, scratch, target) stops
+ * its statement with SQLITE_INTERRUPT once a stop signal has come, so a
+ * long dump, restore or check unwinds at once. */
+static int interrupted(void *arg)
+{
+	(void)arg;
+	return sig_pending() != 0;
+}
+
+static int interruptible(sqlite3 *db, const char **errmsg, const struct sqlite3_api_routines *api)
+{
+	(void)errmsg, (void)api;
+	sqlite3_progress_handler(db, 1000, interrupted, NULL);
+	return SQLITE_OK;
+}
+
+__attribute__((constructor)) static void interruptible_connections(void)
+{
+	sqlite3_auto_extension((void (*)(void))interruptible);
+}
+
+/* SQLite's own busy handler sleeps 1, 2, 5, 10 ... 100 ms between tries.
+ * Against a writer that commits in a tight loop it looks too rarely and
+ * always finds the lock taken: the snapshot failed "locked beyond
+ * busy_timeout" though the writer had let go thousands of times. Trying
+ * every millisecond gets the read lock in one of those gaps. The limit is
+ * the job's busy_timeout, measured on the clock, not counted in tries. */
+static _Thread_local struct timespec busy_since;
+
+static int busy_poll(void *arg, int count)
+{
+	long limit_ms = (long)(intptr_t)arg;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (count == 0)
+		busy_since = now;
+	long waited = (now.tv_sec - busy_since.tv_sec) * 1000 + (now.tv_nsec - busy_since.tv_nsec) / 1000000;
+	if (waited >= limit_ms || sig_pending())
+		return 0;
+	struct timespec step = {0, 1000 * 1000};
+	nanosleep(&step, NULL);
+	return 1;
+}
+
 static int open_source(const struct job_cfg *job, sqlite3 **out)
 {
 	*out = NULL;
@@ -924,7 +969,7 @@ static int open_source(const struct job_cfg *job, sqlite3 **out)
 		sqlite3_close(db);
 		return ERR_GENERIC;
 	}
-	sqlite3_busy_timeout(db, job->busy_timeout_ms);
+	sqlite3_busy_handler(db, busy_poll, (void *)(intptr_t)job->busy_timeout_ms);
 	*out = db;
 	return 0;
 }

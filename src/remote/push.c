@@ -474,14 +474,14 @@ static int on_push_progress(unsigned int current, unsigned int total, size_t byt
 	c->objects = total;
 	c->bytes = bytes;
 	watchdog_touch(&c->wd);
-	return 0;
+	return sig_pending() ? GIT_EUSER : 0; /* a stop signal ends the push */
 }
 
 static int on_pack_progress(int stage, uint32_t current, uint32_t total, void *payload)
 {
 	(void)stage, (void)current, (void)total;
 	watchdog_touch(&((struct push_ctx *)payload)->wd);
-	return 0;
+	return sig_pending() ? GIT_EUSER : 0; /* a stop signal ends the push */
 }
 
 static int on_sideband(const char *str, int len, void *payload)

@@ -88,6 +88,8 @@ static int join(struct store *st, const struct lfile *f, int side, struct buf *o
 	buf_clear(out);
 	for (size_t i = 0; i < f->n[side]; i++) {
 		git_blob *b;
+		if (sig_check() < 0)
+			return ERR_INTERRUPTED;
 		if (git_blob_lookup(&b, st->repo, &f->ids[side][i]) < 0)
 			return store_git_error(f->logical);
 		buf_add(out, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
@@ -104,6 +106,9 @@ struct printer {
 static int print_line(const git_diff_delta *d, const git_diff_hunk *h, const git_diff_line *l, void *payload)
 {
 	(void)d, (void)h;
+	/* A huge diff into a pager: a stop signal ends the printing. */
+	if (sig_pending())
+		return GIT_EUSER;
 	struct printer *p = payload;
 	const char *color = NULL;
 	switch (l->origin) {

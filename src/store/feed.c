@@ -91,6 +91,8 @@ static int feed_next(struct dump_source *d, const char **path)
 static ssize_t feed_read(struct dump_source *d, void *buf, size_t len)
 {
 	struct snap_feed *f = (struct snap_feed *)d;
+	if (sig_check() < 0)
+		return -1;
 	if (!f->loaded) {
 		git_oid id;
 		const char *path;

@@ -12,7 +12,9 @@
  *      ref and HEAD, and fsync the .pack, the .idx and their directory;
  *   5. check, reading the new pack alone, that every reachable commit,
  *      tree and blob is in it; on any doubt stop before deleting;
- *   6. drop the optional caches that name objects (multi-pack-index,
+ *   6. (after syncing the file system once more, so that the reflogs of
+ *      step 3 and every ref read in step 2 are durable: see the protocol
+ *      in store_internal.h) drop the optional caches that name objects (multi-pack-index,
  *      commit-graph, info/packs), then the old packs (.idx first, so no
  *      reader picks a pack whose .pack is gone), then the noted loose
  *      objects.
@@ -559,6 +561,8 @@ static int insert_history(git_packbuilder *pb, git_repository *repo, git_revwalk
 	int rc = 0, e;
 	while (rc == 0 && (e = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
+		if ((rc = sig_check()) < 0)
+			break;
 		if (git_commit_lookup(&c, repo, &id) < 0 || git_packbuilder_insert(pb, &id, NULL) < 0)
 			rc = store_git_error("reclaim: collecting objects");
 		else
@@ -569,6 +573,14 @@ static int insert_history(git_packbuilder *pb, git_repository *repo, git_revwalk
 		rc = store_git_error("reclaim: walking history");
 	oidset_free(&seen);
 	return rc;
+}
+
+/* Packing a large repository takes minutes: a stop signal aborts it (the
+ * half-written temp pack is libgit2's to remove, or step 1's next time). */
+static int stop_on_signal(int stage, uint32_t current, uint32_t total, void *payload)
+{
+	(void)stage, (void)current, (void)total, (void)payload;
+	return sig_pending() ? GIT_EUSER : 0;
 }
 
 /* Step 4. Writes the pack into packdir and returns its base name
@@ -601,6 +613,7 @@ static int write_pack(git_repository *repo, const char *packdir, const struct ro
 		goto out;
 	}
 	git_packbuilder_set_threads(pb, 0);
+	git_packbuilder_set_callbacks(pb, stop_on_signal, NULL);
 	for (size_t i = 0; i < r->n_commits; i++)
 		if (git_revwalk_push(walk, &r->commits[i]) < 0) {
 			rc = store_git_error("reclaim: walking history");
@@ -614,7 +627,7 @@ static int write_pack(git_repository *repo, const char *packdir, const struct ro
 			goto out;
 		}
 	if (git_packbuilder_write(pb, packdir, 0, NULL, NULL) < 0) {
-		rc = store_git_error("reclaim: writing the pack");
+		rc = sig_pending() ? sig_check() : store_git_error("reclaim: writing the pack");
 		goto out;
 	}
 	*objects = git_packbuilder_object_count(pb);
@@ -684,7 +697,7 @@ int store_reclaim_ex(struct store *st, struct reclaim_result *res)
 		res->bytes_after = res->bytes_before;
 		goto out;
 	}
-	if ((rc = expire_reflogs(repo, &roots, &live, &res->reflog_dropped)) < 0)
+	if ((rc = sig_check()) < 0 || (rc = expire_reflogs(repo, &roots, &live, &res->reflog_dropped)) < 0)
 		goto out;
 	pause_at("reflog");
 
@@ -698,6 +711,11 @@ int store_reclaim_ex(struct store *st, struct reclaim_result *res)
 			goto out;
 	}
 	pause_at("packed");
+	/* The last moment to stop with nothing deleted; then the refs and
+	 * reflogs that decided what is live must be on disk before anything
+	 * they do not reach goes. */
+	if ((rc = sig_check()) < 0 || (rc = store_sync(st)) < 0)
+		goto out;
 
 	/* Optional caches that may name objects or packs about to go. */
 	static const char *const caches[] = {"pack/multi-pack-index", "info/commit-graph",

@@ -10,6 +10,7 @@
 #include <git2.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -28,7 +29,8 @@ static void git_init_once(void)
 		 * changed on disk is caught by verify and restore. */
 		git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 1);
 		/* No fsync per loose object (hundreds per snapshot): snap_commit
-		 * flushes the whole file system once before it moves a ref. */
+		 * flushes the whole file system once before it moves a ref, and
+		 * fsyncs the ref after (the protocol in store_internal.h). */
 		git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 		/* Bounded memory whatever the repository size: packs are read
 		 * through small mapped windows, not mapped whole. */
@@ -98,25 +100,60 @@ void store_free(struct store *st)
 {
 	if (!st)
 		return;
-	if (st->lock_fd >= 0)
+	if (st->lock_fd >= 0) {
+		/* Let go cleanly: no pid left for the next holder to act on. */
+		if (ftruncate(st->lock_fd, 0) < 0)
+			log_debug("cannot empty %sdbgit.lock: %s", git_repository_path(st->repo), strerror(errno));
 		close(st->lock_fd);
+	}
 	git_repository_free(st->repo);
 	free(st->path);
 	free(st);
 }
 
-/* A ref's .lock file older than a minute, found while this process holds
- * the repository lock, was left by a process killed in the middle of a ref
- * update: git would refuse that ref for ever after. Only dbgit writes this
- * repository, and never for a minute on end. */
-static void remove_stale_lock(const char *path)
+/*
+ * Leftovers of a writer that died (kill -9, power cut, a second signal):
+ * libgit2's objects/tmp_object_git2_*, pack temp files, a ref's .lock file
+ * (git would refuse that ref for ever after). Only dbgit writes this
+ * repository, and only under the lock, so once this process holds it such
+ * a file is garbage if its writer is known gone - the previous holder left
+ * its pid in dbgit.lock (a clean exit empties it) and no such process
+ * exists, and the file is older than this lock - or, whoever wrote it, if
+ * it is older than a minute (no step of dbgit keeps one that long).
+ */
+struct sweep {
+	time_t locked_at;
+	int holder_gone; /* the previous holder died without letting go */
+};
+
+static int is_lock(const char *name)
 {
-	struct stat sb;
-	if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && time(NULL) - sb.st_mtime > 60 && unlink(path) == 0)
-		log_warn("removed a stale lock %s left by an interrupted run", path);
+	size_t n = strlen(name);
+	return n > 5 && !strcmp(name + n - 5, ".lock");
 }
 
-static void remove_stale_locks(const char *dir)
+/* Temp files of libgit2 (loose objects, packs) and of git. */
+static int is_temp(const char *name)
+{
+	return !strncmp(name, "tmp_object_git2_", 16) || !strncmp(name, "pack_git2_", 10) ||
+	       !strncmp(name, "tmp_pack_", 9) || !strncmp(name, "tmp_idx_", 8) || is_lock(name);
+}
+
+static void sweep_file(const struct sweep *sw, const char *path)
+{
+	struct stat sb;
+	if (lstat(path, &sb) < 0 || !S_ISREG(sb.st_mode))
+		return;
+	time_t age = sw->locked_at - sb.st_mtime;
+	if (!(age > 60 || (sw->holder_gone && age >= 0)))
+		return;
+	if (unlink(path) == 0)
+		log_warn("removed a stale %s %s left by an interrupted run", is_lock(path) ? "lock" : "temp file",
+			 path);
+}
+
+/* Files in dir (and, if deep, its subdirectories) that are leftovers. */
+static void sweep_dir(const struct sweep *sw, const char *dir, int deep, int locks_only)
 {
 	DIR *d = opendir(dir);
 	struct dirent *e;
@@ -126,14 +163,34 @@ static void remove_stale_locks(const char *dir)
 		if (e->d_name[0] == '.')
 			continue;
 		char *path = xasprintf("%s/%s", dir, e->d_name);
-		size_t n = strlen(e->d_name);
-		if (fs_is_dir(path))
-			remove_stale_locks(path);
-		else if (n > 5 && !strcmp(e->d_name + n - 5, ".lock"))
-			remove_stale_lock(path);
+		if (deep && fs_is_dir(path))
+			sweep_dir(sw, path, deep, locks_only);
+		else if (locks_only ? is_lock(e->d_name) : is_temp(e->d_name))
+			sweep_file(sw, path);
 		free(path);
 	}
 	closedir(d);
+}
+
+static void sweep_leftovers(struct store *st, long previous_holder)
+{
+	struct sweep sw = {time(NULL), 0};
+	if (previous_holder > 0 && previous_holder != (long)getpid() && kill((pid_t)previous_holder, 0) < 0 &&
+	    errno == ESRCH)
+		sw.holder_gone = 1;
+	const char *gitdir = git_repository_path(st->repo);
+	char *refs = xasprintf("%srefs", gitdir);
+	char *objects = xasprintf("%sobjects", gitdir);
+	char *pack = xasprintf("%sobjects/pack", gitdir);
+	char *packed = xasprintf("%spacked-refs.lock", gitdir);
+	char *logs = xasprintf("%slogs", gitdir);
+	sweep_dir(&sw, refs, 1, 1);
+	sweep_dir(&sw, logs, 1, 1);
+	free(logs);
+	sweep_dir(&sw, objects, 0, 0);
+	sweep_dir(&sw, pack, 0, 0);
+	sweep_file(&sw, packed);
+	free(refs), free(objects), free(pack), free(packed);
 }
 
 int store_lock(struct store *st)
@@ -156,19 +213,18 @@ int store_lock(struct store *st)
 		free(file);
 		return rc;
 	}
-	/* Record who holds it, for a human looking at the file. */
+	/* Who held it last: a pid still there means that run never let go. */
 	char pid[32];
+	ssize_t got = pread(fd, pid, sizeof(pid) - 1, 0);
+	pid[got > 0 ? got : 0] = '\0';
+	long previous = strtol(pid, NULL, 10);
+	/* Record who holds it, for a human looking at the file. */
 	int n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) == 0)
-		(void)!write(fd, pid, (size_t)n);
+		(void)!pwrite(fd, pid, (size_t)n, 0);
 	free(file);
 	st->lock_fd = fd;
-	char *refs = xasprintf("%srefs", git_repository_path(st->repo));
-	remove_stale_locks(refs);
-	free(refs);
-	char *packed = xasprintf("%spacked-refs.lock", git_repository_path(st->repo));
-	remove_stale_lock(packed);
-	free(packed);
+	sweep_leftovers(st, previous);
 	return 0;
 }
 
@@ -183,6 +239,42 @@ int store_sync(struct store *st)
 	}
 	close(fd);
 	return 0;
+}
+
+static int fsync_file(const char *path, int optional)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (optional && errno == ENOENT)
+			return 0;
+		return err_set(ERR_GENERIC, "cannot open %s to flush it: %s", path, strerror(errno));
+	}
+	int rc = 0;
+	if (fsync(fd) < 0)
+		rc = err_set(ERR_GENERIC, "cannot flush %s to disk: %s", path, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+int store_sync_ref(struct store *st, const char *refname)
+{
+	const char *gitdir = git_repository_path(st->repo);
+	char *ref = xasprintf("%s%s", gitdir, refname);
+	char *packed = xasprintf("%spacked-refs", gitdir);
+	char *log = xasprintf("%slogs/%s", gitdir, refname);
+	int rc;
+	if (fs_exists(ref))
+		rc = fsync_file(ref, 0);
+	else
+		rc = fsync_file(packed, 0);
+	if (rc == 0)
+		rc = fsync_file(log, 1);
+	if (rc == 0 && (fs_fsync_parent(ref) < 0 || fs_fsync_parent(log) < 0 || fs_fsync_parent(packed) < 0))
+		rc = err_set(ERR_GENERIC, "cannot flush the directory of %s to disk: %s", ref, strerror(errno));
+	free(ref);
+	free(packed);
+	free(log);
+	return rc;
 }
 
 const char *store_path(const struct store *st)

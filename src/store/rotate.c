@@ -288,6 +288,10 @@ int rotate_branch_ex(struct store *st, const char *branch, const struct keep_pol
 	for (size_t i = oldest_drop; i-- > 0;) {
 		if (!keep[i])
 			continue;
+		/* Stopped here, the branch has not moved: the commits written
+		 * so far are unreachable and go at the next reclaim. */
+		if ((rc = sig_check()) < 0)
+			goto out;
 		git_commit *c = chain[i];
 		git_tree *tree = NULL;
 		if (git_commit_tree(&tree, c) < 0) {
@@ -311,7 +315,7 @@ int rotate_branch_ex(struct store *st, const char *branch, const struct keep_pol
 		}
 	}
 
-	if ((rc = store_sync(st)) < 0)
+	if ((rc = sig_check()) < 0 || (rc = store_sync(st)) < 0)
 		goto out;
 	char msg[256];
 	snprintf(msg, sizeof(msg), "dbgit rotate: kept %zu of %zu snapshots (was %s)", kept, n,
@@ -329,6 +333,9 @@ int rotate_branch_ex(struct store *st, const char *branch, const struct keep_pol
 	}
 	git_oid_tostr(res->new_tip, sizeof(res->new_tip), &new_tip);
 	res->rewritten = 1;
+	/* Durable before reclaim deletes what the old tip reached. */
+	if ((rc = store_sync_ref(st, git_reference_name(resolved))) < 0)
+		goto out;
 	log_info("%s: kept %zu of %zu snapshots, %.12s -> %.12s", refname, kept, n, res->old_tip,
 		 res->new_tip);
 

@@ -68,6 +68,8 @@ int snap_commit(struct store *st, const char *branch, const char *expected_paren
 			     branch, git_error_last() ? git_error_last()->message : "");
 		goto out;
 	}
+	if ((rc = store_sync_ref(st, branch)) < 0)
+		goto out;
 	git_oid_tostr(commit_out, 41, &commit_id);
 out:
 	git_reference_free(ref);
@@ -355,6 +357,8 @@ static int source_next(struct dump_source *d, const char **path)
 	struct snap_source *s = (struct snap_source *)d;
 	git_blob_free(s->blob);
 	s->blob = NULL;
+	if (sig_check() < 0)
+		return ERR_INTERRUPTED;
 	if (s->cur >= s->n)
 		return 0;
 	struct entry *e = &s->entries[s->cur++];
@@ -373,6 +377,9 @@ static ssize_t source_read(struct dump_source *d, void *buf, size_t len)
 	struct snap_source *s = (struct snap_source *)d;
 	if (!s->blob)
 		return 0;
+	/* Every restore reads through here: a stop signal ends it. */
+	if (sig_check() < 0)
+		return -1;
 	size_t size = (size_t)git_blob_rawsize(s->blob);
 	size_t n = size - s->off < len ? size - s->off : len;
 	memcpy(buf, (const char *)git_blob_rawcontent(s->blob) + s->off, n);

@@ -9,9 +9,12 @@
  * in sorted order gives back each stream.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <git2.h>
+#include <git2/sys/repository.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dbgit/store.h"
 #include "dbgit/util.h"
@@ -25,6 +28,10 @@ struct snap_writer {
 	size_t max_blob;
 	cJSON *files;
 	size_t new_blobs;
+	/* Every object this writer stored that the repository did not have
+	 * before: what snap_writer_discard may delete, and nothing else. */
+	git_oid *fresh;
+	size_t n_fresh, cap_fresh;
 	snap_chunk_cb on_chunk;
 	void *on_chunk_arg;
 	/* the logical file being written */
@@ -33,6 +40,20 @@ struct snap_writer {
 	struct buf pending;
 	unsigned chunk_no;
 };
+
+static int note_fresh(struct snap_writer *w, const git_oid *id)
+{
+	if (w->n_fresh == w->cap_fresh) {
+		size_t cap = w->cap_fresh ? 2 * w->cap_fresh : 256;
+		git_oid *v = realloc(w->fresh, cap * sizeof(*v));
+		if (!v)
+			return err_set(ERR_GENERIC, "out of memory");
+		w->fresh = v;
+		w->cap_fresh = cap;
+	}
+	git_oid_cpy(&w->fresh[w->n_fresh++], id);
+	return 0;
+}
 
 static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 {
@@ -62,6 +83,8 @@ static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 			goto out;
 		}
 		w->new_blobs++;
+		if ((rc = note_fresh(w, &oid)) < 0)
+			goto out;
 	}
 	git_index_entry e;
 	memset(&e, 0, sizeof(e));
@@ -121,6 +144,9 @@ static int sink_open(struct dump_sink *s, const char *path, enum chunk_mode mode
 static int sink_write(struct dump_sink *s, const void *data, size_t len)
 {
 	struct snap_writer *w = (struct snap_writer *)s;
+	/* Every dump writes through here: a stop signal ends it. */
+	if (sig_check() < 0)
+		return ERR_INTERRUPTED;
 	if (buf_add(&w->pending, data, len) < 0)
 		return ERR_GENERIC;
 	progress_add(len);
@@ -185,7 +211,10 @@ int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree
 {
 	git_oid oid, tree;
 	size_t len = strlen(manifest_json);
-	if (git_odb_write(&oid, w->odb, manifest_json, len, GIT_OBJECT_BLOB) < 0)
+	if (git_odb_hash(&oid, manifest_json, len, GIT_OBJECT_BLOB) < 0)
+		return store_git_error(w->st->path);
+	if (!git_odb_exists(w->odb, &oid) &&
+	    (git_odb_write(&oid, w->odb, manifest_json, len, GIT_OBJECT_BLOB) < 0 || note_fresh(w, &oid) < 0))
 		return store_git_error(w->st->path);
 	git_index_entry e;
 	memset(&e, 0, sizeof(e));
@@ -199,10 +228,45 @@ int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree
 	return 0;
 }
 
+int snap_writer_discard(struct snap_writer *w)
+{
+	const char *gitdir = git_repository_path(w->st->repo);
+	size_t removed = 0;
+	for (size_t i = 0; i < w->n_fresh; i++) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), &w->fresh[i]);
+		char *dir = xasprintf("%sobjects/%.2s", gitdir, hex);
+		char *path = xasprintf("%s/%s", dir, hex + 2);
+		if (unlink(path) == 0)
+			removed++;
+		else if (errno != ENOENT)
+			log_warn("cannot remove %s: %s", path, strerror(errno));
+		rmdir(dir); /* only if this attempt was its only user */
+		free(path);
+		free(dir);
+	}
+	if (removed)
+		log_info("gave back %zu object%s of the failed attempt", removed, removed == 1 ? "" : "s");
+	w->n_fresh = 0;
+	w->new_blobs = 0;
+	/* The repository's object cache may still answer "exists" for what
+	 * was just deleted, and a retry would then not write it again: start
+	 * from a fresh object database, as reclaim does. */
+	git_odb *odb = NULL;
+	char *objdir = xasprintf("%sobjects", gitdir);
+	int rc = 0;
+	if (git_odb_open(&odb, objdir) < 0 || git_repository_set_odb(w->st->repo, odb) < 0)
+		rc = store_git_error(objdir);
+	git_odb_free(odb);
+	free(objdir);
+	return rc;
+}
+
 void snap_writer_free(struct snap_writer *w)
 {
 	if (!w)
 		return;
+	free(w->fresh);
 	git_index_free(w->index);
 	git_odb_free(w->odb);
 	cJSON_Delete(w->files);

@@ -77,6 +77,8 @@ int err_exit_status(int code)
 		return EXIT_PUSH_FAILED;
 	case ERR_REFUSED:
 		return EXIT_REFUSED;
+	case ERR_INTERRUPTED:
+		return sig_exit_status() ? sig_exit_status() : EXIT_JOB_FAILED;
 	default:
 		return EXIT_JOB_FAILED;
 	}

@@ -79,53 +79,8 @@ int fs_read_small(const char *path, char **out, size_t max)
 	return 0;
 }
 
-/* Temp files and directories that hold copies of a database: removed by
- * fs_rmtree as usual, or by the signal handler if cron's timeout or an
- * operator stops dbgit halfway. */
-#define MAX_TEMPS 16
-static char *temps[MAX_TEMPS];
-
-void fs_track_temp(const char *path)
-{
-	for (int i = 0; i < MAX_TEMPS; i++)
-		if (!temps[i]) {
-			temps[i] = xstrdup(path);
-			return;
-		}
-}
-
-void fs_untrack_temp(const char *path)
-{
-	for (int i = 0; i < MAX_TEMPS; i++)
-		if (temps[i] && !strcmp(temps[i], path)) {
-			char *p = temps[i];
-			temps[i] = NULL;
-			free(p);
-		}
-}
-
-static void on_signal(int sig)
-{
-	for (int i = 0; i < MAX_TEMPS; i++)
-		if (temps[i]) {
-			char *p = temps[i];
-			temps[i] = NULL; /* so fs_rmtree does not free it under us */
-			fs_rmtree(p);
-		}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-void fs_cleanup_on_signals(void)
-{
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
-}
-
 int fs_rmtree(const char *path)
 {
-	fs_untrack_temp(path);
 	struct stat st;
 	if (lstat(path, &st) < 0)
 		return errno == ENOENT ? 0 : -1;
@@ -150,20 +105,65 @@ int fs_rmtree(const char *path)
 	return rc;
 }
 
-int fs_mkdtemp(char **out, const char *tag)
+static const char *tmp_root(void)
 {
 	const char *tmp = getenv("TMPDIR");
-	char *tpl = xasprintf("%s/dbgit-%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
-	if (!tpl)
-		return err_set(ERR_GENERIC, "out of memory");
+	return tmp && *tmp ? tmp : "/tmp";
+}
+
+int fs_mkdtemp(char **out, const char *tag)
+{
+	char *tpl = xasprintf("%s/dbgit-%s-%ld-XXXXXX", tmp_root(), tag, (long)getpid());
 	if (!mkdtemp(tpl)) {
 		int e = errno;
 		free(tpl);
 		return err_set(ERR_GENERIC, "cannot create a temp directory: %s", strerror(e));
 	}
-	fs_track_temp(tpl);
 	*out = tpl;
 	return 0;
+}
+
+/* The owner's pid if name is one of fs_mkdtemp's ("dbgit-<tag>-<pid>-XXXXXX"),
+ * else 0. */
+static long scratch_owner(const char *name)
+{
+	if (strncmp(name, "dbgit-", 6) != 0)
+		return 0;
+	const char *p = name + 6;
+	size_t tag = strspn(p, "abcdefghijklmnopqrstuvwxyz");
+	if (tag == 0 || p[tag] != '-')
+		return 0;
+	p += tag + 1;
+	size_t digits = strspn(p, "0123456789");
+	if (digits == 0 || digits > 9 || p[digits] != '-' || strlen(p + digits + 1) != 6)
+		return 0;
+	return strtol(p, NULL, 10);
+}
+
+void fs_sweep_scratch(void)
+{
+	const char *root = tmp_root();
+	DIR *d = opendir(root);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		long pid = scratch_owner(e->d_name);
+		/* Only a dead owner's: a live dbgit (even another user's, which
+		 * kill would answer EPERM for) keeps its scratch. */
+		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		char *path = xasprintf("%s/%s", root, e->d_name);
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid()) {
+			if (fs_rmtree(path) == 0)
+				log_info("removed %s, left by an interrupted dbgit (pid %ld)", path, pid);
+			else
+				log_warn("cannot remove %s, left by an interrupted dbgit (pid %ld)", path, pid);
+		}
+		free(path);
+	}
+	closedir(d);
 }
 
 int fs_fsync_parent(const char *path)
