@@ -126,6 +126,61 @@ static void hex_value(struct sqlite_fmt *f, struct buf *b, const unsigned char *
 	}
 }
 
+/* The CAST reads the bytes in the database's encoding. */
+static void hex_text(struct sqlite_fmt *f, struct buf *b, const void *p, size_t n)
+{
+	buf_puts(b, "CAST(X'");
+	hex_value(f, b, p, n);
+	buf_puts(b, "' AS TEXT)");
+}
+
+static void text_utf8(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
+{
+	const char *s = (const char *)sqlite3_value_text(v);
+	size_t n = (size_t)sqlite3_value_bytes(v);
+	if (memchr(s, '\0', n) || memchr(s, '\n', n) || memchr(s, '\r', n))
+		hex_text(f, b, s, n);
+	else
+		sqlite_fmt_quoted(b, s);
+}
+
+/* Does UTF-16 text come back the same through the UTF-8 of a quoted
+ * literal? Not if it holds a line break or NUL, an odd byte, a surrogate
+ * that is not half of a pair, or U+FFFE/U+FFFF: SQLite turns the last two
+ * kinds into U+FFFD on the way back. */
+static int utf16_plain(const unsigned char *p, size_t n, int le)
+{
+	if (n % 2)
+		return 0;
+	for (size_t i = 0; i < n; i += 2) {
+		unsigned u = le ? p[i] | p[i + 1] << 8 : p[i] << 8 | p[i + 1];
+		if (u == 0 || u == '\n' || u == '\r' || u >= 0xFFFE || (u >= 0xDC00 && u <= 0xDFFF))
+			return 0;
+		if (u >= 0xD800 && u <= 0xDBFF) {
+			if (i + 2 >= n)
+				return 0;
+			unsigned w = le ? p[i + 2] | p[i + 3] << 8 : p[i + 2] << 8 | p[i + 3];
+			if (w < 0xDC00 || w > 0xDFFF)
+				return 0;
+			i += 2;
+		}
+	}
+	return 1;
+}
+
+static void text_utf16(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
+{
+	/* The database's own bytes first: asking for UTF-8 converts the value
+	 * in place, and the way back is not exact for every UTF-16 text. */
+	int le = f->enc == SQLITE_UTF16LE;
+	const unsigned char *w = le ? sqlite3_value_text16le(v) : sqlite3_value_text16be(v);
+	size_t n = (size_t)sqlite3_value_bytes16(v);
+	if (!utf16_plain(w, n, le))
+		hex_text(f, b, w, n);
+	else
+		sqlite_fmt_quoted(b, (const char *)sqlite3_value_text(v));
+}
+
 void sqlite_fmt_value(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 {
 	switch (sqlite3_value_type(v)) {
@@ -138,24 +193,12 @@ void sqlite_fmt_value(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 	case SQLITE_FLOAT:
 		sqlite_fmt_real(f->real_check, b, sqlite3_value_double(v));
 		break;
-	case SQLITE_TEXT: {
-		const char *s = (const char *)sqlite3_value_text(v);
-		size_t n = (size_t)sqlite3_value_bytes(v);
-		if (memchr(s, '\0', n) || memchr(s, '\n', n) || memchr(s, '\r', n)) {
-			buf_puts(b, "CAST(X'");
-			if (f->enc == SQLITE_UTF8) {
-				hex_value(f, b, (const unsigned char *)s, n);
-			} else {
-				const void *w = f->enc == SQLITE_UTF16LE ? sqlite3_value_text16le(v)
-									 : sqlite3_value_text16be(v);
-				hex_value(f, b, w, (size_t)sqlite3_value_bytes16(v));
-			}
-			buf_puts(b, "' AS TEXT)");
-		} else {
-			sqlite_fmt_quoted(b, s);
-		}
+	case SQLITE_TEXT:
+		if (f->enc == SQLITE_UTF8)
+			text_utf8(f, b, v);
+		else
+			text_utf16(f, b, v);
 		break;
-	}
 	default:
 		buf_puts(b, "X'");
 		hex_value(f, b, sqlite3_value_blob(v), (size_t)sqlite3_value_bytes(v));
