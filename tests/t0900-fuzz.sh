@@ -16,6 +16,56 @@ FB=$(cd "$(dirname "$DBGIT")" && pwd)/fuzz-build
 ARTIFACTS=$FB/artifacts
 export LSAN_OPTIONS="suppressions=$TEST_SRCDIR/fuzz/lsan.supp:print_suppressions=0"
 
+# What the fuzzers found, through the real binary.
+REPO=$T/backups.git
+dg() { "$DBGIT" --config "$T/dbgit.toml" "$@"; }
+# A lone high surrogate before "B", U+FFFF, a lone surrogate at the end, a
+# pair: SQLite's UTF-16 -> UTF-8 -> UTF-16 changes all but the pair.
+make_u16_db() {
+	sqlite3 "$1" <<'SQL'
+PRAGMA encoding = 'UTF-16le';
+CREATE TABLE t(id INTEGER PRIMARY KEY, x);
+INSERT INTO t(x) VALUES (CAST(X'410000D84200' AS TEXT)), (CAST(X'FFFF' AS TEXT)),
+	(CAST(X'3DD8' AS TEXT)), (CAST(X'3DD83DDE' AS TEXT)), ('plain');
+SQL
+}
+
+test_case "a UTF-16 database with text UTF-8 cannot carry (lone surrogates, U+FFFF) comes back bit for bit" '
+	make_u16_db u16.db
+	write_config "$T/dbgit.toml" "$REPO" "[[job]]" "name = \"u16\"" "engine = \"sqlite\"" "path = \"$T/u16.db\""
+	expect_exit 0 dg init
+	expect_exit 0 dg backup --no-push
+	expect_exit 0 dg restore u16 --to "$T/back.db"
+	sqlite3 u16.db "SELECT id, typeof(x), hex(x) FROM t" >want
+	sqlite3 back.db "SELECT id, typeof(x), hex(x) FROM t" >got
+	cmp want got
+	test "$(sqlite3 back.db "PRAGMA encoding")" = UTF-16le
+	git --git-dir="$REPO" fsck --full
+'
+
+test_case "restore --at with a time out of range or a day that does not exist exits 2 naming it" '
+	expect_exit 2 dg restore u16 --at 99999999999999999999 --to "$T/x.db"
+	stderr_has "99999999999999999999"
+	expect_exit 2 dg restore u16 --at 55555555555555555 --to "$T/x.db"
+	stderr_has "out of range"
+	expect_exit 2 dg restore u16 --at 2026-02-31 --to "$T/x.db"
+	stderr_has "2026-02-31"
+	test ! -e "$T/x.db"
+'
+
+test_case "a config number too big for its key exits 2 naming the file and the key" '
+	write_config "$T/big.toml" "$REPO" "[keep]" "last = 700000000000000000"
+	expect_exit 2 "$DBGIT" --config "$T/big.toml" list
+	stderr_has "big.toml"
+	stderr_has "last"
+	write_config "$T/nan.toml" "$REPO" "[keep]" "daily = nan"
+	expect_exit 2 "$DBGIT" --config "$T/nan.toml" list
+	stderr_has "daily"
+	write_config "$T/size.toml" "$REPO" "max_blob_size = 1e300"
+	expect_exit 2 "$DBGIT" --config "$T/size.toml" list
+	stderr_has "max_blob_size"
+'
+
 targets=()
 for src in "$TEST_SRCDIR"/fuzz/fuzz_*.c; do
 	[ -e "$src" ] || continue

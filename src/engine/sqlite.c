@@ -354,20 +354,25 @@ static int walk_rows(struct dumper *d, const struct table *t, struct dump_sink *
 	struct sqlite_fmt fmt = {.real_check = d->real_check, .enc = d->enc, .sink = sink};
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		(*rows)++;
+		/* The line first: the formatter must see TEXT in the database's
+		 * encoding, before the checksum's UTF-8 read converts it in
+		 * place (not exactly, for every UTF-16 text). */
+		if (sink) {
+			buf_clear(&d->line);
+			buf_puts(&d->line, t->insert_head);
+			for (int i = 0; i < t->ncols; i++) {
+				if (i)
+					buf_puts(&d->line, ",");
+				sqlite_fmt_value(&fmt, &d->line, sqlite3_column_value(st, i));
+			}
+			buf_puts(&d->line, ");\n");
+		}
 		buf_clear(&d->framed);
 		for (int i = 0; i < t->ncols; i++)
 			frame_value(&d->framed, h, st, i);
 		sha256_update(h, d->framed.data, d->framed.len);
 		if (!sink)
 			continue;
-		buf_clear(&d->line);
-		buf_puts(&d->line, t->insert_head);
-		for (int i = 0; i < t->ncols; i++) {
-			if (i)
-				buf_puts(&d->line, ",");
-			sqlite_fmt_value(&fmt, &d->line, sqlite3_column_value(st, i));
-		}
-		buf_puts(&d->line, ");\n");
 		if (fmt.sink_rc < 0 || sink->write(sink, d->line.data, d->line.len) < 0) {
 			rc = ERR_GENERIC;
 			break;
