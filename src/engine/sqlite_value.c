@@ -7,7 +7,8 @@
  * which restore registers. An infinity is 9e999 (SQLite reads an overflow
  * as infinity). TEXT holding NUL, CR or LF is written as CAST(X'..' AS
  * TEXT), which reads the bytes in the database's encoding, so that a row
- * stays on one line.
+ * stays on one line; so is UTF-16 text that SQLite's UTF-8 conversion
+ * would change (see utf16_plain).
  */
 #include <math.h>
 #include <stdio.h>
@@ -138,6 +139,10 @@ static void text_utf8(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 {
 	const char *s = (const char *)sqlite3_value_text(v);
 	size_t n = (size_t)sqlite3_value_bytes(v);
+	if (!s) {
+		f->sink_rc = err_set(ERR_GENERIC, "out of memory reading a TEXT value");
+		return;
+	}
 	if (memchr(s, '\0', n) || memchr(s, '\n', n) || memchr(s, '\r', n))
 		hex_text(f, b, s, n);
 	else
@@ -175,10 +180,13 @@ static void text_utf16(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 	int le = f->enc == SQLITE_UTF16LE;
 	const unsigned char *w = le ? sqlite3_value_text16le(v) : sqlite3_value_text16be(v);
 	size_t n = (size_t)sqlite3_value_bytes16(v);
-	if (!utf16_plain(w, n, le))
+	const char *s;
+	if (w && !utf16_plain(w, n, le))
 		hex_text(f, b, w, n);
+	else if ((s = (const char *)sqlite3_value_text(v)))
+		sqlite_fmt_quoted(b, s);
 	else
-		sqlite_fmt_quoted(b, (const char *)sqlite3_value_text(v));
+		f->sink_rc = err_set(ERR_GENERIC, "out of memory reading a TEXT value");
 }
 
 void sqlite_fmt_value(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)

@@ -28,7 +28,7 @@ struct sqlite_fmt {
 	sqlite3_stmt *real_check;
 	int enc;                /* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
 	struct dump_sink *sink; /* NULL: every literal stays in the buffer */
-	int sink_rc;            /* the sink's first error */
+	int sink_rc;            /* the first error: the sink's, or out of memory */
 };
 
 /* Appends v's literal to b. With a sink, a value over SQLITE_BIG_VALUE
