@@ -192,15 +192,9 @@ static void text_utf16(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 void sqlite_fmt_value(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 {
 	switch (sqlite3_value_type(v)) {
-	case SQLITE_NULL:
-		buf_puts(b, "NULL");
-		break;
-	case SQLITE_INTEGER:
-		sqlite_fmt_int(b, sqlite3_value_int64(v));
-		break;
-	case SQLITE_FLOAT:
-		sqlite_fmt_real(f->real_check, b, sqlite3_value_double(v));
-		break;
+	case SQLITE_NULL: buf_puts(b, "NULL"); break;
+	case SQLITE_INTEGER: sqlite_fmt_int(b, sqlite3_value_int64(v)); break;
+	case SQLITE_FLOAT: sqlite_fmt_real(f->real_check, b, sqlite3_value_double(v)); break;
 	case SQLITE_TEXT:
 		if (f->enc == SQLITE_UTF8)
 			text_utf8(f, b, v);

@@ -26,9 +26,9 @@ struct sqlite_fmt {
 	/* "SELECT CAST(?1 AS REAL)" prepared on any connection: SQLite's own
 	 * parser decides whether a decimal form is exact. */
 	sqlite3_stmt *real_check;
-	int enc;                /* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
+	int enc;		/* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
 	struct dump_sink *sink; /* NULL: every literal stays in the buffer */
-	int sink_rc;            /* the first error: the sink's, or out of memory */
+	int sink_rc;		/* the first error: the sink's, or out of memory */
 };
 
 /* Appends v's literal to b. With a sink, a value over SQLITE_BIG_VALUE

@@ -19,11 +19,11 @@
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 
-#define APP "refs/heads/backup/app"
+#define APP   "refs/heads/backup/app"
 #define OTHER "refs/heads/backup/other"
 #define N_APP 4
-#define DAY 86400
-#define T0 INT64_C(1795000000) /* 2026-11-18 */
+#define DAY   86400
+#define T0    INT64_C(1795000000) /* 2026-11-18 */
 
 static struct store *st;
 static char *dir;
@@ -44,8 +44,8 @@ static void snapshot(const char *branch, int i, int64_t when, char out[41])
 		die("writer");
 	struct dump_sink *sink = snap_writer_sink(w);
 	int n = snprintf(data, sizeof(data), "INSERT INTO t VALUES(%d);\n", i);
-	if (sink->open(sink, "1-table/t/1-rows.sql", CHUNK_LINES) < 0 || sink->write(sink, data, (size_t)n) < 0 ||
-	    sink->close(sink) < 0)
+	if (sink->open(sink, "1-table/t/1-rows.sql", CHUNK_LINES) < 0 ||
+	    sink->write(sink, data, (size_t)n) < 0 || sink->close(sink) < 0)
 		die("writing a file");
 	snprintf(manifest, sizeof(manifest),
 		 "{\"format\":%d,\"job\":\"app\",\"engine\":\"sqlite\",\"started\":%lld,\"tables\":[]}",
@@ -65,7 +65,8 @@ static void tag(const char *name, const char *spec)
 	git_repository *repo = store_git(st);
 	git_object *obj;
 	git_oid id;
-	if (git_revparse_single(&obj, repo, spec) < 0 || git_tag_create_lightweight(&id, repo, name, obj, 0) < 0)
+	if (git_revparse_single(&obj, repo, spec) < 0 ||
+	    git_tag_create_lightweight(&id, repo, name, obj, 0) < 0)
 		die(name);
 	git_object_free(obj);
 }

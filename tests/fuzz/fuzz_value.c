@@ -25,7 +25,7 @@ static const int encs[3] = {SQLITE_UTF8, SQLITE_UTF16LE, SQLITE_UTF16BE};
 
 struct conn {
 	sqlite3 *db;
-	sqlite3_stmt *bind;       /* SELECT ?1: the value as SQLite holds it */
+	sqlite3_stmt *bind;	  /* SELECT ?1: the value as SQLite holds it */
 	sqlite3_stmt *real_check; /* as the dump prepares it */
 };
 static struct conn conns[3];
@@ -62,7 +62,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		if (sqlite_value_register(c->db) < 0)
 			die("ieee754", c->db);
 		if (sqlite3_prepare_v2(c->db, "SELECT ?1", -1, &c->bind, NULL) != SQLITE_OK ||
-		    sqlite3_prepare_v2(c->db, "SELECT CAST(?1 AS REAL)", -1, &c->real_check, NULL) != SQLITE_OK)
+		    sqlite3_prepare_v2(c->db, "SELECT CAST(?1 AS REAL)", -1, &c->real_check, NULL) !=
+			SQLITE_OK)
 			die("prepare", c->db);
 	}
 	atexit(close_all);
@@ -128,8 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sqlite3_bind_text64(c->bind, 1, (const char *)p, n & ~(size_t)1, SQLITE_TRANSIENT,
 					    (unsigned char)encs[e]);
 		break;
-	default:
-		sqlite3_bind_blob64(c->bind, 1, p, n, SQLITE_TRANSIENT);
+	default: sqlite3_bind_blob64(c->bind, 1, p, n, SQLITE_TRANSIENT);
 	}
 	if (sqlite3_step(c->bind) != SQLITE_ROW)
 		die("SELECT ?1", c->db);

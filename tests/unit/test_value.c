@@ -53,7 +53,7 @@ static const void *bytes_of(sqlite3_value *v, int enc, size_t *n)
 		return p;
 	}
 	const void *p = sqlite3_value_type(v) == SQLITE_TEXT ? (const void *)sqlite3_value_text(v)
-							      : sqlite3_value_blob(v);
+							     : sqlite3_value_blob(v);
 	*n = (size_t)sqlite3_value_bytes(v);
 	return p;
 }
@@ -236,13 +236,20 @@ static void test_text_utf8(struct conn *c)
 static void test_text_utf16(struct conn *le, struct conn *be)
 {
 	/* "A", a lone high surrogate, "B": UTF-8 cannot carry it back. */
-	expect_text(le, "A\0\0\xd8" "B\0", 6, "CAST(X'410000D84200' AS TEXT)", "lone surrogate (LE)");
+	expect_text(le,
+		    "A\0\0\xd8"
+		    "B\0",
+		    6, "CAST(X'410000D84200' AS TEXT)", "lone surrogate (LE)");
 	expect_text(be, "\0A\xdc\0\0B", 6, "CAST(X'0041DC000042' AS TEXT)", "lone low surrogate (BE)");
 	/* SQLite reads U+FFFF in UTF-8 back as U+FFFD. */
 	expect_text(le, "\xff\xff", 2, "CAST(X'FFFF' AS TEXT)", "U+FFFF");
-	expect_text(be, "\0a\xff\xfe", 4, "CAST(X'0061FFFE' AS TEXT)", "U+FFFE (not first: binding takes a BOM off)");
+	expect_text(be, "\0a\xff\xfe", 4, "CAST(X'0061FFFE' AS TEXT)",
+		    "U+FFFE (not first: binding takes a BOM off)");
 	/* A pair is fine as it is: quoted, readable in a diff. */
-	expect_text(le, "\x34\xd8\x1e\xdd" "x\0", 6, "'\xf0\x9d\x84\x9ex'", "a surrogate pair");
+	expect_text(le,
+		    "\x34\xd8\x1e\xdd"
+		    "x\0",
+		    6, "'\xf0\x9d\x84\x9ex'", "a surrogate pair");
 	expect_text(be, "\0a\0\r\0\n\0b", 8, "CAST(X'0061000D000A0062' AS TEXT)", "CR LF in UTF-16");
 	expect_text(le, "i\0'\0s\0", 6, "'i''s'", "quote in UTF-16");
 }
