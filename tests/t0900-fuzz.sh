@@ -104,7 +104,8 @@ run_fuzz() {
 	mkdir -p "corpus/$t" "$ARTIFACTS"
 	cp "$TEST_SRCDIR/fuzz/corpus/$t"/* "corpus/$t/" 2>/dev/null || true
 	[ -f "$TEST_SRCDIR/fuzz/fuzz_$t.dict" ] && dict=("-dict=$TEST_SRCDIR/fuzz/fuzz_$t.dict")
-	"$FB/fuzz_$t" -max_total_time="$FUZZ_TIME" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
+	# TMPDIR: a target that dies leaves its scratch files in $T, not /tmp.
+	TMPDIR="$T" "$FB/fuzz_$t" -max_total_time="$FUZZ_TIME" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$ARTIFACTS/$t-" "${dict[@]}" "corpus/$t" >"fuzz-$t.log" 2>&1 || rc=$?
 	if [ "$rc" -ne 0 ] || ! grep -q "^Done [0-9]* runs" "fuzz-$t.log"; then
 		echo "fuzz_$t failed (exit $rc):" >&2
