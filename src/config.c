@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <pwd.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +63,10 @@ static int bad(const struct ctx *c, const cJSON *table, const char *key, const c
 /* "48M", "1G", "512k" or a plain number of bytes. */
 static int parse_size(const cJSON *v, size_t *out)
 {
+	/* Written so that NaN fails too; 2^53 keeps the conversion defined. */
+	const double max = 9007199254740992.0;
 	if (cJSON_IsNumber(v)) {
-		if (v->valuedouble < 1)
+		if (!(v->valuedouble >= 1 && v->valuedouble <= max))
 			return -1;
 		*out = (size_t)v->valuedouble;
 		return 0;
@@ -84,7 +87,7 @@ static int parse_size(const cJSON *v, size_t *out)
 		end++;
 	if (*end == 'B' || *end == 'b')
 		end++;
-	if (*end || n < 1)
+	if (*end || !(n >= 1 && n * (double)mult <= max))
 		return -1;
 	*out = (size_t)(n * (double)mult);
 	return 0;
@@ -115,10 +118,12 @@ static int apply_fields(const struct ctx *c, const cJSON *table, const struct fi
 			*(char **)base = xstrdup(item->valuestring);
 			break;
 		case F_INT:
-			if (!cJSON_IsNumber(item) || item->valuedouble < 0 ||
-			    item->valuedouble != (double)(long long)item->valuedouble)
+			/* Range first: converting a NaN or a huge double to an
+			 * integer is undefined. */
+			if (!cJSON_IsNumber(item) || !(item->valuedouble >= 0 && item->valuedouble <= INT_MAX) ||
+			    item->valuedouble != (double)(int)item->valuedouble)
 				return bad(c, table, item->string,
-					   "'%s' must be a non-negative whole number", f->key);
+					   "'%s' must be a whole number from 0 to %d", f->key, INT_MAX);
 			*(int *)base = (int)item->valuedouble;
 			break;
 		case F_SIZE:

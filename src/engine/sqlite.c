@@ -13,11 +13,8 @@
  *   4-end.sql                    user_version, application_id, COMMIT
  * Binary: binary/db.sqlite, cut into fixed-size chunks.
  *
- * Values are exact: a REAL is written in its shortest decimal form only if
- * SQLite's own parser (which is not correctly rounded in 3.40) reads it back
- * to the same bits; otherwise as ieee754(M,E), which the sqlite3 shell
- * understands and which restore registers. TEXT holding NUL, CR or LF is
- * written as CAST(X'..' AS TEXT) so that a row stays on one line.
+ * Values are exact and a row is one line: sqlite_value.c writes each
+ * value's literal, and restore registers the ieee754() it may use.
  *
  * The checksum of a table is SHA-256 over, for each row in order, the
  * rowid (rowid tables) and each stored column: a type tag, then the
@@ -37,6 +34,7 @@
 
 #include "dbgit/engine.h"
 #include "sqlite_internal.h"
+#include "sqlite_value.h"
 
 #define SQL_PREFIX "1-table/"
 #define BINARY_FILE "binary/db.sqlite"
@@ -61,8 +59,6 @@ struct dumper {
 	struct buf line;
 	struct buf framed; /* one row's checksum input */
 	int enc;           /* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
-	struct dump_sink *sink; /* while rows are written; large values stream to it */
-	int sink_rc;
 };
 
 static int sqlite_fail(sqlite3 *db, int rc, const char *path, const char *what)
@@ -95,17 +91,6 @@ char *sqlite_quote_ident(const char *s)
 	}
 	buf_puts(&b, "\"");
 	return b.data;
-}
-
-static void add_quoted(struct buf *b, const char *s)
-{
-	buf_puts(b, "'");
-	for (; *s; s++) {
-		if (*s == '\'')
-			buf_puts(b, "'");
-		buf_add(b, s, 1);
-	}
-	buf_puts(b, "'");
 }
 
 /* Table names become directory names: keep [A-Za-z0-9_.-], %XX the rest. */
@@ -378,8 +363,6 @@ static void free_tables(struct table *list, size_t n)
 /* Checksum framing of one value, appended to out: a type tag, then for
  * numbers 8 big-endian bytes, for text and blobs an 8-byte length and the
  * bytes. A row's framing is hashed in one call. */
-#define BIG_VALUE (64 * 1024)
-
 static void frame_value(struct buf *out, struct sha256 *h, sqlite3_stmt *st, int i)
 {
 	unsigned char tag = (unsigned char)sqlite3_column_type(st, i), be[8];
@@ -404,7 +387,7 @@ static void frame_value(struct buf *out, struct sha256 *h, sqlite3_stmt *st, int
 	for (int k = 0; k < 8; k++)
 		be[k] = (unsigned char)(u >> (56 - 8 * k));
 	buf_add(out, be, 8);
-	if (p && u > BIG_VALUE) {
+	if (p && u > SQLITE_BIG_VALUE) {
 		/* Hashed where it lies, not copied: the same bytes in the same
 		 * order reach the hash either way. */
 		sha256_update(h, out->data, out->len);
@@ -412,137 +395,6 @@ static void frame_value(struct buf *out, struct sha256 *h, sqlite3_stmt *st, int
 		sha256_update(h, p, (size_t)u);
 	} else if (p) {
 		buf_add(out, p, (size_t)u);
-	}
-}
-
-static const char hexdig[] = "0123456789ABCDEF";
-
-static void add_hex(struct buf *b, const unsigned char *p, size_t n)
-{
-	buf_grow(b, 2 * n);
-	for (size_t i = 0; i < n; i++) {
-		b->data[b->len++] = hexdig[p[i] >> 4];
-		b->data[b->len++] = hexdig[p[i] & 15];
-	}
-	b->data[b->len] = '\0';
-}
-
-/* Does SQLite's parser read text back to exactly d? */
-static int sqlite_reads_back(struct dumper *d, const char *text, double want)
-{
-	sqlite3_reset(d->real_check);
-	sqlite3_bind_text(d->real_check, 1, text, -1, SQLITE_STATIC);
-	if (sqlite3_step(d->real_check) != SQLITE_ROW)
-		return 0;
-	double got = sqlite3_column_double(d->real_check, 0);
-	return memcmp(&got, &want, sizeof(double)) == 0;
-}
-
-/* Integers are most of a dump's values: written without printf. */
-static void add_int(struct buf *b, int64_t v)
-{
-	char tmp[24], *p = tmp + sizeof(tmp);
-	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-	do {
-		*--p = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		*--p = '-';
-	buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
-/* Formats a REAL exactly (see the top of the file). */
-static void add_real(struct dumper *d, struct buf *b, double v)
-{
-	char text[64];
-	if (isinf(v)) {
-		buf_puts(b, v > 0 ? "9e999" : "-9e999");
-		return;
-	}
-	/* The shortest of 15, 16, 17 significant digits that reads back
-	 * exactly; 17 always does (IEEE 754 doubles), so it needs no check. */
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(text, sizeof(text), "%.*g", prec, v);
-		if (prec == 17)
-			break;
-		double back = strtod(text, NULL);
-		if (back == v && signbit(back) == signbit(v))
-			break;
-	}
-	if (!strpbrk(text, ".eEn"))
-		strcat(text, ".0");
-	if (sqlite_reads_back(d, text, v)) {
-		buf_puts(b, text);
-		return;
-	}
-	int e;
-	double m = frexp(v, &e);
-	/* v = m * 2^e with 0.5 <= |m| < 1: scale m to a 53-bit integer. */
-	int64_t mi = (int64_t)ldexp(m, 53);
-	e -= 53;
-	while (mi != 0 && (mi & 1) == 0) {
-		mi /= 2;
-		e++;
-	}
-	buf_printf(b, "ieee754(%lld,%d)", (long long)mi, e);
-}
-
-/* Hex of a value into b; a large one goes to the sink in pieces, after
- * what b holds so far, so a row's size never sits in memory twice over. */
-static void add_hex_value(struct dumper *d, struct buf *b, const unsigned char *p, size_t n)
-{
-	if (n <= BIG_VALUE || !d->sink) {
-		add_hex(b, p, n);
-		return;
-	}
-	if (d->sink_rc == 0)
-		d->sink_rc = d->sink->write(d->sink, b->data, b->len);
-	buf_clear(b);
-	for (size_t off = 0; off < n && d->sink_rc == 0; off += BIG_VALUE / 2) {
-		size_t k = n - off < BIG_VALUE / 2 ? n - off : BIG_VALUE / 2;
-		add_hex(b, p + off, k);
-		d->sink_rc = d->sink->write(d->sink, b->data, b->len);
-		buf_clear(b);
-	}
-}
-
-static void add_value(struct dumper *d, struct buf *b, sqlite3_stmt *st, int i)
-{
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_NULL:
-		buf_puts(b, "NULL");
-		break;
-	case SQLITE_INTEGER:
-		add_int(b, sqlite3_column_int64(st, i));
-		break;
-	case SQLITE_FLOAT:
-		add_real(d, b, sqlite3_column_double(st, i));
-		break;
-	case SQLITE_TEXT: {
-		const char *s = (const char *)sqlite3_column_text(st, i);
-		size_t n = (size_t)sqlite3_column_bytes(st, i);
-		if (memchr(s, '\0', n) || memchr(s, '\n', n) || memchr(s, '\r', n)) {
-			/* CAST reads the bytes in the database's encoding. */
-			buf_puts(b, "CAST(X'");
-			if (d->enc == SQLITE_UTF8) {
-				add_hex_value(d, b, (const unsigned char *)s, n);
-			} else {
-				sqlite3_value *v = sqlite3_column_value(st, i);
-				const void *w = d->enc == SQLITE_UTF16LE ? sqlite3_value_text16le(v)
-									 : sqlite3_value_text16be(v);
-				add_hex_value(d, b, w, (size_t)sqlite3_value_bytes16(v));
-			}
-			buf_puts(b, "' AS TEXT)");
-		} else {
-			add_quoted(b, s);
-		}
-		break;
-	}
-	default:
-		buf_puts(b, "X'");
-		add_hex_value(d, b, sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i));
-		buf_puts(b, "'");
 	}
 }
 
@@ -557,31 +409,35 @@ static int walk_rows(struct dumper *d, const struct table *t, struct dump_sink *
 		return sqlite_fail(d->db, rc, d->path, t->name);
 	struct sha256 *h = sha256_new();
 	*rows = 0;
-	d->sink = sink;
-	d->sink_rc = 0;
+	/* Large values stream to the sink. */
+	struct sqlite_fmt fmt = {.real_check = d->real_check, .enc = d->enc, .sink = sink};
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		(*rows)++;
+		/* The line first: the formatter must see TEXT in the database's
+		 * encoding, before the checksum's UTF-8 read converts it in
+		 * place (not exactly, for every UTF-16 text). */
+		if (sink) {
+			buf_clear(&d->line);
+			buf_puts(&d->line, t->insert_head);
+			for (int i = 0; i < t->ncols; i++) {
+				if (i)
+					buf_puts(&d->line, ",");
+				sqlite_fmt_value(&fmt, &d->line, sqlite3_column_value(st, i));
+			}
+			buf_puts(&d->line, ");\n");
+		}
 		buf_clear(&d->framed);
 		for (int i = 0; i < t->ncols; i++)
 			frame_value(&d->framed, h, st, i);
 		sha256_update(h, d->framed.data, d->framed.len);
 		if (!sink)
 			continue;
-		buf_clear(&d->line);
-		buf_puts(&d->line, t->insert_head);
-		for (int i = 0; i < t->ncols; i++) {
-			if (i)
-				buf_puts(&d->line, ",");
-			add_value(d, &d->line, st, i);
-		}
-		buf_puts(&d->line, ");\n");
-		if (d->sink_rc < 0 || sink->write(sink, d->line.data, d->line.len) < 0) {
+		if (fmt.sink_rc < 0 || sink->write(sink, d->line.data, d->line.len) < 0) {
 			rc = ERR_GENERIC;
 			break;
 		}
 	}
 	sqlite3_finalize(st);
-	d->sink = NULL;
 	if (rc != SQLITE_DONE) {
 		sha256_free(h);
 		return rc == ERR_GENERIC ? rc : sqlite_fail(d->db, rc, d->path, t->name);
@@ -620,7 +476,7 @@ static struct table sequence_table(const struct job_cfg *job)
 	buf_puts(&sel, "SELECT name, seq FROM main.sqlite_sequence");
 	for (size_t i = 0; i < job->n_exclude; i++) {
 		buf_puts(&sel, i ? ", upper(" : " WHERE upper(name) NOT IN (upper(");
-		add_quoted(&sel, job->exclude_tables[i]);
+		sqlite_fmt_quoted(&sel, job->exclude_tables[i]);
 		buf_puts(&sel, ")");
 	}
 	if (job->n_exclude)
@@ -775,11 +631,11 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 			 * directly; its shadow tables are dumped as tables. */
 			any_virtual = 1;
 			buf_puts(&b, "PRAGMA writable_schema=ON;\nINSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('table',");
-			add_quoted(&b, t->name);
+			sqlite_fmt_quoted(&b, t->name);
 			buf_puts(&b, ",");
-			add_quoted(&b, t->name);
+			sqlite_fmt_quoted(&b, t->name);
 			buf_puts(&b, ",0,");
-			add_quoted(&b, t->sql);
+			sqlite_fmt_quoted(&b, t->sql);
 			buf_puts(&b, ");\n");
 		} else {
 			add_statement(&b, t->sql);

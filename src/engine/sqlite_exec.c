@@ -32,6 +32,7 @@
 
 #include "dbgit/util.h"
 #include "sqlite_internal.h"
+#include "sqlite_value.h"
 
 /* Built-in functions that read nothing but their arguments (and the
  * database the statement already reads): what schema expressions (CHECK,
@@ -177,15 +178,6 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
 	}
 }
 
-/* ieee754(M, E) = M * 2^E, as in the sqlite3 shell, for exact REALs. */
-static void ieee754_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	(void)argc;
-	sqlite3_int64 m = sqlite3_value_int64(argv[0]);
-	int e = sqlite3_value_int(argv[1]);
-	sqlite3_result_double(ctx, ldexp((double)m, e));
-}
-
 /* A path SQLite cannot take for a URI, whatever it was compiled with. */
 static char *plain_path(const char *path)
 {
@@ -253,8 +245,7 @@ int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target)
 	sqlite3_exec(x->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;", NULL, NULL, NULL);
 	harden(x->db);
 	sqlite3_limit(x->db, SQLITE_LIMIT_ATTACHED, 0);
-	sqlite3_create_function(x->db, "ieee754", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-				NULL, ieee754_func, NULL, NULL);
+	sqlite_value_register(x->db);
 	sqlite3_set_authorizer(x->db, authorize, x);
 	return 0;
 }

@@ -4,6 +4,8 @@
  * the clock, so tests can build a year of nightly snapshots in seconds.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -21,12 +23,22 @@ int64_t time_now(void)
 	return (int64_t)time(NULL);
 }
 
+/* 0000-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the times that have a
+ * four-digit year, so that every time printed parses back. */
+#define TIME_MIN INT64_C(-62167219200)
+#define TIME_MAX INT64_C(253402300799)
+
 void time_format_utc(int64_t t, char out[32])
 {
 	time_t tt = (time_t)t;
 	struct tm tm;
-	gmtime_r(&tt, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	/* A time from a damaged commit may be anything: never print garbage. */
+	if (t < TIME_MIN || t > TIME_MAX || !gmtime_r(&tt, &tm)) {
+		snprintf(out, 32, "@%lld", (long long)t);
+		return;
+	}
+	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static int digits(const char **p, int n, int *out)
@@ -42,15 +54,32 @@ static int digits(const char **p, int n, int *out)
 	return 0;
 }
 
+static int days_in_month(int y, int mo)
+{
+	static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+	return days[mo - 1] + (mo == 2 && leap);
+}
+
+static int in_range(const char *s, int64_t t, int64_t *out)
+{
+	if (t < TIME_MIN || t > TIME_MAX)
+		return err_set(ERR_USAGE, "'%s' is out of range (years 0000 to 9999)", s);
+	*out = t;
+	return 0;
+}
+
 int time_parse(const char *s, int64_t *out)
 {
 	const char *p = s;
-	char *end;
-	/* All digits: epoch seconds. */
-	long long epoch = strtoll(s, &end, 10);
-	if (*s && *end == '\0' && strlen(s) != 8) {
-		*out = epoch;
-		return 0;
+	/* All digits (8 would be a date without dashes): epoch seconds. */
+	size_t nd = strspn(s + (*s == '-'), "0123456789");
+	if (nd && s[(*s == '-') + nd] == '\0' && strlen(s) != 8) {
+		errno = 0;
+		long long epoch = strtoll(s, NULL, 10);
+		if (errno == ERANGE)
+			return err_set(ERR_USAGE, "'%s' is out of range (years 0000 to 9999)", s);
+		return in_range(s, epoch, out);
 	}
 	struct tm tm = {0};
 	int y, mo, d, h = 0, mi = 0, se = 0;
@@ -73,18 +102,16 @@ int time_parse(const char *s, int64_t *out)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = se;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+	/* A day that does not exist is a typo, not the next month. */
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60)
 		goto bad;
 	if (*p == '\0') {
 		tm.tm_isdst = -1;
-		*out = (int64_t)mktime(&tm);
-		return 0;
+		return in_range(s, (int64_t)mktime(&tm), out);
 	}
 	int64_t base = (int64_t)timegm(&tm);
-	if (*p == 'Z' && p[1] == '\0') {
-		*out = base;
-		return 0;
-	}
+	if (*p == 'Z' && p[1] == '\0')
+		return in_range(s, base, out);
 	if (*p == '+' || *p == '-') {
 		int sign = *p == '-' ? -1 : 1, oh, om = 0;
 		p++;
@@ -94,10 +121,9 @@ int time_parse(const char *s, int64_t *out)
 			p++;
 		if (*p && digits(&p, 2, &om))
 			goto bad;
-		if (*p)
+		if (*p || oh > 23 || om > 59)
 			goto bad;
-		*out = base - sign * (oh * 3600 + om * 60);
-		return 0;
+		return in_range(s, base - sign * (oh * 3600 + om * 60), out);
 	}
 bad:
 	return err_set(ERR_USAGE, "'%s' is not a date or time (use 2026-11-21 or 2026-11-21T03:00:00Z)", s);
@@ -111,8 +137,12 @@ int duration_parse(const char *s, int64_t *out)
 		goto bad;
 	while (*p) {
 		char *end;
+		/* Digits only: strtoll would also take blanks and signs. */
+		if (!isdigit((unsigned char)*p))
+			goto bad;
+		errno = 0;
 		long long n = strtoll(p, &end, 10);
-		if (end == p || n < 0)
+		if (errno == ERANGE)
 			goto bad;
 		int64_t unit;
 		switch (*end) {
@@ -124,6 +154,8 @@ int duration_parse(const char *s, int64_t *out)
 		case 'y': unit = 365 * 86400; break;
 		default: goto bad;
 		}
+		if (n > (INT64_MAX - total) / unit)
+			return err_set(ERR_USAGE, "'%s' is too long a duration", s);
 		total += n * unit;
 		p = end + 1;
 	}
