@@ -109,9 +109,11 @@ else
 	echo "ok - restore into a read-only directory # SKIP cannot make a directory read-only here"
 fi
 
-test_case "restore into a directory that does not exist fails with its name" '
-	expect_exit 1 dg restore app --to "$T/no/such/dir/new.db"
+test_case "restore into a directory that does not exist is a usage error (exit 2) naming it, found before any snapshot is read" '
+	expect_exit 2 dg restore app --to "$T/no/such/dir/new.db"
 	stderr_has "$T/no/such/dir/new.db"
+	stderr_has "folder $T/no/such/dir does not exist"
+	[ ! -e "$T/no" ]
 '
 
 test_case "a restore killed midway leaves no half-written target" '

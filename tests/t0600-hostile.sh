@@ -151,7 +151,9 @@ test_case "a sqlite3 dot-command line is refused as not SQL, and the shell never
 '
 
 test_case "the README recipe with sqlite3 -safe -bail refuses the dot-command too" '
-	rm -rf snap && mkdir snap && git --git-dir="$REPO" archive backup/app | tar -x -C snap
+	rm -rf snap
+	mkdir snap
+	git --git-dir="$REPO" archive backup/app | tar -x -C snap
 	(cd snap && find . -type f -name "*.sql" -print0 | LC_ALL=C sort -z | xargs -0 cat) | test_must_fail sqlite3 -safe -bail restored.db
 	test_must_fail test -e "$T/pwned"
 '
@@ -160,7 +162,9 @@ test_case "the README recipe with sqlite3 -safe -bail refuses ATTACH" '
 	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
 ATTACH '\''$T/outside.db'\'' AS o; CREATE TABLE o.x(a);
 "
-	rm -rf snap restored.db && mkdir snap && git --git-dir="$REPO" archive backup/app | tar -x -C snap
+	rm -rf snap restored.db
+	mkdir snap
+	git --git-dir="$REPO" archive backup/app | tar -x -C snap
 	(cd snap && find . -type f -name "*.sql" -print0 | LC_ALL=C sort -z | xargs -0 cat) | test_must_fail sqlite3 -safe -bail restored.db
 	test_must_fail test -e "$T/outside.db"
 '

@@ -28,10 +28,13 @@ export DBGIT_CONFIG=$T/dbgit.toml
 "$DBGIT" init >/dev/null
 "$DBGIT" backup >/dev/null
 
-tip() { git --git-dir="$REPO" rev-parse --verify -q "$BRANCH" || true; }
+tip() { git --git-dir="$REPO" rev-parse --verify -q "$BRANCH" || echo none; }
 
 # running PID: PID has not exited (a zombie has).
-running() { [ -d "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+running() {
+	[ -d "/proc/$1" ] || return 1
+	[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]
+}
 
 # finish PID: waits at most 20 s for PID to exit and sets $rc to its status;
 # a dbgit still running then is killed and reported as hung (255).
@@ -44,8 +47,9 @@ finish() {
 	done
 	if running "$pid"; then
 		# Where it hangs, for the log.
-		command -v gdb >/dev/null &&
+		if command -v gdb >/dev/null; then
 			gdb -p "$pid" -batch -ex "thread apply all bt" 2>/dev/null | grep -E "^#|^Thread" >&2
+		fi
 		kill -9 "$pid"
 		wait "$pid" || true
 		rc=255

@@ -33,7 +33,7 @@ PY
 
 for mode in wal rollback; do
 	journal=WAL
-	[ $mode = rollback ] && journal=DELETE
+	if [ $mode = rollback ]; then journal=DELETE; fi
 	sqlite3 "$T/$mode.db" "PRAGMA journal_mode = $journal;
 		CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL, pad TEXT);
 		WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)

@@ -102,8 +102,11 @@ test_case "the fuzz targets build with clang" '
 run_fuzz() {
 	local t=$1 dict=() rc=0
 	mkdir -p "corpus/$t" "$ARTIFACTS"
-	cp "$TEST_SRCDIR/fuzz/corpus/$t"/* "corpus/$t/" 2>/dev/null || true
-	[ -f "$TEST_SRCDIR/fuzz/fuzz_$t.dict" ] && dict=("-dict=$TEST_SRCDIR/fuzz/fuzz_$t.dict")
+	# Every target has a seed corpus: a missing one is a mistake.
+	cp "$TEST_SRCDIR/fuzz/corpus/$t"/* "corpus/$t/"
+	if [ -f "$TEST_SRCDIR/fuzz/fuzz_$t.dict" ]; then
+		dict=("-dict=$TEST_SRCDIR/fuzz/fuzz_$t.dict")
+	fi
 	# TMPDIR: a target that dies leaves its scratch files in $T, not /tmp.
 	TMPDIR="$T" "$FB/fuzz_$t" -max_total_time="$FUZZ_TIME" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$ARTIFACTS/$t-" "${dict[@]}" "corpus/$t" >"fuzz-$t.log" 2>&1 || rc=$?
@@ -121,5 +124,7 @@ for t in "${targets[@]}"; do
 	test_case "fuzz_$t runs ${FUZZ_TIME}s on its corpus without a crash" "run_fuzz $t"
 done
 
-[ -f "$T/stats" ] && sed 's/^/# /' "$T/stats"
+if [ -f "$T/stats" ]; then
+	sed 's/^/# /' "$T/stats"
+fi
 test_done

@@ -248,7 +248,7 @@ test_case "a rewritten branch (rotation) replaces the remote one while the remot
 	expect_exit 0 push "$T/origin.toml" push
 	[ "$(remote_tip)" = "$new" ]
 	[ "$(lease)" = "$new" ]
-	! git -C "$REMOTE" merge-base --is-ancestor "$tip" "$BRANCH"
+	test_must_fail git -C "$REMOTE" merge-base --is-ancestor "$tip" "$BRANCH"
 '
 
 test_case "a changed host key is refused loudly, whatever the policy" '

@@ -70,6 +70,18 @@ int target_check(const char *target, int force, struct target_info *out)
 	const char *base;
 	if (split(target, &dir, &base) < 0)
 		return ERR_USAGE;
+	/* The folder is the user's to make: a typo there is a usage error,
+	 * found before a snapshot is read. */
+	const char *bad = NULL;
+	if (stat(dir, &sb) < 0)
+		bad = errno == ENOENT || errno == ENOTDIR ? "does not exist" : strerror(errno);
+	else if (!S_ISDIR(sb.st_mode))
+		bad = "is not a directory";
+	if (bad) {
+		err_set(ERR_USAGE, "%s: folder %s %s", target, dir, bad);
+		free(dir);
+		return ERR_USAGE;
+	}
 	free(dir);
 	if (lstat(target, &sb) < 0) {
 		if (errno == ENOENT)
