@@ -37,8 +37,12 @@ void time_format_utc(int64_t t, char out[32])
 		snprintf(out, 32, "@%lld", (long long)t);
 		return;
 	}
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec);
+	/* In range every field has its width (20 chars); the compiler cannot
+	 * know, so format into room for any int and copy. */
+	char full[96];
+	snprintf(full, sizeof(full), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	snprintf(out, 32, "%.31s", full);
 }
 
 static int digits(const char **p, int n, int *out)
