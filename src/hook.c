@@ -64,7 +64,8 @@ static int wait_exit(pid_t pid, int64_t deadline)
 		}
 		if (info.si_pid == pid)
 			return 1;
-		if (now_ms() >= deadline)
+		/* A stop signal ends the hook too: it is ours to clean up. */
+		if (now_ms() >= deadline || sig_pending())
 			return 0;
 		nap();
 	}
@@ -164,7 +165,9 @@ int cycle_hook(const struct config *cfg, const char *name, const char *job, cons
 			goto out;
 		}
 	}
-	if (done == 0)
+	if (done == 0 && sig_pending())
+		rc = sig_check();
+	else if (done == 0)
 		rc = err_set(ERR_GENERIC, "hook %s timed out after %d s ([hooks] timeout): killed", path,
 			     timeout);
 	else if (!WIFEXITED(code) || WEXITSTATUS(code) != 0)

@@ -54,6 +54,32 @@ test_case "a hook over its time limit is killed with what it started; the job is
 	rm -f hooks/pre-backup
 '
 
+test_case "SIGTERM to dbgit while a hook runs stops the hook too, and exits 143" '
+	before=$(tip app)
+	write_config dbgit-long.toml "$REPO" "[hooks]" "dir = \"$T/hooks\"" "timeout = 300" "" \
+		"[[job]]" "name = \"app\"" "engine = \"sqlite\"" "path = \"$T/app.db\""
+	hook pre-backup "sleep 1000 & echo \$! >$T/long.pid; wait"
+	rm -f long.pid
+	"$DBGIT" --config dbgit-long.toml backup 2>long.err &
+	pid=$!
+	for _ in $(seq 100); do
+		if [ -s long.pid ]; then break; fi
+		sleep 0.1
+	done
+	test -s long.pid
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" = 143 ]
+	for _ in $(seq 50); do
+		if gone "$(cat long.pid)"; then break; fi
+		sleep 0.1
+	done
+	gone "$(cat long.pid)"
+	[ "$(tip app)" = "$before" ]
+	rm -f hooks/pre-backup
+'
+
 test_case "a hook that ignores SIGTERM is killed all the same" '
 	hook on-failure "trap \"\" TERM; echo \$\$ >$T/stubborn.pid; while :; do sleep 1; done"
 	hook pre-backup "exit 3"
