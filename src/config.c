@@ -22,7 +22,7 @@
 
 #define DEFAULT_MAX_BLOB (48u * 1024 * 1024)
 
-enum ftype { F_STR, F_INT, F_STRLIST, F_SIZE, F_KEEP, F_DURATION };
+enum ftype { F_STR, F_INT, F_STRLIST, F_SIZE, F_KEEP, F_DURATION, F_BOOL, F_FRACTION };
 
 struct field {
 	const char *key;
@@ -157,6 +157,18 @@ static int apply_fields(const struct ctx *c, const cJSON *table, const struct fi
 			if (parse_keep(c, item, (struct keep_policy *)base) < 0)
 				return ERR_USAGE;
 			break;
+		case F_BOOL:
+			if (!cJSON_IsBool(item))
+				return bad(c, table, item->string, "'%s' must be true or false", f->key);
+			*(int *)base = cJSON_IsTrue(item);
+			break;
+		case F_FRACTION:
+			/* Written "fell by more than this fraction": 0 < x <= 1. */
+			if (!cJSON_IsNumber(item) || !(item->valuedouble > 0 && item->valuedouble <= 1))
+				return bad(c, table, item->string,
+					   "'%s' must be a fraction above 0 and at most 1 (0.5 = half)", f->key);
+			*(double *)base = item->valuedouble;
+			break;
 		case F_DURATION:
 			if (!cJSON_IsString(item) || duration_parse(item->valuestring, (int64_t *)base) < 0) {
 				err_clear();
@@ -214,6 +226,16 @@ static const struct field hooks_fields[] = {
 	{NULL, 0, 0, 0},
 };
 
+static const struct field defaults_fields[] = {
+	{"shrink_limit", F_FRACTION, offsetof(struct config, shrink_limit), 0},
+	{NULL, 0, 0, 0},
+};
+
+static const struct field metrics_fields[] = {
+	{"textfile", F_STR, offsetof(struct config, metrics_textfile), 0},
+	{NULL, 0, 0, 0},
+};
+
 static const struct field remote_fields[] = {
 	{"name", F_STR, offsetof(struct remote_cfg, name), 1},
 	{"url", F_STR, offsetof(struct remote_cfg, url), 1},
@@ -247,6 +269,8 @@ static const struct field job_fields[] = {
 	{"options", F_STRLIST, offsetof(struct job_cfg, options), 0},
 	{"keep", F_KEEP, offsetof(struct job_cfg, keep), 0},
 	{"max_blob_size", F_SIZE, offsetof(struct job_cfg, max_blob_size), 0},
+	{"shrink_limit", F_FRACTION, offsetof(struct job_cfg, shrink_limit), 0},
+	{"allow_shrink", F_BOOL, offsetof(struct job_cfg, allow_shrink), 0},
 	{NULL, 0, 0, 0},
 };
 
@@ -407,7 +431,8 @@ static int resolve_paths(struct config *cfg)
 	const char *f = cfg->file;
 	char what[300];
 	if (resolve(f, "[repository] path", &cfg->repo_path) < 0 ||
-	    resolve(f, "[hooks] dir", &cfg->hooks_dir) < 0)
+	    resolve(f, "[hooks] dir", &cfg->hooks_dir) < 0 ||
+	    resolve(f, "[metrics] textfile", &cfg->metrics_textfile) < 0)
 		return ERR_USAGE;
 	for (size_t i = 0; i < cfg->n_remotes; i++) {
 		struct remote_cfg *r = &cfg->remotes[i];
@@ -467,6 +492,14 @@ int config_parse(struct config **out, const char *file, const char *text)
 				rc = bad(&hc, item, "timeout", "timeout must be at least 1 (seconds)");
 				goto done;
 			}
+		} else if (!strcmp(k, "defaults")) {
+			struct ctx dc = {file, "[defaults]"};
+			if ((rc = apply_fields(&dc, item, defaults_fields, cfg)) < 0)
+				goto done;
+		} else if (!strcmp(k, "metrics")) {
+			struct ctx mc = {file, "[metrics]"};
+			if ((rc = apply_fields(&mc, item, metrics_fields, cfg)) < 0)
+				goto done;
 		} else {
 			rc = bad(&c, root, k, "unknown section or key '%s'", k);
 			goto done;
@@ -565,6 +598,8 @@ int config_parse(struct config **out, const char *file, const char *text)
 			goto done;
 		if (!job->max_blob_size)
 			job->max_blob_size = cfg->max_blob_size;
+		if (!job->shrink_limit)
+			job->shrink_limit = cfg->shrink_limit ? cfg->shrink_limit : SHRINK_DEFAULT_LIMIT;
 		i++;
 	}
 	for (size_t a = 0; a < cfg->n_jobs; a++)
@@ -651,6 +686,7 @@ void config_free(struct config *cfg)
 	free(cfg->jobs);
 	free(cfg->file), free(cfg->repo_path), free(cfg->author_name), free(cfg->author_email);
 	free(cfg->hooks_dir);
+	free(cfg->metrics_textfile);
 	free(cfg);
 }
 

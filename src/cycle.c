@@ -84,7 +84,8 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 	/* Messages are copied before err_reset, which formats into the very
 	 * buffer err_last() returns. */
 	char why[1024];
-	if (cycle_hook(cfg, "pre-backup", job->name, "starting", "", "") < 0) {
+	/* A dry run changes nothing anywhere, and a hook may. */
+	if (!opts->dry_run && cycle_hook(cfg, "pre-backup", job->name, "starting", "", "") < 0) {
 		snprintf(why, sizeof(why), "%s", err_last());
 		rc = err_reset(ERR_GENERIC, "job '%s': skipped: %s", job->name, why);
 		goto out;
@@ -167,6 +168,18 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 	if ((rc = sig_check()) < 0) {
 		free(message);
 		goto out;
+	}
+	/* The shrink guard compares with the snapshot before: the new one is
+	 * committed all the same (it is what the source holds), the run
+	 * fails. A previous manifest that does not read is no comparison. */
+	if (parent[0] && !opts->allow_shrink) {
+		struct manifest prev;
+		if (snap_read_manifest(st, parent, &prev) == 0)
+			cycle_shrink_check(job, &prev, manifest, res->shrink, sizeof(res->shrink));
+		else
+			log_debug("job '%s': no shrink check: %s", job->name, err_last());
+		err_clear();
+		manifest_free(&prev);
 	}
 	if (opts->dry_run) {
 		log_info("job '%s': dry run: snapshot verified, not committed", job->name);

@@ -67,4 +67,9 @@ void cmd_print_json(const struct cJSON *json);
 struct job_cfg;
 const struct job_cfg *cmd_job(const struct config *cfg, const char *name);
 
+/* Prints a retention plan (rotate_branch_ex's or rotate_preview's
+ * result): a line per snapshot, kept (and by which rules) or dropped. */
+struct rotate_result;
+void cmd_print_rotate_plan(const char *branch, const struct rotate_result *r);
+
 #endif

@@ -57,7 +57,14 @@ struct job_cfg {
 	size_t n_options;
 	struct keep_policy keep; /* job override; .set == 0 means use default */
 	size_t max_blob_size;    /* bytes */
+	/* Shrink guard: a snapshot with fewer rows than (1 - shrink_limit)
+	 * of the previous one, in total or in one table, is committed but
+	 * fails the run. 0 = not set here ([defaults], else 0.5). */
+	double shrink_limit;
+	int allow_shrink; /* an intended purge: no guard */
 };
+
+#define SHRINK_DEFAULT_LIMIT 0.5
 
 #define HOOKS_DEFAULT_TIMEOUT 300
 
@@ -70,6 +77,8 @@ struct config {
 	struct keep_policy keep;
 	char *hooks_dir;
 	int hooks_timeout; /* seconds a hook may run; default HOOKS_DEFAULT_TIMEOUT */
+	double shrink_limit;    /* [defaults] shrink_limit; 0 = SHRINK_DEFAULT_LIMIT */
+	char *metrics_textfile; /* [metrics] textfile: written after every backup run */
 	struct remote_cfg *remotes;
 	size_t n_remotes;
 	struct job_cfg *jobs;

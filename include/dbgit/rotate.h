@@ -27,15 +27,26 @@ int rotate_plan(const struct keep_policy *p, const int64_t *times, size_t n, int
 int rotate_policy_empty(const struct keep_policy *p);
 
 /* Applies the policy to branch (a full ref "refs/heads/backup/app" or a
- * short "backup/app"). With dry_run prints the plan and changes nothing.
+ * short "backup/app"). With dry_run changes nothing.
  * Sets *rewritten when the branch moved. The branch moves by
  * compare-and-swap with a reflog entry that names the old tip. */
 int rotate_branch(struct store *st, const char *branch, const struct keep_policy *p,
 		  int dry_run, int *rewritten);
 
-/* What rotate_branch_ex did, for a command to report. */
+/* One snapshot of the plan, newest first. */
+struct rotate_entry {
+	char id[41]; /* "" for the pending snapshot of rotate_preview */
+	int64_t time;
+	int keep;
+	char reasons[64]; /* the rules that keep it ("last, daily") */
+};
+
+/* What rotate_branch_ex did (or, dry run, would do), for a command to
+ * report: the module prints nothing. Free with rotate_result_free. */
 struct rotate_result {
 	size_t total, kept;
+	struct rotate_entry *plan; /* total entries; NULL if the branch has none */
+	size_t n_plan;
 	int rewritten;
 	char old_tip[41]; /* "" if the branch does not exist */
 	char new_tip[41]; /* == old_tip unless rewritten */
@@ -43,6 +54,11 @@ struct rotate_result {
 /* rotate_branch with an explicit clock (for the "within" rule). */
 int rotate_branch_ex(struct store *st, const char *branch, const struct keep_policy *p,
 		     int64_t now, int dry_run, struct rotate_result *res);
+/* The plan if a snapshot taken at pending were committed now (backup
+ * --dry-run): that snapshot is plan[0] with id "". Changes nothing. */
+int rotate_preview(struct store *st, const char *branch, const struct keep_policy *p, int64_t now,
+		   int64_t pending, struct rotate_result *res);
+void rotate_result_free(struct rotate_result *res);
 
 /* Removes objects no ref reaches any more: expires reflogs, writes one
  * pack of everything reachable, then deletes old packs and loose objects.

@@ -2,10 +2,12 @@
  * repository, parse options, report errors. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dbgit/cmd.h"
+#include "dbgit/rotate.h"
 #include "dbgit/config.h"
 #include "dbgit/remote.h"
 #include "dbgit/store.h"
@@ -119,4 +121,39 @@ void cmd_print_json(const struct cJSON *json)
 	char *text = cJSON_Print(json);
 	printf("%s\n", text ? text : "null");
 	free(text);
+}
+
+/* Local time, the clock the retention buckets use, so that "daily" reads
+ * right. */
+static void plan_time(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (localtime_r(&tt, &tm))
+		strftime(out, 32, "%Y-%m-%d %H:%M:%S %z", &tm);
+	else
+		snprintf(out, 32, "@%lld", (long long)t);
+}
+
+void cmd_print_rotate_plan(const char *branch, const struct rotate_result *r)
+{
+	if (strncmp(branch, "refs/heads/", 11) == 0)
+		branch += 11;
+	if (!r->n_plan) {
+		printf("%s: no snapshots\n", branch);
+		return;
+	}
+	printf("%s: %zu snapshot%s, would keep %zu, drop %zu\n", branch, r->total, r->total == 1 ? "" : "s",
+	       r->kept, r->total - r->kept);
+	for (size_t i = 0; i < r->n_plan; i++) {
+		const struct rotate_entry *e = &r->plan[i];
+		char when[32];
+		plan_time(e->time, when);
+		const char *id = e->id[0] ? e->id : "(new)";
+		if (e->keep)
+			printf("  keep  %.12s  %s  (%s)\n", id, when, e->reasons);
+		else
+			printf("  drop  %.12s  %s\n", id, when);
+	}
+	fflush(stdout);
 }

@@ -42,10 +42,16 @@ static int rotate_one(struct store *st, const struct config *cfg, const struct j
 	struct rotate_result res;
 	cycle_branch_ref(job, ref, sizeof(ref));
 	int rc = rotate_branch_ex(st, ref, config_job_keep(cfg, job), time_now(), dry_run, &res);
-	if (rc < 0)
+	if (rc < 0) {
+		rotate_result_free(&res);
 		return rc;
-	if (dry_run)
+	}
+	if (dry_run) {
+		cmd_print_rotate_plan(ref, &res);
+		rotate_result_free(&res);
 		return 0;
+	}
+	rotate_result_free(&res);
 	if (res.rewritten) {
 		*rewritten = 1;
 		printf("%s: kept %zu of %zu snapshots, dropped %zu (was %.12s, now %.12s)\n",

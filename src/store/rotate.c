@@ -152,38 +152,17 @@ static void full_ref_name(const char *branch, char *out, size_t len)
 		snprintf(out, len, "refs/heads/%s", branch);
 }
 
-/* Local time, the clock the buckets use, so that "daily" reads right. */
-static void fmt_time(int64_t t, char out[32])
+void rotate_result_free(struct rotate_result *res)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	if (localtime_r(&tt, &tm))
-		strftime(out, 32, "%Y-%m-%d %H:%M:%S %z", &tm);
-	else
-		snprintf(out, 32, "@%" PRId64, t);
+	free(res->plan);
+	res->plan = NULL;
+	res->n_plan = 0;
 }
 
-static void print_plan(const char *ref, git_commit **c, size_t n, const int *keep,
-		       char (*reasons)[64], size_t kept)
-{
-	if (strncmp(ref, "refs/heads/", 11) == 0)
-		ref += 11;
-	printf("%s: %zu snapshot%s, would keep %zu, drop %zu\n", ref, n, n == 1 ? "" : "s", kept,
-	       n - kept);
-	for (size_t i = 0; i < n; i++) {
-		char hex[GIT_OID_HEXSZ + 1], when[32];
-		git_oid_tostr(hex, sizeof(hex), git_commit_id(c[i]));
-		fmt_time(git_commit_author(c[i])->when.time, when);
-		if (keep[i])
-			printf("  keep  %.12s  %s  (%s)\n", hex, when, reasons[i]);
-		else
-			printf("  drop  %.12s  %s\n", hex, when);
-	}
-	fflush(stdout);
-}
-
-int rotate_branch_ex(struct store *st, const char *branch, const struct keep_policy *p,
-		     int64_t now, int dry_run, struct rotate_result *res)
+/* pending > 0: a snapshot taken at that time, not committed yet, is
+ * planned as the newest (a dry-run backup's preview); nothing moves. */
+static int rotate_run(struct store *st, const char *branch, const struct keep_policy *p,
+		      int64_t now, int dry_run, int64_t pending, struct rotate_result *res)
 {
 	git_repository *repo = store_git(st);
 	char refname[1024];
@@ -204,25 +183,24 @@ int rotate_branch_ex(struct store *st, const char *branch, const struct keep_pol
 			       refname);
 
 	int e = git_reference_lookup(&ref, repo, refname);
-	if (e == GIT_ENOTFOUND) {
-		if (dry_run)
-			printf("%s: no snapshots\n", branch);
+	if (e == GIT_ENOTFOUND && !pending)
 		return 0; /* nothing to rotate */
-	}
-	if (e < 0)
+	if (e < 0 && e != GIT_ENOTFOUND)
 		return store_git_error(refname);
-	if (git_reference_resolve(&resolved, ref) < 0) {
+	if (e == 0 && git_reference_resolve(&resolved, ref) < 0) {
 		rc = store_git_error(refname);
 		goto out;
 	}
-	const git_oid *tip = git_reference_target(resolved);
-	git_oid_tostr(res->old_tip, sizeof(res->old_tip), tip);
+	const git_oid *tip = resolved ? git_reference_target(resolved) : NULL;
+	if (tip)
+		git_oid_tostr(res->old_tip, sizeof(res->old_tip), tip);
 	snprintf(res->new_tip, sizeof(res->new_tip), "%s", res->old_tip);
+	size_t off = pending ? 1 : 0; /* plan index of chain[0] */
 
 	/* The snapshots, newest first, along first parents. A merge has no
 	 * place in a backup branch and cannot be replayed faithfully. */
-	git_oid cur = *tip;
-	for (;;) {
+	git_oid cur = tip ? *tip : (git_oid){{0}};
+	for (; tip;) {
 		git_commit *c = NULL;
 		if (git_commit_lookup(&c, repo, &cur) < 0) {
 			rc = store_git_error(refname);
@@ -252,26 +230,38 @@ int rotate_branch_ex(struct store *st, const char *branch, const struct keep_pol
 		cur = *git_commit_parent_id(c, 0);
 	}
 
-	times = calloc(n, sizeof(*times));
-	keep = calloc(n, sizeof(*keep));
-	reasons = calloc(n, sizeof(*reasons));
-	if (!times || !keep || !reasons) {
+	size_t np = n + off;
+	times = calloc(np, sizeof(*times));
+	keep = calloc(np, sizeof(*keep));
+	reasons = calloc(np, sizeof(*reasons));
+	res->plan = calloc(np, sizeof(*res->plan));
+	if (!times || !keep || !reasons || !res->plan) {
 		rc = err_set(ERR_GENERIC, "out of memory");
 		goto out;
 	}
+	if (pending)
+		times[0] = pending;
 	for (size_t i = 0; i < n; i++)
-		times[i] = git_commit_author(chain[i])->when.time;
-	if ((rc = rotate_plan(p, times, n, now, keep, reasons)) < 0)
+		times[i + off] = git_commit_author(chain[i])->when.time;
+	if ((rc = rotate_plan(p, times, np, now, keep, reasons)) < 0)
 		goto out;
-	for (size_t i = 0; i < n; i++)
+	/* The plan as data: the command says it (rotate --dry-run, backup
+	 * --dry-run), this module prints nothing. */
+	res->n_plan = np;
+	for (size_t i = 0; i < np; i++) {
+		struct rotate_entry *en = &res->plan[i];
+		if (i >= off)
+			git_oid_tostr(en->id, sizeof(en->id), git_commit_id(chain[i - off]));
+		en->time = times[i];
+		en->keep = keep[i];
+		snprintf(en->reasons, sizeof(en->reasons), "%s", reasons[i]);
 		kept += keep[i] != 0;
-	res->total = n;
+	}
+	res->total = np;
 	res->kept = kept;
 
-	if (dry_run) {
-		print_plan(refname, chain, n, keep, reasons, kept);
+	if (dry_run || pending)
 		goto out;
-	}
 	if (kept == n)
 		goto out;
 
@@ -353,6 +343,18 @@ out:
 	return rc;
 }
 
+int rotate_branch_ex(struct store *st, const char *branch, const struct keep_policy *p,
+		     int64_t now, int dry_run, struct rotate_result *res)
+{
+	return rotate_run(st, branch, p, now, dry_run, 0, res);
+}
+
+int rotate_preview(struct store *st, const char *branch, const struct keep_policy *p, int64_t now,
+		   int64_t pending, struct rotate_result *res)
+{
+	return rotate_run(st, branch, p, now, 1, pending > 0 ? pending : 1, res);
+}
+
 int rotate_branch(struct store *st, const char *branch, const struct keep_policy *p,
 		  int dry_run, int *rewritten)
 {
@@ -360,5 +362,6 @@ int rotate_branch(struct store *st, const char *branch, const struct keep_policy
 	int rc = rotate_branch_ex(st, branch, p, time_now(), dry_run, &res);
 	if (rewritten)
 		*rewritten = res.rewritten;
+	rotate_result_free(&res);
 	return rc;
 }

@@ -206,6 +206,10 @@ int main(void)
 	git_reference_name_to_id(&tip, r, BRANCH);
 	CHECK("dry run moves nothing", git_oid_equal(&tip, &ids[N - 1]) && !res.rewritten &&
 					       res.total == N && res.kept == 4);
+	CHECK("dry run returns the plan as data, newest first",
+	      res.n_plan == N && res.plan[0].keep && !res.plan[3].keep && res.plan[N - 1].keep &&
+		      strstr(res.plan[0].reasons, "last") != NULL);
+	rotate_result_free(&res);
 
 	CHECK("rotate succeeds", rotate_branch_ex(st, "backup/app", &p, t0 + 100 * DAY, 0, &res) == 0);
 	CHECK("rotate reports the rewrite", res.rewritten && res.total == N && res.kept == 4);
@@ -245,14 +249,18 @@ int main(void)
 	git_reflog_free(log);
 	CHECK("the reflog names the old tip", found);
 
+	rotate_result_free(&res);
 	CHECK("rotating again changes nothing",
 	      rotate_branch_ex(st, BRANCH, &p, t0 + 100 * DAY, 0, &res) == 0 && !res.rewritten);
+	rotate_result_free(&res);
 	CHECK("a missing branch is nothing to do",
 	      rotate_branch_ex(st, "refs/heads/backup/none", &p, t0, 0, &res) == 0 && res.total == 0);
 	struct keep_policy empty = {0};
 	err_clear();
+	rotate_result_free(&res);
 	CHECK("an empty policy is refused",
 	      rotate_branch_ex(st, BRANCH, &empty, t0, 0, &res) == ERR_USAGE);
+	rotate_result_free(&res);
 	err_clear();
 
 	/* Reclaim. */
