@@ -70,6 +70,8 @@ const struct job_cfg *cmd_job(const struct config *cfg, const char *name);
 /* Prints a retention plan (rotate_branch_ex's or rotate_preview's
  * result): a line per snapshot, kept (and by which rules) or dropped. */
 struct rotate_result;
+/* "512 B", "1.5 KiB", "20.0 MiB": the sizes list and status print. */
+void cmd_human_size(double n, char *out, size_t len);
 void cmd_print_rotate_plan(const char *branch, const struct rotate_result *r);
 
 #endif

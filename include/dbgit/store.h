@@ -60,9 +60,9 @@ void snap_writer_on_chunk(struct snap_writer *w, snap_chunk_cb cb, void *arg);
 int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree_out[41]);
 /* After a failed (or dry-run) attempt, with the lock held: deletes the
  * loose objects this writer stored that the repository did not have
- * before (no ref reaches them), giving back their space. An object that
- * existed before the attempt is never touched. Trees are not tracked
- * (small). */
+ * before (no ref reaches them: blobs and trees), giving back their space
+ * and leaving the object count as it was. An object that existed before
+ * the attempt is never touched. */
 int snap_writer_discard(struct snap_writer *w);
 void snap_writer_free(struct snap_writer *w);
 

@@ -157,3 +157,14 @@ void cmd_print_rotate_plan(const char *branch, const struct rotate_result *r)
 	}
 	fflush(stdout);
 }
+
+void cmd_human_size(double n, char *out, size_t len)
+{
+	const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	int u = 0;
+	while (n >= 1024 && u < 4) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", n, unit[u]);
+}

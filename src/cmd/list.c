@@ -22,17 +22,6 @@ static void formats_of(const struct manifest *m, char *out, size_t len)
 		snprintf(out, len, "-");
 }
 
-static void human_size(double n, char *out, size_t len)
-{
-	const char *unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	int u = 0;
-	while (n >= 1024 && u < 4) {
-		n /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", n, unit[u]);
-}
-
 static int cmd_list(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	int json = 0;
@@ -86,7 +75,7 @@ static int cmd_list(struct cmd_ctx *ctx, int argc, char **argv)
 			}
 			const char *verified = m->verify_result ? m->verify_result : "unknown";
 			formats_of(m, fmt, sizeof(fmt));
-			human_size((double)m->size, hs, sizeof(hs));
+			cmd_human_size((double)m->size, hs, sizeof(hs));
 			if (json) {
 				cJSON *o = cJSON_CreateObject();
 				cJSON_AddStringToObject(o, "id", list[i].id);

@@ -1,8 +1,11 @@
 /* status: per job, the newest snapshot and its age, count, size, and
- * whether each remote has what this repository has. */
+ * whether each remote has what this repository has; --max-age makes it the
+ * monitoring check (exit 1, a line per late or failing job); --prometheus
+ * prints node_exporter textfile metrics (cycle_metrics). */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
@@ -26,17 +29,39 @@ static void age_text(int64_t secs, char *out, size_t len)
 
 static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	int json = 0;
-	const struct cmd_opt opts[] = {{"--json", &json, NULL}, {NULL, NULL, NULL}};
+	int json = 0, prom = 0;
+	const char *max_age_s = NULL;
+	const struct cmd_opt opts[] = {{"--json", &json, NULL},
+				       {"--prometheus", &prom, NULL},
+				       {"--max-age", NULL, &max_age_s},
+				       {NULL, NULL, NULL}};
 	const char *pos[1];
 	int npos, rc;
+	int64_t max_age = 0;
 	if ((rc = cmd_parse(&cmd_status_entry, argc, argv, opts, pos, 0, &npos)) != 0)
 		return rc;
+	json |= ctx->json;
+	if (max_age_s && (duration_parse(max_age_s, &max_age) < 0 || max_age <= 0)) {
+		err_clear();
+		return cmd_usage_error(&cmd_status_entry, "--max-age takes a duration such as 26h or 2d");
+	}
+	if (prom && json)
+		return cmd_usage_error(&cmd_status_entry, "--prometheus and --json are two different outputs");
 	struct config *cfg;
 	struct store *st;
 	if ((rc = cmd_setup(ctx, &cfg, &st)) != 0)
 		return rc;
+	if (prom) {
+		struct buf b = BUF_INIT;
+		if ((rc = cycle_metrics(cfg, st, &b)) == 0)
+			fputs(buf_cstr(&b), stdout);
+		buf_free(&b);
+		store_free(st);
+		config_free(cfg);
+		return rc < 0 ? cmd_fail(rc) : EXIT_OK;
+	}
 	cJSON *out = cJSON_CreateArray();
+	struct buf late = BUF_INIT; /* --max-age: one line per late or failing job */
 	int64_t now = time_now();
 	for (size_t j = 0; j < cfg->n_jobs; j++) {
 		const struct job_cfg *job = &cfg->jobs[j];
@@ -59,7 +84,8 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		cJSON_AddStringToObject(o, "branch", ref);
 		cJSON_AddNumberToObject(o, "snapshots", (double)n);
 		cJSON_AddNumberToObject(o, "dump_bytes", size);
-		char when[32] = "-", age[32] = "-";
+		char when[32] = "-", age[32] = "-", hsize[32];
+		cmd_human_size(size, hsize, sizeof(hsize));
 		if (n) {
 			time_format_utc(list[0].time, when);
 			age_text(now - list[0].time, age, sizeof(age));
@@ -67,9 +93,36 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 			cJSON_AddStringToObject(o, "newest_time", when);
 			cJSON_AddNumberToObject(o, "age_seconds", (double)(now - list[0].time));
 		}
-		if (!json)
-			printf("%s: %zu snapshot%s, newest %.12s at %s (%s ago), %.0f bytes of dumps\n",
-			       job->name, n, n == 1 ? "" : "s", n ? list[0].id : "-", when, age, size);
+		/* The last attempt, from the run's state file. */
+		int64_t attempt;
+		char result[16], error[800];
+		cycle_last_attempt(st, job->name, &attempt, result, sizeof(result), error, sizeof(error));
+		if (result[0]) {
+			char at[32];
+			time_format_utc(attempt, at);
+			cJSON_AddStringToObject(o, "last_attempt", at);
+			cJSON_AddStringToObject(o, "last_result", result);
+			if (error[0])
+				cJSON_AddStringToObject(o, "last_error", error);
+		}
+		if (!json && n)
+			printf("%s: %zu snapshot%s, newest %.12s at %s (%s ago), %s of dumps\n", job->name, n,
+			       n == 1 ? "" : "s", list[0].id, when, age, hsize);
+		else if (!json)
+			printf("%s: never backed up\n", job->name);
+		if (!json && result[0] && strcmp(result, "ok"))
+			printf("  last attempt %s: %s\n", result, error[0] ? error : "(no message)");
+		if (max_age) {
+			int is_late = !n || now - list[0].time > max_age;
+			cJSON_AddBoolToObject(o, "late", is_late);
+			if (!n)
+				buf_printf(&late, "%s: never backed up\n", job->name);
+			else if (is_late)
+				buf_printf(&late, "%s: late: newest snapshot is %s old (at %s), more than %s\n",
+					   job->name, age, when, max_age_s);
+			if (result[0] && strcmp(result, "ok"))
+				buf_printf(&late, "%s: last attempt %s: %s\n", job->name, result, error);
+		}
 		if (invalid) {
 			cJSON_AddNumberToObject(o, "invalid_manifests", (double)invalid);
 			if (!json)
@@ -93,19 +146,35 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 	if (rc == 0 && json) {
 		cmd_print_json(out);
 	}
+	/* The check's verdict, last and on stderr, so that a monitoring
+	 * system shows exactly the lines that matter. */
+	int status = rc < 0 ? cmd_fail(rc) : EXIT_OK;
+	if (rc == 0 && late.len) {
+		fflush(stdout);
+		fputs(buf_cstr(&late), stderr);
+		status = EXIT_JOB_FAILED;
+	}
+	buf_free(&late);
 	cJSON_Delete(out);
 	store_free(st);
 	config_free(cfg);
-	return rc < 0 ? cmd_fail(rc) : EXIT_OK;
+	return status;
 }
 
 const struct cmd_entry cmd_status_entry = {
 	.name = "status",
-	.usage = "status [--json]",
+	.usage = "status [--json | --prometheus] [--max-age DURATION]",
 	.summary = "per job: newest snapshot and its age, count, size, remotes in sync",
 	.help = "For each job: how many snapshots its branch holds, the newest one and its\n"
 		"age, the total size of their dumps, and for each remote whether the branch\n"
 		"is in sync with what dbgit last pushed there, ahead (a push is pending),\n"
-		"never pushed, or diverged (rewritten by rotation, a push is pending).\n",
+		"never pushed, or diverged (rewritten by rotation, a push is pending), and\n"
+		"the last attempt when it failed (or the shrink guard tripped).\n\n"
+		"  --json              the same as JSON\n"
+		"  --prometheus        node_exporter textfile metrics (see README, Monitoring)\n"
+		"  --max-age DURATION  the monitoring check: exit 1 and one line on stderr per\n"
+		"                      job whose newest snapshot is older than DURATION (26h,\n"
+		"                      2d), that was never backed up, or whose last attempt\n"
+		"                      failed\n",
 	.exec = cmd_status,
 };

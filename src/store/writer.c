@@ -11,6 +11,8 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <git2.h>
+#include <git2/sys/mempack.h>
+#include <git2/sys/odb_backend.h>
 #include <git2/sys/repository.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,6 +209,78 @@ size_t snap_writer_new_blobs(struct snap_writer *w)
 	return w->new_blobs;
 }
 
+/* Adds to out the trees under id (read through repo) that the repository
+ * does not have; a tree it has comes with all its subtrees. */
+static int collect_new_trees(struct snap_writer *w, git_repository *repo, const git_oid *id,
+			     git_oid **out, size_t *n)
+{
+	if (git_odb_exists(w->odb, id))
+		return 0;
+	git_tree *t = NULL;
+	if (git_tree_lookup(&t, repo, id) < 0)
+		return -1;
+	git_oid *v = realloc(*out, (*n + 1) * sizeof(*v));
+	int rc = v ? 0 : -1;
+	if (v) {
+		*out = v;
+		git_oid_cpy(&v[(*n)++], id);
+	}
+	for (size_t i = 0; rc == 0 && i < git_tree_entrycount(t); i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			rc = collect_new_trees(w, repo, git_tree_entry_id(e), out, n);
+	}
+	git_tree_free(t);
+	return rc;
+}
+
+/* Which of the trees the index makes are new to the repository, so that
+ * snap_writer_discard may delete them too (a dry run leaves no object
+ * behind). Found by writing the trees first into memory - a mempack in
+ * front of the repository's objects as a read-only alternate - since once
+ * written to the repository a new tree and an old one look alike. */
+static int find_new_trees(struct snap_writer *w, git_oid **out, size_t *n)
+{
+	git_odb *odb = NULL;
+	git_odb_backend *mem = NULL;
+	git_repository *mrepo = NULL;
+	git_index *copy = NULL;
+	git_oid root;
+	char *objdir = xasprintf("%sobjects", git_repository_path(w->st->repo));
+	int rc = -1;
+	*out = NULL;
+	*n = 0;
+	if (git_odb_new(&odb) < 0 || git_mempack_new(&mem) < 0)
+		goto out;
+	if (git_odb_add_backend(odb, mem, 1000) < 0) {
+		mem->free(mem);
+		goto out;
+	}
+	if (git_odb_add_disk_alternate(odb, objdir) < 0 || git_repository_wrap_odb(&mrepo, odb) < 0 ||
+	    git_index_new(&copy) < 0)
+		goto out;
+	/* A copy of the index: writing a tree fills the index's tree cache,
+	 * and the writer's own would then skip writing those trees for real. */
+	for (size_t i = 0; i < git_index_entrycount(w->index); i++)
+		if (git_index_add(copy, git_index_get_byindex(w->index, i)) < 0)
+			goto out;
+	if (git_index_write_tree_to(&root, copy, mrepo) < 0)
+		goto out;
+	rc = collect_new_trees(w, mrepo, &root, out, n);
+out:
+	git_index_free(copy);
+	git_repository_free(mrepo);
+	git_odb_free(odb);
+	free(objdir);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+		return store_git_error(w->st->path);
+	}
+	return 0;
+}
+
 int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree_out[41])
 {
 	git_oid oid, tree;
@@ -222,10 +296,21 @@ int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree
 	e.id = oid;
 	e.path = MANIFEST_NAME;
 	e.file_size = (uint32_t)len;
-	if (git_index_add(w->index, &e) < 0 || git_index_write_tree_to(&tree, w->index, w->st->repo) < 0)
+	if (git_index_add(w->index, &e) < 0)
 		return store_git_error(w->st->path);
-	git_oid_tostr(tree_out, 41, &tree);
-	return 0;
+	git_oid *fresh_trees;
+	size_t n_trees;
+	if (find_new_trees(w, &fresh_trees, &n_trees) < 0)
+		return ERR_GENERIC;
+	int rc = 0;
+	if (git_index_write_tree_to(&tree, w->index, w->st->repo) < 0)
+		rc = store_git_error(w->st->path);
+	for (size_t i = 0; rc == 0 && i < n_trees; i++)
+		rc = note_fresh(w, &fresh_trees[i]);
+	free(fresh_trees);
+	if (rc == 0)
+		git_oid_tostr(tree_out, 41, &tree);
+	return rc;
 }
 
 int snap_writer_discard(struct snap_writer *w)
