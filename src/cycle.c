@@ -1,8 +1,10 @@
 /*
  * cycle: one job's backup, in order: pre-backup hook, dump (engine) into
- * blobs (store), verify by restoring from those blobs, commit, post-backup
- * or on-failure hook. Also the restore and verify of existing snapshots,
- * which are the same restore-and-compare seen from the other side.
+ * blobs (store), verify by restoring from those blobs, the shrink guard's
+ * comparison with the snapshot before, commit. The run around it (the
+ * other hooks, rotate, push, reclaim, exit status) is src/run.c. Also the
+ * restore and verify of existing snapshots, which are the same
+ * restore-and-compare seen from the other side.
  *
  * The cycle never asks which engine it holds.
  */

@@ -13,11 +13,10 @@
  * it is pushed, and a repository copied elsewhere keeps its history. A
  * missing or unreadable state file only means "no attempt recorded".
  */
-#define _XOPEN_SOURCE 700
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,23 +381,33 @@ void cycle_run_free(struct run_result *res)
 
 /* ---- metrics ----------------------------------------------------------- */
 
-static uint64_t du_total;
-static int du_add(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+/* Bytes of the files under dir (apparent sizes; symlinks not followed). */
+static uint64_t tree_bytes(const char *dir)
 {
-	(void)path, (void)ftw;
-	if (flag == FTW_F)
-		du_total += (uint64_t)sb->st_size;
-	return 0;
+	uint64_t total = 0;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char *p = xasprintf("%s/%s", dir, de->d_name);
+		struct stat sb;
+		if (lstat(p, &sb) == 0)
+			total += S_ISDIR(sb.st_mode) ? tree_bytes(p) : S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+		free(p);
+	}
+	if (d)
+		closedir(d);
+	return total;
 }
 
 /* Bytes of the repository's objects (loose and packed). */
 static uint64_t objects_bytes(struct store *st)
 {
 	char *dir = xasprintf("%s/objects", store_path(st));
-	du_total = 0;
-	nftw(dir, du_add, 16, FTW_PHYS);
+	uint64_t n = tree_bytes(dir);
 	free(dir);
-	return du_total;
+	return n;
 }
 
 struct metric {

@@ -28,8 +28,10 @@ struct backup_result {
 	struct manifest *manifest; /* owned (manifest_free, free); NULL on failure */
 };
 
-/* One job through dump, store, verify, commit (and rotate). Returns 0,
- * ERR_VERIFY or another error. Push is separate (cycle_push_all). */
+/* One job through the pre-backup hook, dump, store, verify, the shrink
+ * guard's verdict (res->shrink) and commit. Returns 0, ERR_VERIFY or
+ * another error. The rest of a run (other hooks, rotate, push) is
+ * cycle_run's. A dry run runs no hook and commits nothing. */
 int cycle_backup(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		 const struct backup_opts *opts, struct backup_result *res);
 

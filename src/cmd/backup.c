@@ -1,5 +1,6 @@
-/* backup: the whole cycle for the named jobs (or all): dump, verify,
- * commit; then rotate and push. */
+/* backup: parses the options, runs cycle_run (src/run.c) for the named
+ * jobs (or all) under the repository lock, and prints what it did: a line
+ * per job, --json, and on a dry run the rotation and push plans. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +10,6 @@
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
 #include "dbgit/cycle.h"
-#include "dbgit/manifest.h"
-#include "dbgit/remote.h"
 #include "dbgit/rotate.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
