@@ -14,9 +14,9 @@
  * missing or unreadable state file only means "no attempt recorded".
  */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,8 +180,8 @@ static int dropped(int64_t was, int64_t now, double limit)
 	return was > now && was - now >= SHRINK_MIN_ROWS && (double)(was - now) > limit * (double)was;
 }
 
-int cycle_shrink_check(const struct job_cfg *job, const struct manifest *prev,
-		       const struct manifest *m, char *out, size_t len)
+int cycle_shrink_check(const struct job_cfg *job, const struct manifest *prev, const struct manifest *m,
+		       char *out, size_t len)
 {
 	out[0] = '\0';
 	if (!prev || job->allow_shrink)
@@ -212,17 +212,19 @@ int cycle_shrink_check(const struct job_cfg *job, const struct manifest *prev,
 	}
 	int64_t was = manifest_rows(prev), now = manifest_rows(m);
 	if (worst)
-		snprintf(out, len,
-			 "job '%s': table '%s' fell from %lld to %lld rows (-%.0f%%), more than the shrink limit "
-			 "of %.0f%%",
-			 job->name, worst->name, (long long)worst->rows, (long long)worst_now, worst_share * 100,
-			 limit * 100);
+		snprintf(
+		    out, len,
+		    "job '%s': table '%s' fell from %lld to %lld rows (-%.0f%%), more than the shrink limit "
+		    "of %.0f%%",
+		    job->name, worst->name, (long long)worst->rows, (long long)worst_now, worst_share * 100,
+		    limit * 100);
 	else if (dropped(was, now, limit))
-		snprintf(out, len,
-			 "job '%s': total rows fell from %lld to %lld (-%.0f%%), more than the shrink limit of "
-			 "%.0f%%",
-			 job->name, (long long)was, (long long)now, (double)(was - now) * 100 / (double)was,
-			 limit * 100);
+		snprintf(
+		    out, len,
+		    "job '%s': total rows fell from %lld to %lld (-%.0f%%), more than the shrink limit of "
+		    "%.0f%%",
+		    job->name, (long long)was, (long long)now, (double)(was - now) * 100 / (double)was,
+		    limit * 100);
 	return out[0] != '\0';
 }
 
@@ -285,12 +287,14 @@ int cycle_run(const struct config *cfg, struct store *st, const struct job_cfg *
 			j->rows = manifest_rows(m);
 			j->new_blobs = m->new_blobs;
 			j->size = m->size;
-			snprintf(j->verify, sizeof(j->verify), "%s", m->verify_result ? m->verify_result : "");
+			snprintf(j->verify, sizeof(j->verify), "%s",
+				 m->verify_result ? m->verify_result : "");
 			if (br.shrink[0]) {
 				j->shrunk = 1;
-				snprintf(j->message, sizeof(j->message), "%s; %s %.12s, but check it (allow_shrink = true or "
-					 "--allow-shrink for an intended purge)", br.shrink,
-					 opts->dry_run ? "verified" : "committed as", br.commit);
+				snprintf(j->message, sizeof(j->message),
+					 "%s; %s %.12s, but check it (allow_shrink = true or "
+					 "--allow-shrink for an intended purge)",
+					 br.shrink, opts->dry_run ? "verified" : "committed as", br.commit);
 			}
 			manifest_free(br.manifest);
 			free(br.manifest);
@@ -321,8 +325,9 @@ int cycle_run(const struct config *cfg, struct store *st, const struct job_cfg *
 		if (!opts->no_rotate && keep->set && !sig_pending() && j->rc == 0 && !j->shrunk) {
 			char ref[512];
 			cycle_branch_ref(job, ref, sizeof(ref));
-			int rc = opts->dry_run ? rotate_preview(st, ref, keep, time_now(), j->started, &j->rot)
-					       : rotate_branch_ex(st, ref, keep, time_now(), 0, &j->rot);
+			int rc = opts->dry_run
+				     ? rotate_preview(st, ref, keep, time_now(), j->started, &j->rot)
+				     : rotate_branch_ex(st, ref, keep, time_now(), 0, &j->rot);
 			if (rc < 0) {
 				log_warn("job '%s': rotation failed: %s", job->name, err_last());
 				err_clear();
@@ -355,7 +360,8 @@ int cycle_run(const struct config *cfg, struct store *st, const struct job_cfg *
 	}
 	/* After the push: a successful push moves the leases off the old
 	 * tips, so the dropped snapshots' objects can go this very run. */
-	if (!opts->dry_run && !sig_pending() && (rewritten_any || store_wants_pack(st)) && store_reclaim(st) < 0) {
+	if (!opts->dry_run && !sig_pending() && (rewritten_any || store_wants_pack(st)) &&
+	    store_reclaim(st) < 0) {
 		log_warn("reclaiming space failed: %s", err_last());
 		err_clear();
 	}
@@ -393,7 +399,9 @@ static uint64_t tree_bytes(const char *dir)
 		char *p = xasprintf("%s/%s", dir, de->d_name);
 		struct stat sb;
 		if (lstat(p, &sb) == 0)
-			total += S_ISDIR(sb.st_mode) ? tree_bytes(p) : S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+			total += S_ISDIR(sb.st_mode)   ? tree_bytes(p)
+				 : S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size
+						       : 0;
 		free(p);
 	}
 	if (d)
@@ -414,25 +422,38 @@ struct metric {
 	const char *name, *type, *help;
 };
 static const struct metric METRICS[] = {
-	{"dbgit_last_success_timestamp_seconds", "gauge",
-	 "When the newest snapshot of the job was taken (dump start, Unix time); 0 if it has none."},
-	{"dbgit_last_attempt_timestamp_seconds", "gauge",
-	 "When the last backup attempt of the job started (Unix time); 0 if none was recorded."},
-	{"dbgit_last_attempt_success", "gauge",
-	 "1 if the last attempt committed a verified snapshot that passed the shrink guard, else 0."},
-	{"dbgit_last_attempt_duration_seconds", "gauge", "How long the last attempt of the job took."},
-	{"dbgit_snapshots", "gauge", "Snapshots on the job's branch."},
-	{"dbgit_snapshot_bytes", "gauge", "Size of the newest snapshot's dump files."},
-	{"dbgit_snapshot_rows", "gauge", "Rows in the newest snapshot (all tables)."},
-	{"dbgit_snapshot_tables", "gauge", "Tables in the newest snapshot."},
-	{"dbgit_snapshot_verified", "gauge", "1 if the newest snapshot's restore test passed, else 0."},
-	{"dbgit_remote_in_sync", "gauge",
-	 "1 if the remote holds the job branch's tip (as of dbgit's last push there), else 0."},
-	{"dbgit_push_last_success", "gauge", "1 if the last push of a backup run succeeded, else 0."},
-	{"dbgit_repository_bytes", "gauge", "Size of the repository's objects (loose and packed)."},
+    {"dbgit_last_success_timestamp_seconds", "gauge",
+     "When the newest snapshot of the job was taken (dump start, Unix time); 0 if it has none."},
+    {"dbgit_last_attempt_timestamp_seconds", "gauge",
+     "When the last backup attempt of the job started (Unix time); 0 if none was recorded."},
+    {"dbgit_last_attempt_success", "gauge",
+     "1 if the last attempt committed a verified snapshot that passed the shrink guard, else 0."},
+    {"dbgit_last_attempt_duration_seconds", "gauge", "How long the last attempt of the job took."},
+    {"dbgit_snapshots", "gauge", "Snapshots on the job's branch."},
+    {"dbgit_snapshot_bytes", "gauge", "Size of the newest snapshot's dump files."},
+    {"dbgit_snapshot_rows", "gauge", "Rows in the newest snapshot (all tables)."},
+    {"dbgit_snapshot_tables", "gauge", "Tables in the newest snapshot."},
+    {"dbgit_snapshot_verified", "gauge", "1 if the newest snapshot's restore test passed, else 0."},
+    {"dbgit_remote_in_sync", "gauge",
+     "1 if the remote holds the job branch's tip (as of dbgit's last push there), else 0."},
+    {"dbgit_push_last_success", "gauge", "1 if the last push of a backup run succeeded, else 0."},
+    {"dbgit_repository_bytes", "gauge", "Size of the repository's objects (loose and packed)."},
 };
-enum { M_SUCCESS, M_ATTEMPT, M_RESULT, M_DURATION, M_COUNT, M_BYTES, M_ROWS, M_TABLES, M_VERIFIED,
-       M_REMOTE, M_PUSH, M_REPO, M_N };
+enum {
+	M_SUCCESS,
+	M_ATTEMPT,
+	M_RESULT,
+	M_DURATION,
+	M_COUNT,
+	M_BYTES,
+	M_ROWS,
+	M_TABLES,
+	M_VERIFIED,
+	M_REMOTE,
+	M_PUSH,
+	M_REPO,
+	M_N
+};
 
 static double num(const cJSON *o, const char *k, double def)
 {
@@ -457,7 +478,8 @@ int cycle_metrics(const struct config *cfg, struct store *st, struct buf *out)
 		if ((rc = snap_list(st, ref, &list, &n)) < 0)
 			break;
 		const struct manifest *mf = n ? list[0].manifest : NULL;
-		const cJSON *sj = cJSON_IsObject(sjobs) ? cJSON_GetObjectItemCaseSensitive(sjobs, job->name) : NULL;
+		const cJSON *sj =
+		    cJSON_IsObject(sjobs) ? cJSON_GetObjectItemCaseSensitive(sjobs, job->name) : NULL;
 		const cJSON *res = cJSON_GetObjectItemCaseSensitive(sj, "last_result");
 		const char *l = job->name; /* names are [A-Za-z0-9._-]: no escaping needed */
 		buf_printf(&m[M_SUCCESS], "%s{job=\"%s\"} %lld\n", METRICS[M_SUCCESS].name, l,
@@ -474,15 +496,16 @@ int cycle_metrics(const struct config *cfg, struct store *st, struct buf *out)
 			   (long long)(mf ? mf->size : 0));
 		buf_printf(&m[M_ROWS], "%s{job=\"%s\"} %lld\n", METRICS[M_ROWS].name, l,
 			   (long long)(mf ? manifest_rows(mf) : 0));
-		buf_printf(&m[M_TABLES], "%s{job=\"%s\"} %zu\n", METRICS[M_TABLES].name, l, mf ? mf->n_tables : 0);
+		buf_printf(&m[M_TABLES], "%s{job=\"%s\"} %zu\n", METRICS[M_TABLES].name, l,
+			   mf ? mf->n_tables : 0);
 		buf_printf(&m[M_VERIFIED], "%s{job=\"%s\"} %d\n", METRICS[M_VERIFIED].name, l,
 			   mf && mf->verify_result && !strcmp(mf->verify_result, "passed"));
 		for (size_t r = 0; r < cfg->n_remotes; r++) {
 			enum remote_sync s = REMOTE_NEVER_PUSHED;
 			if (n && remote_sync_state(st, &cfg->remotes[r], ref, &s) < 0)
 				err_clear();
-			buf_printf(&m[M_REMOTE], "%s{job=\"%s\",remote=\"%s\"} %d\n", METRICS[M_REMOTE].name, l,
-				   cfg->remotes[r].name, n && s == REMOTE_IN_SYNC);
+			buf_printf(&m[M_REMOTE], "%s{job=\"%s\",remote=\"%s\"} %d\n", METRICS[M_REMOTE].name,
+				   l, cfg->remotes[r].name, n && s == REMOTE_IN_SYNC);
 		}
 		snap_list_free(list, n);
 	}
