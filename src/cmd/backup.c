@@ -71,7 +71,7 @@ static void print_plans(const struct backup_print *p, const struct run_result *r
 	for (size_t i = 0; i < res->n_push_plan; i++) {
 		const struct run_push *q = &res->push_plan[i];
 		if (!p->json)
-			printf("%s: %s push to %s (%s)\n", q->branch, q->would_push ? "would" : "would not",
+			printf("%s: %s push to %s (now: %s)\n", q->branch, q->would_push ? "would" : "would not",
 			       q->remote, q->state);
 	}
 }
