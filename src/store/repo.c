@@ -163,7 +163,10 @@ static void sweep_dir(const struct sweep *sw, const char *dir, int deep, int loc
 		if (e->d_name[0] == '.')
 			continue;
 		char *path = xasprintf("%s/%s", dir, e->d_name);
-		if (deep && fs_is_dir(path))
+		/* lstat: a symlink under refs/ (to a shared folder, or to /)
+		 * is not followed; nothing outside the repository is swept. */
+		struct stat sb;
+		if (deep && lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 			sweep_dir(sw, path, deep, locks_only);
 		else if (locks_only ? is_lock(e->d_name) : is_temp(e->d_name))
 			sweep_file(sw, path);
