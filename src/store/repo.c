@@ -266,13 +266,18 @@ int store_sync_ref(struct store *st, const char *refname)
 	char *packed = xasprintf("%spacked-refs", gitdir);
 	char *log = xasprintf("%slogs/%s", gitdir, refname);
 	int rc;
-	if (fs_exists(ref))
+	/* A repository dbgit did not create (git init --bare, a bare clone
+	 * of a remote) may keep no reflog, and a packed ref no folder of
+	 * its own: only what exists is flushed. */
+	int loose = fs_exists(ref), has_log = fs_exists(log);
+	if (loose)
 		rc = fsync_file(ref, 0);
 	else
 		rc = fsync_file(packed, 0);
 	if (rc == 0)
 		rc = fsync_file(log, 1);
-	if (rc == 0 && (fs_fsync_parent(ref) < 0 || fs_fsync_parent(log) < 0 || fs_fsync_parent(packed) < 0))
+	if (rc == 0 && ((loose && fs_fsync_parent(ref) < 0) || (has_log && fs_fsync_parent(log) < 0) ||
+			fs_fsync_parent(packed) < 0))
 		rc = err_set(ERR_GENERIC, "cannot flush the directory of %s to disk: %s", ref, strerror(errno));
 	free(ref);
 	free(packed);
