@@ -230,7 +230,9 @@ int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target)
 	memset(x, 0, sizeof(*x));
 	x->job = job;
 	char *p = plain_path(target);
-	int rc = sqlite3_open_v2(p, &x->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	/* Never through a symlink: see target_temp. */
+	int rc = sqlite3_open_v2(p, &x->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 				 NULL);
 	free(p);
 	if (rc != SQLITE_OK) {
