@@ -298,7 +298,7 @@ int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job
 		struct job_cfg ij;
 		verify_snapshot_job(job, &m[i], &ij);
 		paths[i] = xasprintf("%s/%d.db", dir, i);
-		if ((rc = snap_source_new(&src, st, ids[i])) == 0)
+		if ((rc = snap_source_new(&src, st, ids[i], job->max_blob_size)) == 0)
 			rc = eng->restore(&ij, src, fmt, paths[i]);
 		snap_source_free(src);
 	}
@@ -344,7 +344,8 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 	/* A temp file beside the target, so the final rename is atomic. */
 	if ((rc = target_temp(target, &tmp)) < 0)
 		goto out;
-	if ((rc = snap_source_new(&src, st, commit)) < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
+	if ((rc = snap_source_new(&src, st, commit, job->max_blob_size)) < 0 ||
+	    (rc = eng->restore(job, src, fmt, tmp)) < 0)
 		goto out;
 	rc = verify_restored(eng, job, tmp, &m, &problems);
 	if (rc < 0) {

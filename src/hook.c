@@ -10,7 +10,8 @@
  *   the whole group (the hook and whatever it started) gets SIGTERM, and
  *   SIGKILL after a short grace, and the hook counts as failed;
  * - a hook file that exists but cannot be run is a warning, not silence:
- *   a hook that never runs is a monitoring hole nobody notices.
+ *   a hook that never runs is a monitoring hole nobody notices;
+ * - a hook that someone else could rewrite is refused (it fails).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +142,24 @@ int cycle_hook(const struct config *cfg, const char *name, const char *job, cons
 		log_warn("hook %s is not an executable file: not run (chmod +x it, or remove it)", path);
 		free(path);
 		return 0;
+	}
+	/* dbgit often runs as root: a hook others may rewrite (or a folder
+	 * in which they may replace it) would run their code as root. As
+	 * sshd does for its files: refused, and the hook counts as failed. */
+	struct stat dsb;
+	const char *dir = cfg->hooks_dir;
+	const char *why = NULL;
+	if (sb.st_uid != geteuid() && sb.st_uid != 0)
+		why = "is owned by another user";
+	else if (sb.st_mode & 022)
+		why = "is writable by group or others";
+	else if (stat(dir, &dsb) == 0 && (dsb.st_mode & 022) && !(dsb.st_mode & S_ISVTX))
+		why = "is in a folder writable by group or others";
+	if (why) {
+		int rc = err_set(ERR_GENERIC, "hook %s %s: not run (chmod go-w, chown it to the user running dbgit)",
+				 path, why);
+		free(path);
+		return rc;
 	}
 	const char *vals[N_HOOK_VARS] = {job, status, commit, message};
 	char *own[N_HOOK_VARS] = {0};

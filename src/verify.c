@@ -189,7 +189,7 @@ static int restore_and_compare(struct store *st, const struct job_cfg *today, co
 			else
 				snprintf(target, strlen(target) + 1, "%s", early->db);
 		} else {
-			rc = snap_source_new(&src, st, obj);
+			rc = snap_source_new(&src, st, obj, job->max_blob_size);
 			struct dump_source *from = src;
 			struct corrupt_source *damaged = test_corrupt(&from);
 			if (rc == 0)

@@ -103,8 +103,10 @@ int snap_read_manifest(struct store *st, const char *commit, struct manifest *ou
  * caller frees), not validated: for `show --json` after snap_read_manifest. */
 int snap_read_manifest_text(struct store *st, const char *commit, char **text, size_t *len);
 /* A source over the files of a commit (or tree) in byte-wise path order
- * (all of them; engines pick theirs). */
-int snap_source_new(struct dump_source **out, struct store *st, const char *commit);
+ * (all of them; engines pick theirs). A blob larger than max_blob (the
+ * job's max_blob_size; never less than MANIFEST_MAX_TEXT) is refused
+ * before it is read. */
+int snap_source_new(struct dump_source **out, struct store *st, const char *commit, size_t max_blob);
 void snap_source_free(struct dump_source *src);
 
 /* A feed: the chunks of a snapshot handed over as they are written (a

@@ -14,6 +14,17 @@
 #include "dbgit/util.h"
 
 
+/* Table and schema names come from the snapshots, which may be hostile:
+ * a control character (an escape sequence for the terminal) shown as '?'. */
+static char *printable(const char *s)
+{
+	char *out = xstrdup(s ? s : "");
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return out;
+}
+
 static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	int stat = 0, json = 0, color = 0, no_color = 0;
@@ -66,12 +77,20 @@ static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 		printf("%.12s..%.12s\n", old_id, new_id);
 		const cJSON *t;
 		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(out, "tables"))
-		printf("  %-30s +%.0f -%.0f ~%.0f\n", cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring,
-		       cJSON_GetObjectItemCaseSensitive(t, "added")->valuedouble,
-		       cJSON_GetObjectItemCaseSensitive(t, "removed")->valuedouble,
-		       cJSON_GetObjectItemCaseSensitive(t, "changed")->valuedouble);
+		{
+			char *name = printable(cJSON_GetObjectItemCaseSensitive(t, "name")->valuestring);
+			printf("  %-30s +%.0f -%.0f ~%.0f\n", name,
+			       cJSON_GetObjectItemCaseSensitive(t, "added")->valuedouble,
+			       cJSON_GetObjectItemCaseSensitive(t, "removed")->valuedouble,
+			       cJSON_GetObjectItemCaseSensitive(t, "changed")->valuedouble);
+			free(name);
+		}
 		cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(out, "schema"))
-		printf("  schema: %s\n", t->valuestring);
+		{
+			char *line = printable(t->valuestring);
+			printf("  schema: %s\n", line);
+			free(line);
+		}
 		if (!cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(out, "tables")) &&
 		    !cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(out, "schema")))
 			printf("  no changes\n");

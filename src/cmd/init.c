@@ -1,5 +1,6 @@
 /* init: create the backup repository (bare, private) and check the config. */
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
@@ -21,6 +22,13 @@ static int cmd_init(struct cmd_ctx *ctx, int argc, char **argv)
 		config_free(cfg);
 		return cmd_fail(rc);
 	}
+	/* A repository made by git (git init --bare, a clone) is as open as
+	 * the umask left it, and every snapshot in it is the database. */
+	struct stat sb;
+	if (!created && stat(cfg->repo_path, &sb) == 0 && (sb.st_mode & 077))
+		log_warn("repository %s is open to group or others (mode %04o) and holds every snapshot; "
+			 "chmod 700 %s",
+			 cfg->repo_path, (unsigned)(sb.st_mode & 07777), cfg->repo_path);
 	printf("%s repository %s (%zu job%s, %zu remote%s)\n", created ? "created" : "using existing",
 	       cfg->repo_path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s", cfg->n_remotes,
 	       cfg->n_remotes == 1 ? "" : "s");

@@ -79,7 +79,8 @@ int engine_concat_files(struct dump_source *src, const char *prefix, const char 
 			int *files)
 {
 	*files = 0;
-	int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* Never through a symlink: see target_temp. */
+	int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return err_set(ERR_GENERIC, "%s: %s", target, strerror(errno));
 	char *piece = malloc(1 << 16);

@@ -1009,7 +1009,7 @@ static int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *
 	struct table *tables = NULL;
 	size_t n = 0;
 	/* Read-write: a binary copy of a WAL database needs its -shm. */
-	int rc = sqlite_open_untrusted(target, SQLITE_OPEN_READWRITE, 0, &d.db);
+	int rc = sqlite_open_untrusted(target, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, 0, &d.db);
 	if (rc != SQLITE_OK) {
 		sqlite_fail(d.db, rc, target, "open");
 		sqlite3_close(d.db);

@@ -230,7 +230,9 @@ int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target)
 	memset(x, 0, sizeof(*x));
 	x->job = job;
 	char *p = plain_path(target);
-	int rc = sqlite3_open_v2(p, &x->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	/* Never through a symlink: see target_temp. */
+	int rc = sqlite3_open_v2(p, &x->db,
+				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 				 NULL);
 	free(p);
 	if (rc != SQLITE_OK) {
@@ -322,6 +324,25 @@ static int64_t schema_rows(struct sqlite_exec *x)
 	return n;
 }
 
+/* Past an SQL name at s: a word, or quoted in "", `` or '' (the quote
+ * doubled inside) or in []. NULL if it does not end. */
+static const char *skip_name(const char *s)
+{
+	char close = *s == '"' || *s == '`' || *s == '\'' ? *s : *s == '[' ? ']' : 0;
+	if (!close) {
+		while (*s && (isalnum((unsigned char)*s) || *s == '_' || *s == '$' || (unsigned char)*s >= 0x80))
+			s++;
+		return s;
+	}
+	for (s++; *s; s++)
+		if (*s == close) {
+			if (close == ']' || s[1] != close)
+				return s + 1;
+			s++; /* a doubled quote */
+		}
+	return NULL;
+}
+
 /* After the one statement allowed to write the schema table: it added one
  * row, and that row is what `.dump` writes for a virtual table. */
 static int check_vtab_row(struct sqlite_exec *x, int64_t rows_before)
@@ -345,16 +366,22 @@ static int check_vtab_row(struct sqlite_exec *x, int64_t rows_before)
 		     sqlite3_strnicmp(name, "sqlite_", 7) &&
 		     !sqlite3_strnicmp(sql, "CREATE VIRTUAL TABLE ", 21);
 		if (ok) {
-			/* "... USING module(...)": the module must be one we allow. */
-			const char *u = sql;
+			/* "... name USING module(...)": the module must be one we
+			 * allow. Found past the name, which may be quoted and
+			 * hold " USING fts5" itself. */
+			const char *u = skip_name(sql + 21);
 			ok = 0;
-			for (; *u; u++)
-				if (!sqlite3_strnicmp(u, " USING ", 7)) {
+			if (u && isspace((unsigned char)*u)) {
+				while (isspace((unsigned char)*u))
+					u++;
+				if (!sqlite3_strnicmp(u, "USING", 5) && isspace((unsigned char)u[5])) {
 					char mod[32];
-					copy_word(mod, sizeof(mod), u + 7);
+					for (u += 5; isspace((unsigned char)*u);)
+						u++;
+					copy_word(mod, sizeof(mod), u);
 					ok = in_list(allowed_modules, mod);
-					break;
 				}
+			}
 		}
 	}
 	sqlite3_finalize(st);

@@ -163,7 +163,10 @@ static void sweep_dir(const struct sweep *sw, const char *dir, int deep, int loc
 		if (e->d_name[0] == '.')
 			continue;
 		char *path = xasprintf("%s/%s", dir, e->d_name);
-		if (deep && fs_is_dir(path))
+		/* lstat: a symlink under refs/ (to a shared folder, or to /)
+		 * is not followed; nothing outside the repository is swept. */
+		struct stat sb;
+		if (deep && lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
 			sweep_dir(sw, path, deep, locks_only);
 		else if (locks_only ? is_lock(e->d_name) : is_temp(e->d_name))
 			sweep_file(sw, path);
@@ -263,13 +266,18 @@ int store_sync_ref(struct store *st, const char *refname)
 	char *packed = xasprintf("%spacked-refs", gitdir);
 	char *log = xasprintf("%slogs/%s", gitdir, refname);
 	int rc;
-	if (fs_exists(ref))
+	/* A repository dbgit did not create (git init --bare, a bare clone
+	 * of a remote) may keep no reflog, and a packed ref no folder of
+	 * its own: only what exists is flushed. */
+	int loose = fs_exists(ref), has_log = fs_exists(log);
+	if (loose)
 		rc = fsync_file(ref, 0);
 	else
 		rc = fsync_file(packed, 0);
 	if (rc == 0)
 		rc = fsync_file(log, 1);
-	if (rc == 0 && (fs_fsync_parent(ref) < 0 || fs_fsync_parent(log) < 0 || fs_fsync_parent(packed) < 0))
+	if (rc == 0 && ((loose && fs_fsync_parent(ref) < 0) || (has_log && fs_fsync_parent(log) < 0) ||
+			fs_fsync_parent(packed) < 0))
 		rc = err_set(ERR_GENERIC, "cannot flush the directory of %s to disk: %s", ref, strerror(errno));
 	free(ref);
 	free(packed);

@@ -276,6 +276,7 @@ struct snap_source {
 	size_t off;
 	const char *commit; /* while the tree is walked, for messages */
 	int bad;            /* the walk met an entry no snapshot has */
+	size_t max_blob;    /* the largest blob read whole (see source_next) */
 };
 
 #define MAX_NAME 255
@@ -362,6 +363,22 @@ static int source_next(struct dump_source *d, const char **path)
 	if (s->cur >= s->n)
 		return 0;
 	struct entry *e = &s->entries[s->cur++];
+	/* libgit2 inflates a blob whole: a few MB of compressed zeros pushed
+	 * by someone else would cost gigabytes here. dbgit never writes a
+	 * blob over max_blob_size (or a manifest over its own limit), so the
+	 * size is checked from the object's header before it is read. */
+	size_t size = 0;
+	git_object_t type = GIT_OBJECT_INVALID;
+	git_odb *odb = NULL;
+	int r = git_repository_odb(&odb, s->st->repo);
+	if (r == 0)
+		r = git_odb_read_header(&size, &type, odb, &e->id);
+	git_odb_free(odb);
+	if (r == 0 && size > s->max_blob)
+		return err_set(ERR_VERIFY,
+			       "%s (blob %.12s) holds %zu bytes, more than a snapshot file may (%zu: "
+			       "max_blob_size, at least 16 MiB); raise max_blob_size if this job once wrote it",
+			       e->path, git_oid_tostr_s(&e->id), size, s->max_blob);
 	if (git_blob_lookup(&s->blob, s->st->repo, &e->id) < 0) {
 		const git_error *ge = git_error_last();
 		return err_set(ERR_VERIFY, "cannot read %s (blob %.12s) from the repository: %s", e->path,
@@ -388,7 +405,7 @@ static ssize_t source_read(struct dump_source *d, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
-int snap_source_new(struct dump_source **out, struct store *st, const char *commit_hex)
+int snap_source_new(struct dump_source **out, struct store *st, const char *commit_hex, size_t max_blob)
 {
 	git_oid oid;
 	git_commit *c = NULL;
@@ -398,6 +415,7 @@ int snap_source_new(struct dump_source **out, struct store *st, const char *comm
 	s->src.read = source_read;
 	s->st = st;
 	s->commit = commit_hex;
+	s->max_blob = max_blob > MANIFEST_MAX_TEXT ? max_blob : MANIFEST_MAX_TEXT;
 	int rc = 0;
 	git_object *obj = NULL;
 	if (git_oid_fromstr(&oid, commit_hex) < 0 ||

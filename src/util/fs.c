@@ -113,7 +113,11 @@ static const char *tmp_root(void)
 
 int fs_mkdtemp(char **out, const char *tag)
 {
-	char *tpl = xasprintf("%s/dbgit-%s-%ld-XXXXXX", tmp_root(), tag, (long)getpid());
+	/* Its real path: files in it are opened without following any
+	 * symlink (see target.c), which SQLite checks on every component. */
+	char *root = realpath(tmp_root(), NULL);
+	char *tpl = xasprintf("%s/dbgit-%s-%ld-XXXXXX", root ? root : tmp_root(), tag, (long)getpid());
+	free(root);
 	if (!mkdtemp(tpl)) {
 		int e = errno;
 		free(tpl);

@@ -137,7 +137,13 @@ int target_temp(const char *target, char **out)
 	if (split(target, &dir, &base) < 0)
 		return ERR_USAGE;
 	sweep(dir, base);
-	char *tmp = xasprintf("%s/.%s" TEMP_TAG "%ld-XXXXXX", dir, base, (long)getpid());
+	/* The folder's real path, so that the temp file can be opened (by
+	 * SQLite, by engine_concat_files) refusing a symlink at any step:
+	 * in a folder others may write to, the temp file could otherwise be
+	 * swapped for a symlink to any file, which the restore would write. */
+	char *real = realpath(dir, NULL);
+	char *tmp = xasprintf("%s/.%s" TEMP_TAG "%ld-XXXXXX", real ? real : dir, base, (long)getpid());
+	free(real);
 	free(dir);
 	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
@@ -152,14 +158,31 @@ int target_temp(const char *target, char **out)
 
 int target_replace(const char *tmp, const char *target, int force, const struct target_info *was)
 {
+	/* The temp file must still be the regular file the restore wrote:
+	 * chmod/chown by name would follow a symlink put in its place. */
+	int fd = open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat fsb;
+	if (fd < 0 || fstat(fd, &fsb) < 0 || !S_ISREG(fsb.st_mode)) {
+		int e = fd < 0 ? errno : EINVAL;
+		if (fd >= 0)
+			close(fd);
+		return err_set(ERR_GENERIC, "%s: no longer the file the restore wrote: %s", tmp, strerror(e));
+	}
 	if (was->exists) {
 		/* The database keeps who may read it. */
-		if (chmod(tmp, was->mode) < 0)
+		if (fchmod(fd, was->mode) < 0) {
+			int e = errno;
+			close(fd);
 			return err_set(ERR_GENERIC, "%s: cannot set mode %o: %s", tmp, (unsigned)was->mode,
-				       strerror(errno));
-		if (geteuid() == 0 && chown(tmp, was->uid, was->gid) < 0)
-			return err_set(ERR_GENERIC, "%s: cannot set its owner: %s", tmp, strerror(errno));
+				       strerror(e));
+		}
+		if (geteuid() == 0 && fchown(fd, was->uid, was->gid) < 0) {
+			int e = errno;
+			close(fd);
+			return err_set(ERR_GENERIC, "%s: cannot set its owner: %s", tmp, strerror(e));
+		}
 	}
+	close(fd);
 	/* Again, just before: what is there now is what gets replaced. */
 	struct stat sb;
 	if (lstat(target, &sb) == 0 && !S_ISREG(sb.st_mode))
