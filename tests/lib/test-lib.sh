@@ -15,6 +15,9 @@
 # test_must_fail CMD; lib/lint-tests.py (run by t0801) flags the rest.
 
 set -u
+# Files the tests make (hooks, keys) as a careful admin would: the checks
+# on modes must not depend on the umask of whoever runs the suite.
+umask 022
 : "${DBGIT:?DBGIT must point at the dbgit binary}"
 : "${TEST_SRCDIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 export TEST_SRCDIR
