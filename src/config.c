@@ -214,6 +214,11 @@ static const struct field hooks_fields[] = {
 	{NULL, 0, 0, 0},
 };
 
+static const struct field verify_fields[] = {
+	{"sample", F_INT, offsetof(struct config, verify_sample), 0},
+	{NULL, 0, 0, 0},
+};
+
 static const struct field remote_fields[] = {
 	{"name", F_STR, offsetof(struct remote_cfg, name), 1},
 	{"url", F_STR, offsetof(struct remote_cfg, url), 1},
@@ -465,6 +470,14 @@ int config_parse(struct config **out, const char *file, const char *text)
 			/* 0 would read as "no limit", which is what the limit is for. */
 			if (cJSON_GetObjectItemCaseSensitive(item, "timeout") && cfg->hooks_timeout < 1) {
 				rc = bad(&hc, item, "timeout", "timeout must be at least 1 (seconds)");
+				goto done;
+			}
+		} else if (!strcmp(k, "verify")) {
+			struct ctx vc = {file, "[verify]"};
+			if ((rc = apply_fields(&vc, item, verify_fields, cfg)) < 0)
+				goto done;
+			if (cfg->verify_sample < 0 || cfg->verify_sample > 1000) {
+				rc = bad(&vc, item, "sample", "sample must be between 0 and 1000 (snapshots)");
 				goto done;
 			}
 		} else {

@@ -46,6 +46,33 @@ static int write_tree(struct snap_writer *w, const struct manifest *m, const str
 static int backup_once(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		       const struct backup_opts *opts, struct backup_result *res, int *healed);
 
+/* [verify] sample: after a commit, a few older snapshots are restored
+ * too, so bit rot in blobs only they hold is found while good copies
+ * (the source, the remotes) still exist. The new snapshot stays
+ * committed; the job is reported failed so that on-failure runs. */
+static int sample_after_commit(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			       const struct backup_opts *opts, struct backup_result *res)
+{
+	struct buf problems = BUF_INIT;
+	size_t tested = 0;
+	int rc = cycle_verify_sample(cfg, st, job, (size_t)cfg->verify_sample, opts->keep_failed, &problems,
+				     &tested);
+	if (rc < 0) {
+		char line[400];
+		snprintf(res->message, sizeof(res->message),
+			 "job '%s': snapshot %.12s committed, but %s: %s", job->name, res->commit, err_last(),
+			 verify_first_line(&problems, line, sizeof(line)));
+		manifest_free(res->manifest);
+		free(res->manifest);
+		res->manifest = NULL;
+	} else if (tested) {
+		log_info("job '%s': %zu older snapshot%s restore-tested: passed", job->name, tested,
+			 tested == 1 ? "" : "s");
+	}
+	buf_free(&problems);
+	return rc;
+}
+
 /* A blob damaged on disk that the new snapshot shares with an older one
  * fails its verification. Such blobs are moved aside (snap_quarantine) and
  * the snapshot is taken once more, which writes them again: the repository
@@ -62,6 +89,8 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 		err_clear();
 		rc = backup_once(cfg, st, job, opts, res, &healed);
 	}
+	if (rc == 0 && !opts->dry_run && cfg->verify_sample > 0)
+		rc = sample_after_commit(cfg, st, job, opts, res);
 	return rc;
 }
 
@@ -236,6 +265,31 @@ int cycle_verify_snapshot(const struct config *cfg, struct store *st, const stru
 	}
 	int rc = verify_in_scratch(st, job, commit, &m, keep_failed, NULL, NULL, problems);
 	manifest_free(&m);
+	return rc;
+}
+
+int cycle_verify_sample(const struct config *cfg, struct store *st, const struct job_cfg *job, size_t n,
+			const char *keep_failed, struct buf *problems, size_t *tested)
+{
+	char ref[512];
+	struct snap_info *list = NULL;
+	size_t count = 0;
+	*tested = 0;
+	cycle_branch_ref(job, ref, sizeof(ref));
+	int rc = snap_list(st, ref, &list, &count);
+	if (rc < 0)
+		return rc;
+	size_t *pick = calloc(n ? n : 1, sizeof(*pick));
+	/* list[0] is the tip: the newest is checked by every backup. */
+	size_t k = verify_sample_pick(1, count, n, pick);
+	for (size_t i = 0; i < k && rc == 0; i++) {
+		rc = cycle_verify_snapshot(cfg, st, job, list[pick[i]].id, keep_failed, problems);
+		(*tested)++;
+		if (rc < 0)
+			rc = err_set(ERR_VERIFY, "older snapshot %.12s failed its restore-test", list[pick[i]].id);
+	}
+	free(pick);
+	snap_list_free(list, count);
 	return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -224,6 +225,40 @@ static int restore_and_compare(struct store *st, const struct job_cfg *today, co
 		free(target);
 	}
 	return bad ? ERR_VERIFY : 0;
+}
+
+/* Floyd's algorithm: want distinct picks with one random draw each, no
+ * matter how long the history is. */
+size_t verify_sample_pick(size_t from, size_t n, size_t want, size_t *out)
+{
+	size_t range = n > from ? n - from : 0, k = 0;
+	if (want >= range) {
+		for (size_t i = 0; i < range; i++)
+			out[k++] = from + i;
+		return k;
+	}
+	for (size_t j = range - want; j < range; j++) {
+		uint64_t r = 0;
+		/* getrandom of 8 bytes does not fail short; a fallback that is
+		 * merely predictable would still test something. */
+		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+			r = (uint64_t)time_now() * 2654435761u + j;
+		size_t t = (size_t)(r % (j + 1)), pick = from + t;
+		for (size_t i = 0; i < k; i++)
+			if (out[i] == pick) {
+				pick = from + j;
+				break;
+			}
+		out[k++] = pick;
+	}
+	/* Oldest last, as snap_list gives them: sort ascending. */
+	for (size_t i = 1; i < k; i++)
+		for (size_t m = i; m > 0 && out[m - 1] > out[m]; m--) {
+			size_t t = out[m];
+			out[m] = out[m - 1];
+			out[m - 1] = t;
+		}
+	return k;
 }
 
 /* The first problem line, for the one-line error. */

@@ -57,6 +57,10 @@ struct job_cfg {
 	size_t n_options;
 	struct keep_policy keep; /* job override; .set == 0 means use default */
 	size_t max_blob_size;    /* bytes */
+	/* Not from the config: `restore --table` sets these to restore only
+	 * those tables (engines that can; others refuse). */
+	char *const *only_tables;
+	size_t n_only;
 };
 
 #define HOOKS_DEFAULT_TIMEOUT 300
@@ -70,6 +74,10 @@ struct config {
 	struct keep_policy keep;
 	char *hooks_dir;
 	int hooks_timeout; /* seconds a hook may run; default HOOKS_DEFAULT_TIMEOUT */
+	/* [verify] sample: after each committed snapshot, restore-test this
+	 * many random older ones of the job (bit rot found while good copies
+	 * still exist); 0 = off. */
+	int verify_sample;
 	struct remote_cfg *remotes;
 	size_t n_remotes;
 	struct job_cfg *jobs;

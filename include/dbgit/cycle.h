@@ -34,6 +34,13 @@ struct buf;
 int cycle_verify_snapshot(const struct config *cfg, struct store *st, const struct job_cfg *job,
 			  const char *commit, const char *keep_failed, struct buf *problems);
 
+/* Restore-tests up to n random snapshots of the job's branch older than
+ * its tip (`verify --sample`, [verify] sample after a backup). 0 if all
+ * passed (or none is older); ERR_VERIFY naming the first that failed,
+ * its problems in problems. tested receives how many were tested. */
+int cycle_verify_sample(const struct config *cfg, struct store *st, const struct job_cfg *job, size_t n,
+			const char *keep_failed, struct buf *problems, size_t *tested);
+
 /* Rebuilds the snapshot's database at target via a temp file beside it,
  * checked against the manifest, renamed into place. */
 int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,

@@ -52,6 +52,11 @@ int verify_compare(const struct manifest *expect, const struct manifest *got, st
 int verify_restored(const struct engine *eng, const struct job_cfg *job, const char *target,
 		    const struct manifest *expect, struct buf *problems);
 
+/* Picks up to want distinct indexes of [from, n) at random (getrandom),
+ * written to out in ascending order; returns how many (all of them when
+ * the range holds no more than want). */
+size_t verify_sample_pick(size_t from, size_t n, size_t want, size_t *out);
+
 /* The first line of b, for a one-line error. */
 const char *verify_first_line(struct buf *b, char *out, size_t len);
 
