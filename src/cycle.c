@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -351,8 +352,62 @@ int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job
 	return rc;
 }
 
+/* The source's filter for restore --table: the engine says which files. */
+struct wants {
+	const struct engine *eng;
+	const struct job_cfg *job;
+};
+
+static int engine_wants(void *arg, const char *path)
+{
+	const struct wants *w = arg;
+	return w->eng->restore_wants(w->job, path);
+}
+
+/* The names asked for, as the snapshot spells them (SQLite's names are
+ * case-insensitive); an error naming the snapshot's tables if one is not
+ * there. */
+static int snapshot_tables(const struct manifest *m, const char *commit, const char *const *tables,
+			   size_t n, char **out)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[i] = NULL;
+		for (size_t k = 0; k < m->n_tables && !out[i]; k++)
+			if (!strcasecmp(m->tables[k].name, tables[i]))
+				out[i] = m->tables[k].name;
+		if (out[i])
+			continue;
+		struct buf known = BUF_INIT;
+		for (size_t k = 0; k < m->n_tables && known.len < 400; k++)
+			buf_printf(&known, "%s%s", k ? ", " : "", m->tables[k].name);
+		err_set(ERR_USAGE, "snapshot %.12s has no table '%s' (tables: %s)", commit, tables[i],
+			m->n_tables ? buf_cstr(&known) : "none");
+		buf_free(&known);
+		return ERR_USAGE;
+	}
+	return 0;
+}
+
+static int restore_into(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			const char *commit, const char *target, int force, const char *format,
+			const char *const *tables, size_t n_tables);
+
 int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		  const char *commit, const char *target, int force, const char *format)
+{
+	return restore_into(cfg, st, job, commit, target, force, format, NULL, 0);
+}
+
+int cycle_restore_tables(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			 const char *commit, const char *target, int force, const char *const *tables,
+			 size_t n_tables)
+{
+	return restore_into(cfg, st, job, commit, target, force, NULL, tables, n_tables);
+}
+
+static int restore_into(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			const char *commit, const char *target, int force, const char *format,
+			const char *const *tables, size_t n_tables)
 {
 	(void)cfg;
 	struct target_info was;
@@ -367,23 +422,47 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 	verify_snapshot_job(job, &m, &sj);
 	job = &sj;
 	const struct engine *eng = snapshot_engine(&m, commit);
-	const char *fmt = manifest_pick_format(&m, format);
+	char **only = n_tables ? calloc(n_tables, sizeof(*only)) : NULL;
+	/* Some tables only come from the SQL copy: a binary copy is one file
+	 * that holds every table. */
+	const char *fmt = manifest_pick_format(&m, n_tables ? "sql" : format);
 	int rc = 0;
 	char *tmp = NULL;
 	struct dump_source *src = NULL;
 	struct buf problems = BUF_INIT;
+	struct wants wants = {eng, job};
 	if (!eng) {
 		rc = ERR_GENERIC;
+		goto out;
+	}
+	if (n_tables && !eng->restore_wants) {
+		rc = err_set(ERR_USAGE, "snapshot %.12s: engine \"%s\" cannot restore some tables only", commit,
+			     m.engine);
+		goto out;
+	}
+	if (n_tables && !fmt) {
+		rc = err_set(ERR_USAGE,
+			     "snapshot %.12s holds only a binary copy: --table needs an SQL copy (format = "
+			     "\"sql\" or \"both\"); restore it whole and copy the table with sqlite3",
+			     commit);
 		goto out;
 	}
 	if (!fmt) {
 		rc = err_set(ERR_USAGE, "snapshot %.12s has no %s copy", commit, format ? format : "usable");
 		goto out;
 	}
+	if (n_tables) {
+		if ((rc = snapshot_tables(&m, commit, tables, n_tables, only)) < 0)
+			goto out;
+		sj.only_tables = only;
+		sj.n_only = n_tables;
+		verify_restrict(&m, only, n_tables);
+	}
 	/* A temp file beside the target, so the final rename is atomic. */
 	if ((rc = target_temp(target, &tmp)) < 0)
 		goto out;
-	if ((rc = snap_source_new(&src, st, commit)) < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
+	rc = n_tables ? snap_source_new_only(&src, st, commit, engine_wants, &wants) : snap_source_new(&src, st, commit);
+	if (rc < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
 		goto out;
 	rc = verify_restored(eng, job, tmp, &m, &problems);
 	if (rc < 0) {
@@ -416,6 +495,8 @@ out:
 	}
 	snap_source_free(src);
 	buf_free(&problems);
+	/* only borrows the manifest's names: freed before it. */
+	free(only);
 	manifest_free(&m);
 	return rc;
 }

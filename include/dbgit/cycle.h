@@ -45,6 +45,12 @@ int cycle_verify_sample(const struct config *cfg, struct store *st, const struct
  * checked against the manifest, renamed into place. */
 int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		  const char *commit, const char *target, int force, const char *format);
+/* The same for some tables only (restore --table): their schema, the
+ * indexes and triggers on them, and their rows, into a new database at
+ * target; the other tables' files are not read. Needs an SQL copy. */
+int cycle_restore_tables(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			 const char *commit, const char *target, int force, const char *const *tables,
+			 size_t n_tables);
 
 /* Restores two snapshots into scratch databases and compares them table by
  * table (engine compare): out receives "tables" and "schema". */

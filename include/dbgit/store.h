@@ -105,6 +105,10 @@ int snap_read_manifest_text(struct store *st, const char *commit, char **text, s
 /* A source over the files of a commit (or tree) in byte-wise path order
  * (all of them; engines pick theirs). */
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit);
+/* The same, over only the files for which want(arg, path) is true: the
+ * others are never read from the repository. */
+int snap_source_new_only(struct dump_source **out, struct store *st, const char *commit,
+			 int (*want)(void *arg, const char *path), void *arg);
 void snap_source_free(struct dump_source *src);
 
 /* A feed: the chunks of a snapshot handed over as they are written (a

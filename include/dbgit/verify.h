@@ -46,6 +46,11 @@ void verify_snapshot_job(const struct job_cfg *job, const struct manifest *m, st
  * Returns the number of differences. */
 int verify_compare(const struct manifest *expect, const struct manifest *got, struct buf *problems);
 
+/* restore --table: keeps in m only the tables named in only (and the
+ * indexes and triggers on them; no views), and drops what compares the
+ * whole database (foreign key violations). */
+void verify_restrict(struct manifest *m, char *const *only, size_t n);
+
 /* Inspects the database restored at target (integrity, foreign keys, its
  * findings) and compares it with expect. ERR_VERIFY with problems if it
  * differs. */

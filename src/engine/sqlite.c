@@ -946,6 +946,74 @@ out:
 	return rc;
 }
 
+static int only_wanted(const struct job_cfg *job, const char *name)
+{
+	for (size_t i = 0; i < job->n_only; i++)
+		if (!sqlite3_stricmp(job->only_tables[i], name))
+			return 1;
+	return 0;
+}
+
+/* restore --table: the begin, end, sequence and schema files, and the
+ * folders of the tables asked for; no other table's rows, no binary copy. */
+static int sqlite_restore_wants(const struct job_cfg *job, const char *path)
+{
+	if (!job->n_only)
+		return 1;
+	if (!strncmp(path, BINARY_DIR, strlen(BINARY_DIR)))
+		return 0;
+	if (strncmp(path, SQL_PREFIX, strlen(SQL_PREFIX)))
+		return 1;
+	const char *dir = path + strlen(SQL_PREFIX);
+	size_t len = strcspn(dir, "/");
+	for (size_t i = 0; i < job->n_only; i++) {
+		char *d = sanitize(job->only_tables[i]);
+		int match = strlen(d) == len && !strncmp(d, dir, len);
+		free(d);
+		if (match)
+			return 1;
+	}
+	return 0;
+}
+
+/* restore --table, once the SQL ran: what belongs to tables not restored
+ * goes - views (they are not tables), indexes and triggers of other
+ * tables that 3-schema could create anyway, sqlite_sequence rows. Names
+ * come from the restored schema and are quoted. */
+static int prune_to_only(sqlite3 *db, const struct job_cfg *job, const char *target)
+{
+	sqlite3_stmt *st;
+	struct buf sql = BUF_INIT;
+	int rc = sqlite3_prepare_v2(db,
+				    "SELECT type, name, tbl_name FROM sqlite_schema WHERE type IN "
+				    "('index','trigger','view') AND sql IS NOT NULL",
+				    -1, &st, NULL);
+	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *tbl = (const char *)sqlite3_column_text(st, 2);
+		if (strcmp(type, "view") && tbl && only_wanted(job, tbl))
+			continue;
+		char *q = sqlite_quote_ident((const char *)sqlite3_column_text(st, 1));
+		buf_printf(&sql, "DROP %s IF EXISTS %s;\n", !strcmp(type, "view") ? "VIEW" : !strcmp(type, "index") ? "INDEX" : "TRIGGER", q);
+		free(q);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_finalize(st);
+	if (rc == SQLITE_OK && has_sequence(db)) {
+		buf_puts(&sql, "DELETE FROM sqlite_sequence WHERE name COLLATE NOCASE NOT IN (");
+		for (size_t i = 0; i < job->n_only; i++) {
+			char *lit = sqlite3_mprintf("%s%Q", i ? "," : "", job->only_tables[i]);
+			buf_puts(&sql, lit);
+			sqlite3_free(lit);
+		}
+		buf_puts(&sql, ");\n");
+	}
+	if (rc == SQLITE_OK && sql.len)
+		rc = sqlite3_exec(db, buf_cstr(&sql), NULL, NULL, NULL);
+	buf_free(&sql);
+	return rc == SQLITE_OK ? 0 : sqlite_fail(db, rc, target, "leaving out the other tables");
+}
+
 /* The snapshot's SQL is hostile text: it runs through sqlite_exec.c. */
 static int restore_sql(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
@@ -953,12 +1021,17 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 	int rc = sqlite_exec_open(&x, job->name, target);
 	if (rc < 0)
 		return rc;
+	x.only = job->n_only ? job->only_tables : NULL;
+	x.n_only = job->n_only;
 	char *chunk = malloc(1 << 16);
 	const char *path;
 	int files = 0;
 	while ((rc = src->next(src, &path)) == 1) {
 		size_t plen = strlen(path);
-		if (plen < 4 || strcmp(path + plen - 4, ".sql"))
+		if (plen < 4 || strcmp(path + plen - 4, ".sql") || !sqlite_restore_wants(job, path))
+			continue;
+		/* Some tables only: none of them may use AUTOINCREMENT. */
+		if (x.only && !strncmp(path, "2-sequence", 10) && !has_sequence(x.db))
 			continue;
 		files++;
 		ssize_t n;
@@ -977,6 +1050,11 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 		rc = err_set(ERR_VERIFY, "the snapshot of '%s' has no SQL files", job->name);
 	else
 		rc = sqlite_exec_finish(&x);
+	if (rc == 0 && x.only) {
+		/* Trusted statements of dbgit's own, past the snapshot's. */
+		sqlite3_set_authorizer(x.db, NULL, NULL);
+		rc = prune_to_only(x.db, job, target);
+	}
 out:
 	free(chunk);
 	if (sqlite_exec_close(&x) < 0 && rc == 0)
@@ -986,6 +1064,8 @@ out:
 
 static int restore_binary(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
+	if (job->n_only)
+		return err_set(ERR_USAGE, "restoring some tables of '%s' needs the snapshot's SQL copy", job->name);
 	int files;
 	int rc = engine_concat_files(src, BINARY_DIR, "", target, &files);
 	if (rc == 0 && files == 0)
@@ -1113,6 +1193,7 @@ const struct engine engine_sqlite = {
 	.check = sqlite_check,
 	.dump = sqlite_dump,
 	.restore = sqlite_restore,
+	.restore_wants = sqlite_restore_wants,
 	.inspect = sqlite_inspect,
 	.compare = sqlite_compare,
 	.early_format = sqlite_early_format,

@@ -276,6 +276,8 @@ struct snap_source {
 	size_t off;
 	const char *commit; /* while the tree is walked, for messages */
 	int bad;            /* the walk met an entry no snapshot has */
+	int (*want)(void *arg, const char *path); /* NULL: every file */
+	void *want_arg;
 };
 
 #define MAX_NAME 255
@@ -341,7 +343,12 @@ static int collect(const char *root, const git_tree_entry *e, void *payload)
 		s->cap = s->cap ? 2 * s->cap : 64;
 		s->entries = realloc(s->entries, s->cap * sizeof(*s->entries));
 	}
-	s->entries[s->n].path = xasprintf("%s%s", root, git_tree_entry_name(e));
+	char *path = xasprintf("%s%s", root, git_tree_entry_name(e));
+	if (s->want && !s->want(s->want_arg, path)) {
+		free(path);
+		return 0;
+	}
+	s->entries[s->n].path = path;
 	s->entries[s->n].id = *git_tree_entry_id(e);
 	s->n++;
 	return 0;
@@ -390,6 +397,12 @@ static ssize_t source_read(struct dump_source *d, void *buf, size_t len)
 
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit_hex)
 {
+	return snap_source_new_only(out, st, commit_hex, NULL, NULL);
+}
+
+int snap_source_new_only(struct dump_source **out, struct store *st, const char *commit_hex,
+			 int (*want)(void *arg, const char *path), void *arg)
+{
 	git_oid oid;
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
@@ -398,6 +411,8 @@ int snap_source_new(struct dump_source **out, struct store *st, const char *comm
 	s->src.read = source_read;
 	s->st = st;
 	s->commit = commit_hex;
+	s->want = want;
+	s->want_arg = arg;
 	int rc = 0;
 	git_object *obj = NULL;
 	if (git_oid_fromstr(&oid, commit_hex) < 0 ||
