@@ -488,9 +488,14 @@ static int restore_into(const struct config *cfg, struct store *st, const struct
 out:
 	if (tmp) {
 		unlink(tmp);
-		char *side = xasprintf("%s-journal", tmp);
-		unlink(side);
-		free(side);
+		/* The side files of either journal mode (a WAL snapshot
+		 * restores in WAL mode). */
+		static const char *const sides[] = {"-journal", "-wal", "-shm"};
+		for (size_t i = 0; i < 3; i++) {
+			char *side = xasprintf("%s%s", tmp, sides[i]);
+			unlink(side);
+			free(side);
+		}
 		free(tmp);
 	}
 	snap_source_free(src);

@@ -59,6 +59,7 @@ struct dumper {
 	struct buf line;
 	struct buf framed; /* one row's checksum input */
 	int enc;           /* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
+	int wal;           /* the source is in WAL mode */
 };
 
 static int sqlite_fail(sqlite3 *db, int rc, const char *path, const char *what)
@@ -709,6 +710,11 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 		buf_puts(&b, "PRAGMA writable_schema=OFF;\n");
 	buf_printf(&b, "PRAGMA user_version=%lld;\nPRAGMA application_id=%lld;\nCOMMIT;\n",
 		   (long long)user_version, (long long)app_id);
+	/* A WAL database comes back in WAL mode (the application may rely
+	 * on readers not blocking the writer). It is recorded in the
+	 * database file, and only outside a transaction can it be set. */
+	if (d->wal)
+		buf_puts(&b, "PRAGMA journal_mode=WAL;\n");
 	rc = write_text(sink, "4-end.sql", b.data);
 out:
 	buf_free(&b);
@@ -859,6 +865,17 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 				d.enc = SQLITE_UTF16LE;
 			else if (e && !sqlite3_stricmp(e, "UTF-16be"))
 				d.enc = SQLITE_UTF16BE;
+		}
+		sqlite3_finalize(es);
+	}
+	/* Recorded in the manifest, and kept by an SQL restore (4-end.sql):
+	 * the binary copy keeps it in its header anyway. */
+	if (sqlite3_prepare_v2(d.db, "PRAGMA journal_mode", -1, &es, NULL) == SQLITE_OK) {
+		if (sqlite3_step(es) == SQLITE_ROW) {
+			const char *m = (const char *)sqlite3_column_text(es, 0);
+			d.wal = m && !sqlite3_stricmp(m, "wal");
+			if (m)
+				cJSON_AddStringToObject(info, "journal_mode", m);
 		}
 		sqlite3_finalize(es);
 	}
