@@ -240,6 +240,7 @@ static const struct field job_fields[] = {
 	{"path", F_STR, offsetof(struct job_cfg, path), 0},
 	{"format", F_STR, offsetof(struct job_cfg, format), 0},
 	{"exclude_tables", F_STRLIST, offsetof(struct job_cfg, exclude_tables), 0},
+	{"exclude_table_data", F_STRLIST, offsetof(struct job_cfg, exclude_table_data), 0},
 	{"busy_timeout", F_INT, offsetof(struct job_cfg, busy_timeout_ms), 0},
 	{"verify", F_STR, offsetof(struct job_cfg, verify), 0},
 	{"host", F_STR, offsetof(struct job_cfg, host), 0},
@@ -656,6 +657,7 @@ void config_free(struct config *cfg)
 		struct job_cfg *j = &cfg->jobs[i];
 		free(j->name), free(j->engine), free(j->branch), free(j->path), free(j->format);
 		free_list(j->exclude_tables, j->n_exclude);
+		free_list(j->exclude_table_data, j->n_exclude_data);
 		free_list(j->options, j->n_options);
 		free(j->verify), free(j->host), free(j->socket), free(j->database), free(j->user);
 		free(j->password_file), free(j->command);

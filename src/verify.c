@@ -107,6 +107,8 @@ void verify_snapshot_job(const struct job_cfg *job, const struct manifest *m, st
 	 * (with today's list) could only hide a table it holds. */
 	out->exclude_tables = NULL;
 	out->n_exclude = 0;
+	out->exclude_table_data = NULL;
+	out->n_exclude_data = 0;
 }
 
 int verify_compare(const struct manifest *expect, const struct manifest *got, struct buf *problems)

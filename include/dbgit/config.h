@@ -43,6 +43,10 @@ struct job_cfg {
 	char *format; /* "sql" (default), "binary", "both" */
 	char **exclude_tables;
 	size_t n_exclude;
+	/* Tables whose schema is kept but whose rows are left out (sessions,
+	 * caches): the restored database has them, empty. */
+	char **exclude_table_data;
+	size_t n_exclude_data;
 	int busy_timeout_ms;
 	char *verify; /* "full" (default) or "none" */
 	/* server engines */

@@ -121,6 +121,15 @@ static int excluded(const struct job_cfg *job, const char *name)
 	return 0;
 }
 
+/* exclude_table_data: the table is dumped without its rows. */
+static int data_excluded(const struct job_cfg *job, const char *name)
+{
+	for (size_t i = 0; i < job->n_exclude_data; i++)
+		if (!sqlite3_stricmp(job->exclude_table_data[i], name))
+			return 1;
+	return 0;
+}
+
 /* Works out how to read and write one table's rows. */
 static int table_prepare(sqlite3 *db, const char *path, struct table *t)
 {
@@ -647,6 +656,13 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 			goto out;
 		if (t->is_virtual)
 			continue;
+		if (data_excluded(job, t->name)) {
+			/* Restored empty: that is what the snapshot must show. */
+			char empty[65];
+			sha256_final_hex(sha256_new(), empty);
+			add_summary(summaries, t->name, 0, empty);
+			continue;
+		}
 		path = xasprintf(SQL_PREFIX "%s/1-rows.sql", t->dir);
 		rc = sink->open(sink, path, CHUNK_LINES);
 		free(path);
@@ -884,14 +900,16 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 		rc = sqlite_fail(d.db, src, d.path, "prepare");
 		goto out;
 	}
-	for (size_t i = 0; i < job->n_exclude; i++) {
+	for (size_t i = 0; i < job->n_exclude + job->n_exclude_data; i++) {
 		sqlite3_stmt *st;
+		int data = i >= job->n_exclude;
+		const char *name = data ? job->exclude_table_data[i - job->n_exclude] : job->exclude_tables[i];
 		if (sqlite3_prepare_v2(d.db, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?1 COLLATE NOCASE",
 				       -1, &st, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(st, 1, job->exclude_tables[i], -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 			if (sqlite3_step(st) != SQLITE_ROW)
-				log_warn("job '%s': exclude_tables names '%s', which %s does not have", job->name,
-					 job->exclude_tables[i], job->path);
+				log_warn("job '%s': %s names '%s', which %s does not have", job->name,
+					 data ? "exclude_table_data" : "exclude_tables", name, job->path);
 			sqlite3_finalize(st);
 		}
 	}
@@ -947,8 +965,14 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 	pragma_int(d.db, "PRAGMA application_id", &aid);
 	/* Excluded tables can leave references dangling in the snapshot that
 	 * the source does not have: the count is then not comparable. */
-	if (!job->n_exclude)
+	if (!job->n_exclude && !job->n_exclude_data)
 		cJSON_AddNumberToObject(info, "foreign_key_violations", (double)fk);
+	/* What the snapshot holds without rows, for whoever restores it. */
+	if (job->n_exclude_data) {
+		cJSON *names = cJSON_AddArrayToObject(info, "exclude_table_data");
+		for (size_t i = 0; i < job->n_exclude_data; i++)
+			cJSON_AddItemToArray(names, cJSON_CreateString(job->exclude_table_data[i]));
+	}
 	cJSON_AddNumberToObject(info, "user_version", (double)uv);
 	cJSON_AddNumberToObject(info, "application_id", (double)aid);
 	cJSON_AddStringToObject(info, "sqlite_version", sqlite3_libversion());
@@ -1186,6 +1210,14 @@ static int sqlite_check(const struct job_cfg *job)
 {
 	if (!job->path)
 		return err_set(ERR_USAGE, "missing required key 'path' (the SQLite database file)");
+	if (job->n_exclude_data && strcmp(job->format, "sql"))
+		return err_set(ERR_USAGE, "exclude_table_data works with format = \"sql\" only: a %s copy "
+					  "holds every row",
+			       job->format);
+	for (size_t i = 0; i < job->n_exclude_data; i++)
+		if (excluded(job, job->exclude_table_data[i]))
+			return err_set(ERR_USAGE, "table '%s' is in both exclude_tables and exclude_table_data",
+				       job->exclude_table_data[i]);
 	if (job->n_exclude && strcmp(job->format, "sql"))
 		return err_set(ERR_USAGE, "exclude_tables works with format = \"sql\" only: a %s copy "
 					  "holds every table",
