@@ -478,7 +478,8 @@ int config_parse(struct config **out, const char *file, const char *text)
 			if ((rc = apply_fields(&vc, item, verify_fields, cfg)) < 0)
 				goto done;
 			if (cfg->verify_sample < 0 || cfg->verify_sample > 1000) {
-				rc = bad(&vc, item, "sample", "sample must be between 0 and 1000 (snapshots)");
+				rc = bad(&vc, item, "sample",
+					 "sample must be between 0 and 1000 (snapshots)");
 				goto done;
 			}
 		} else {

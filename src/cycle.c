@@ -60,8 +60,8 @@ static int sample_after_commit(const struct config *cfg, struct store *st, const
 				     &tested);
 	if (rc < 0) {
 		char line[400];
-		snprintf(res->message, sizeof(res->message),
-			 "job '%s': snapshot %.12s committed, but %s: %s", job->name, res->commit, err_last(),
+		snprintf(res->message, sizeof(res->message), "job '%s': snapshot %.12s committed, but %s: %s",
+			 job->name, res->commit, err_last(),
 			 verify_first_line(&problems, line, sizeof(line)));
 		manifest_free(res->manifest);
 		free(res->manifest);
@@ -287,7 +287,8 @@ int cycle_verify_sample(const struct config *cfg, struct store *st, const struct
 		rc = cycle_verify_snapshot(cfg, st, job, list[pick[i]].id, keep_failed, problems);
 		(*tested)++;
 		if (rc < 0)
-			rc = err_set(ERR_VERIFY, "older snapshot %.12s failed its restore-test", list[pick[i]].id);
+			rc = err_set(ERR_VERIFY, "older snapshot %.12s failed its restore-test",
+				     list[pick[i]].id);
 	}
 	free(pick);
 	snap_list_free(list, count);
@@ -367,8 +368,8 @@ static int engine_wants(void *arg, const char *path)
 /* The names asked for, as the snapshot spells them (SQLite's names are
  * case-insensitive); an error naming the snapshot's tables if one is not
  * there. */
-static int snapshot_tables(const struct manifest *m, const char *commit, const char *const *tables,
-			   size_t n, char **out)
+static int snapshot_tables(const struct manifest *m, const char *commit, const char *const *tables, size_t n,
+			   char **out)
 {
 	for (size_t i = 0; i < n; i++) {
 		out[i] = NULL;
@@ -436,8 +437,8 @@ static int restore_into(const struct config *cfg, struct store *st, const struct
 		goto out;
 	}
 	if (n_tables && !eng->restore_wants) {
-		rc = err_set(ERR_USAGE, "snapshot %.12s: engine \"%s\" cannot restore some tables only", commit,
-			     m.engine);
+		rc = err_set(ERR_USAGE, "snapshot %.12s: engine \"%s\" cannot restore some tables only",
+			     commit, m.engine);
 		goto out;
 	}
 	if (n_tables && !fmt) {
@@ -461,7 +462,8 @@ static int restore_into(const struct config *cfg, struct store *st, const struct
 	/* A temp file beside the target, so the final rename is atomic. */
 	if ((rc = target_temp(target, &tmp)) < 0)
 		goto out;
-	rc = n_tables ? snap_source_new_only(&src, st, commit, engine_wants, &wants) : snap_source_new(&src, st, commit);
+	rc = n_tables ? snap_source_new_only(&src, st, commit, engine_wants, &wants)
+		      : snap_source_new(&src, st, commit);
 	if (rc < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
 		goto out;
 	rc = verify_restored(eng, job, tmp, &m, &problems);

@@ -81,7 +81,9 @@ static int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
 	if (rc < 0)
 		goto out;
 	if (ntables)
-		fprintf(stderr, "dbgit: restored %zu table%s of %s snapshot %.12s into %s (checked against its manifest)\n",
+		fprintf(stderr,
+			"dbgit: restored %zu table%s of %s snapshot %.12s into %s (checked against its "
+			"manifest)\n",
 			ntables, ntables == 1 ? "" : "s", job->name, id, to);
 	else
 		fprintf(stderr, "dbgit: restored %s snapshot %.12s into %s (checked against its manifest)\n",

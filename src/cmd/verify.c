@@ -34,7 +34,8 @@ static int verify_ids(const struct config *cfg, struct store *st, const struct j
 				char *line = xasprintf("%.*s", (int)len, p);
 				cJSON_AddItemToArray(pr, cJSON_CreateString(line));
 				if (!json)
-					fprintf(stderr, "dbgit: snapshot %.12s of '%s' failed verification: %s\n",
+					fprintf(stderr,
+						"dbgit: snapshot %.12s of '%s' failed verification: %s\n",
 						ids[i], job->name, line);
 				free(line);
 				p += len + (nl ? 1 : 0);
@@ -108,7 +109,8 @@ static int cmd_verify(struct cmd_ctx *ctx, int argc, char **argv)
 		char *end;
 		sample = strtol(sample_arg, &end, 10);
 		if (!*sample_arg || *end || sample < 1 || sample > 100000)
-			return cmd_usage_error(&cmd_verify_entry, "--sample needs a number of snapshots (1 or more)");
+			return cmd_usage_error(&cmd_verify_entry,
+					       "--sample needs a number of snapshots (1 or more)");
 	}
 	if ((all || sample_arg) && pos[1])
 		return cmd_usage_error(&cmd_verify_entry, "give REV, --all or --sample, not two of them");

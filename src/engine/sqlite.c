@@ -903,7 +903,8 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 	for (size_t i = 0; i < job->n_exclude + job->n_exclude_data; i++) {
 		sqlite3_stmt *st;
 		int data = i >= job->n_exclude;
-		const char *name = data ? job->exclude_table_data[i - job->n_exclude] : job->exclude_tables[i];
+		const char *name =
+		    data ? job->exclude_table_data[i - job->n_exclude] : job->exclude_tables[i];
 		if (sqlite3_prepare_v2(d.db, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?1 COLLATE NOCASE",
 				       -1, &st, NULL) == SQLITE_OK) {
 			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -1035,7 +1036,11 @@ static int prune_to_only(sqlite3 *db, const struct job_cfg *job, const char *tar
 		if (strcmp(type, "view") && tbl && only_wanted(job, tbl))
 			continue;
 		char *q = sqlite_quote_ident((const char *)sqlite3_column_text(st, 1));
-		buf_printf(&sql, "DROP %s IF EXISTS %s;\n", !strcmp(type, "view") ? "VIEW" : !strcmp(type, "index") ? "INDEX" : "TRIGGER", q);
+		buf_printf(&sql, "DROP %s IF EXISTS %s;\n",
+			   !strcmp(type, "view")    ? "VIEW"
+			   : !strcmp(type, "index") ? "INDEX"
+						    : "TRIGGER",
+			   q);
 		free(q);
 	}
 	if (rc == SQLITE_OK)
@@ -1106,7 +1111,8 @@ out:
 static int restore_binary(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
 	if (job->n_only)
-		return err_set(ERR_USAGE, "restoring some tables of '%s' needs the snapshot's SQL copy", job->name);
+		return err_set(ERR_USAGE, "restoring some tables of '%s' needs the snapshot's SQL copy",
+			       job->name);
 	int files;
 	int rc = engine_concat_files(src, BINARY_DIR, "", target, &files);
 	if (rc == 0 && files == 0)
@@ -1211,12 +1217,14 @@ static int sqlite_check(const struct job_cfg *job)
 	if (!job->path)
 		return err_set(ERR_USAGE, "missing required key 'path' (the SQLite database file)");
 	if (job->n_exclude_data && strcmp(job->format, "sql"))
-		return err_set(ERR_USAGE, "exclude_table_data works with format = \"sql\" only: a %s copy "
-					  "holds every row",
+		return err_set(ERR_USAGE,
+			       "exclude_table_data works with format = \"sql\" only: a %s copy "
+			       "holds every row",
 			       job->format);
 	for (size_t i = 0; i < job->n_exclude_data; i++)
 		if (excluded(job, job->exclude_table_data[i]))
-			return err_set(ERR_USAGE, "table '%s' is in both exclude_tables and exclude_table_data",
+			return err_set(ERR_USAGE,
+				       "table '%s' is in both exclude_tables and exclude_table_data",
 				       job->exclude_table_data[i]);
 	if (job->n_exclude && strcmp(job->format, "sql"))
 		return err_set(ERR_USAGE, "exclude_tables works with format = \"sql\" only: a %s copy "

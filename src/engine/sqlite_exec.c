@@ -185,8 +185,8 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
 		/* A WAL source comes back in WAL mode: where dbgit writes it,
 		 * in 4-end.sql after COMMIT. No other journal mode, and not
 		 * from anywhere else. */
-		if (!sqlite3_stricmp(a1, "journal_mode") && a2 && !sqlite3_stricmp(a2, "wal") && x->stmt_file &&
-		    !strncmp(x->stmt_file, "4-end", 5) && sqlite3_get_autocommit(x->db))
+		if (!sqlite3_stricmp(a1, "journal_mode") && a2 && !sqlite3_stricmp(a2, "wal") &&
+		    x->stmt_file && !strncmp(x->stmt_file, "4-end", 5) && sqlite3_get_autocommit(x->db))
 			return SQLITE_OK;
 		return deny(x, "PRAGMA %s is not allowed in a snapshot", a1);
 	case SQLITE_ATTACH: return deny(x, "%s is not allowed in a snapshot", "ATTACH");
@@ -450,7 +450,8 @@ static int run(struct sqlite_exec *x)
 		 * table that is missing fails verification. */
 		/* The rest of the text goes too: after a failed prepare the
 		 * tail may point inside the statement (a trigger's "END;"). */
-		if (unprepared && x->only && !x->denied[0] && x->stmt_file && !strncmp(x->stmt_file, "3-schema", 8))
+		if (unprepared && x->only && !x->denied[0] && x->stmt_file &&
+		    !strncmp(x->stmt_file, "3-schema", 8))
 			return 0;
 		if (rc != SQLITE_OK)
 			return fail_at(x, x->denied[0] ? x->denied : msg);

@@ -39,7 +39,8 @@ int main(void)
 	for (int round = 0; round < 2000; round++) {
 		k = verify_sample_pick(1, 50, 3, out);
 		CHECK(k == 3, "round %d: %zu picks, want 3", round, k);
-		CHECK(well_formed(out, k, 1, 50), "round %d: picks out of range, repeated or unsorted", round);
+		CHECK(well_formed(out, k, 1, 50), "round %d: picks out of range, repeated or unsorted",
+		      round);
 		for (size_t i = 0; i < k; i++)
 			if (out[i] < 50)
 				seen[out[i]]++;
