@@ -31,11 +31,11 @@ make_demo_db "$T/app.db"
 make_demo_db "$T/shop.db"
 write_config "$T/dbgit.toml" "$REPO" \
 	'[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\"" \
-	'[[job]]  # the shop' 'name = "shop"' 'engine = "sqlite"' "path = \"$T/shop.db\"" \
+	'[[job]]  # the shop' 'branch = "nightly/shop"' 'name = "shop"' 'engine = "sqlite"' "path = \"$T/shop.db\"" \
 	'[[remote]]' 'name = "not-a-job"' "url = \"$T/nas.git\""
 git init -q --bare "$T/nas.git"
 "$DBGIT" --config "$T/dbgit.toml" init >/dev/null
-"$DBGIT" --config "$T/dbgit.toml" backup app >/dev/null
+"$DBGIT" --config "$T/dbgit.toml" backup --no-push app shop >/dev/null
 
 test_case "the completion offers the commands, and the options of a command" '
 	complete_line "dbgit "
@@ -85,6 +85,11 @@ test_case "revisions: the short ids of the job's snapshots, latest and HEAD~N" '
 	grep -qx "HEAD~1" complete.txt
 	complete_line "dbgit show app ${id:0:3}"
 	grep -qx "$id" complete.txt
+	# A job with its own branch = "...": the revisions of that branch.
+	shop=$(git --git-dir="$REPO" rev-parse --short nightly/shop)
+	complete_line "dbgit verify shop "
+	grep -qx "$shop" complete.txt
+	test_must_fail grep -qx "$id" complete.txt
 	# After --to comes a file, not a job.
 	touch target-file.db
 	complete_line "dbgit restore app --to target-f"
