@@ -15,6 +15,9 @@ packages=(
 	build-essential cmake pkg-config
 	libgit2-dev libssh2-1-dev libsqlite3-dev zlib1g-dev libcjson-dev libtomlplusplus-dev libssl-dev
 	git sqlite3 sqlite3-tools openssh-server openssh-client python3 time util-linux e2fsprogs
+	# tests/t2022-t2023: the manuals rendered (man -l), the units checked
+	# (systemd-analyze verify), the hook samples' pings (curl)
+	man-db groff-base systemd curl
 	# tests/t0900-fuzz.sh: clang and its libFuzzer runtime (libclang_rt.fuzzer)
 	clang libclang-rt-14-dev
 )

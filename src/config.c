@@ -236,6 +236,11 @@ static const struct field metrics_fields[] = {
 	{NULL, 0, 0, 0},
 };
 
+static const struct field verify_fields[] = {
+	{"sample", F_INT, offsetof(struct config, verify_sample), 0},
+	{NULL, 0, 0, 0},
+};
+
 static const struct field remote_fields[] = {
 	{"name", F_STR, offsetof(struct remote_cfg, name), 1},
 	{"url", F_STR, offsetof(struct remote_cfg, url), 1},
@@ -257,6 +262,7 @@ static const struct field job_fields[] = {
 	{"path", F_STR, offsetof(struct job_cfg, path), 0},
 	{"format", F_STR, offsetof(struct job_cfg, format), 0},
 	{"exclude_tables", F_STRLIST, offsetof(struct job_cfg, exclude_tables), 0},
+	{"exclude_table_data", F_STRLIST, offsetof(struct job_cfg, exclude_table_data), 0},
 	{"busy_timeout", F_INT, offsetof(struct job_cfg, busy_timeout_ms), 0},
 	{"verify", F_STR, offsetof(struct job_cfg, verify), 0},
 	{"host", F_STR, offsetof(struct job_cfg, host), 0},
@@ -500,6 +506,15 @@ int config_parse(struct config **out, const char *file, const char *text)
 			struct ctx mc = {file, "[metrics]"};
 			if ((rc = apply_fields(&mc, item, metrics_fields, cfg)) < 0)
 				goto done;
+		} else if (!strcmp(k, "verify")) {
+			struct ctx vc = {file, "[verify]"};
+			if ((rc = apply_fields(&vc, item, verify_fields, cfg)) < 0)
+				goto done;
+			if (cfg->verify_sample < 0 || cfg->verify_sample > 1000) {
+				rc = bad(&vc, item, "sample",
+					 "sample must be between 0 and 1000 (snapshots)");
+				goto done;
+			}
 		} else {
 			rc = bad(&c, root, k, "unknown section or key '%s'", k);
 			goto done;
@@ -678,6 +693,7 @@ void config_free(struct config *cfg)
 		struct job_cfg *j = &cfg->jobs[i];
 		free(j->name), free(j->engine), free(j->branch), free(j->path), free(j->format);
 		free_list(j->exclude_tables, j->n_exclude);
+		free_list(j->exclude_table_data, j->n_exclude_data);
 		free_list(j->options, j->n_options);
 		free(j->verify), free(j->host), free(j->socket), free(j->database), free(j->user);
 		free(j->password_file), free(j->command);

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +49,33 @@ static int write_tree(struct snap_writer *w, const struct manifest *m, const str
 static int backup_once(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		       const struct backup_opts *opts, struct backup_result *res, int *healed);
 
+/* [verify] sample: after a commit, a few older snapshots are restored
+ * too, so bit rot in blobs only they hold is found while good copies
+ * (the source, the remotes) still exist. The new snapshot stays
+ * committed; the job is reported failed so that on-failure runs. */
+static int sample_after_commit(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			       const struct backup_opts *opts, struct backup_result *res)
+{
+	struct buf problems = BUF_INIT;
+	size_t tested = 0;
+	int rc = cycle_verify_sample(cfg, st, job, (size_t)cfg->verify_sample, opts->keep_failed, &problems,
+				     &tested);
+	if (rc < 0) {
+		char line[400];
+		snprintf(res->message, sizeof(res->message), "job '%s': snapshot %.12s committed, but %s: %s",
+			 job->name, res->commit, err_last(),
+			 verify_first_line(&problems, line, sizeof(line)));
+		manifest_free(res->manifest);
+		free(res->manifest);
+		res->manifest = NULL;
+	} else if (tested) {
+		log_info("job '%s': %zu older snapshot%s restore-tested: passed", job->name, tested,
+			 tested == 1 ? "" : "s");
+	}
+	buf_free(&problems);
+	return rc;
+}
+
 /* A blob damaged on disk that the new snapshot shares with an older one
  * fails its verification. Such blobs are moved aside (snap_quarantine) and
  * the snapshot is taken once more, which writes them again: the repository
@@ -64,6 +92,8 @@ int cycle_backup(const struct config *cfg, struct store *st, const struct job_cf
 		err_clear();
 		rc = backup_once(cfg, st, job, opts, res, &healed);
 	}
+	if (rc == 0 && !opts->dry_run && cfg->verify_sample > 0)
+		rc = sample_after_commit(cfg, st, job, opts, res);
 	return rc;
 }
 
@@ -254,6 +284,32 @@ int cycle_verify_snapshot(const struct config *cfg, struct store *st, const stru
 	return rc;
 }
 
+int cycle_verify_sample(const struct config *cfg, struct store *st, const struct job_cfg *job, size_t n,
+			const char *keep_failed, struct buf *problems, size_t *tested)
+{
+	char ref[512];
+	struct snap_info *list = NULL;
+	size_t count = 0;
+	*tested = 0;
+	cycle_branch_ref(job, ref, sizeof(ref));
+	int rc = snap_list(st, ref, &list, &count);
+	if (rc < 0)
+		return rc;
+	size_t *pick = calloc(n ? n : 1, sizeof(*pick));
+	/* list[0] is the tip: the newest is checked by every backup. */
+	size_t k = verify_sample_pick(1, count, n, pick);
+	for (size_t i = 0; i < k && rc == 0; i++) {
+		rc = cycle_verify_snapshot(cfg, st, job, list[pick[i]].id, keep_failed, problems);
+		(*tested)++;
+		if (rc < 0)
+			rc = err_set(ERR_VERIFY, "older snapshot %.12s failed its restore-test",
+				     list[pick[i]].id);
+	}
+	free(pick);
+	snap_list_free(list, count);
+	return rc;
+}
+
 /* The engine that restores the snapshot m describes; NULL with an error
  * naming the snapshot if this dbgit has none such. */
 static const struct engine *snapshot_engine(const struct manifest *m, const char *commit)
@@ -312,8 +368,62 @@ int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job
 	return rc;
 }
 
+/* The source's filter for restore --table: the engine says which files. */
+struct wants {
+	const struct engine *eng;
+	const struct job_cfg *job;
+};
+
+static int engine_wants(void *arg, const char *path)
+{
+	const struct wants *w = arg;
+	return w->eng->restore_wants(w->job, path);
+}
+
+/* The names asked for, as the snapshot spells them (SQLite's names are
+ * case-insensitive); an error naming the snapshot's tables if one is not
+ * there. */
+static int snapshot_tables(const struct manifest *m, const char *commit, const char *const *tables, size_t n,
+			   char **out)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[i] = NULL;
+		for (size_t k = 0; k < m->n_tables && !out[i]; k++)
+			if (!strcasecmp(m->tables[k].name, tables[i]))
+				out[i] = m->tables[k].name;
+		if (out[i])
+			continue;
+		struct buf known = BUF_INIT;
+		for (size_t k = 0; k < m->n_tables && known.len < 400; k++)
+			buf_printf(&known, "%s%s", k ? ", " : "", m->tables[k].name);
+		err_set(ERR_USAGE, "snapshot %.12s has no table '%s' (tables: %s)", commit, tables[i],
+			m->n_tables ? buf_cstr(&known) : "none");
+		buf_free(&known);
+		return ERR_USAGE;
+	}
+	return 0;
+}
+
+static int restore_into(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			const char *commit, const char *target, int force, const char *format,
+			const char *const *tables, size_t n_tables);
+
 int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		  const char *commit, const char *target, int force, const char *format)
+{
+	return restore_into(cfg, st, job, commit, target, force, format, NULL, 0);
+}
+
+int cycle_restore_tables(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			 const char *commit, const char *target, int force, const char *const *tables,
+			 size_t n_tables)
+{
+	return restore_into(cfg, st, job, commit, target, force, NULL, tables, n_tables);
+}
+
+static int restore_into(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			const char *commit, const char *target, int force, const char *format,
+			const char *const *tables, size_t n_tables)
 {
 	(void)cfg;
 	struct target_info was;
@@ -328,24 +438,48 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 	verify_snapshot_job(job, &m, &sj);
 	job = &sj;
 	const struct engine *eng = snapshot_engine(&m, commit);
-	const char *fmt = manifest_pick_format(&m, format);
+	char **only = n_tables ? calloc(n_tables, sizeof(*only)) : NULL;
+	/* Some tables only come from the SQL copy: a binary copy is one file
+	 * that holds every table. */
+	const char *fmt = manifest_pick_format(&m, n_tables ? "sql" : format);
 	int rc = 0;
 	char *tmp = NULL;
 	struct dump_source *src = NULL;
 	struct buf problems = BUF_INIT;
+	struct wants wants = {eng, job};
 	if (!eng) {
 		rc = ERR_GENERIC;
+		goto out;
+	}
+	if (n_tables && !eng->restore_wants) {
+		rc = err_set(ERR_USAGE, "snapshot %.12s: engine \"%s\" cannot restore some tables only",
+			     commit, m.engine);
+		goto out;
+	}
+	if (n_tables && !fmt) {
+		rc = err_set(ERR_USAGE,
+			     "snapshot %.12s holds only a binary copy: --table needs an SQL copy (format = "
+			     "\"sql\" or \"both\"); restore it whole and copy the table with sqlite3",
+			     commit);
 		goto out;
 	}
 	if (!fmt) {
 		rc = err_set(ERR_USAGE, "snapshot %.12s has no %s copy", commit, format ? format : "usable");
 		goto out;
 	}
+	if (n_tables) {
+		if ((rc = snapshot_tables(&m, commit, tables, n_tables, only)) < 0)
+			goto out;
+		sj.only_tables = only;
+		sj.n_only = n_tables;
+		verify_restrict(&m, only, n_tables);
+	}
 	/* A temp file beside the target, so the final rename is atomic. */
 	if ((rc = target_temp(target, &tmp)) < 0)
 		goto out;
-	if ((rc = snap_source_new(&src, st, commit, job->max_blob_size)) < 0 ||
-	    (rc = eng->restore(job, src, fmt, tmp)) < 0)
+	rc = n_tables ? snap_source_new_only(&src, st, commit, job->max_blob_size, engine_wants, &wants)
+		      : snap_source_new(&src, st, commit, job->max_blob_size);
+	if (rc < 0 || (rc = eng->restore(job, src, fmt, tmp)) < 0)
 		goto out;
 	rc = verify_restored(eng, job, tmp, &m, &problems);
 	if (rc < 0) {
@@ -371,13 +505,20 @@ int cycle_restore(const struct config *cfg, struct store *st, const struct job_c
 out:
 	if (tmp) {
 		unlink(tmp);
-		char *side = xasprintf("%s-journal", tmp);
-		unlink(side);
-		free(side);
+		/* The side files of either journal mode (a WAL snapshot
+		 * restores in WAL mode). */
+		static const char *const sides[] = {"-journal", "-wal", "-shm"};
+		for (size_t i = 0; i < 3; i++) {
+			char *side = xasprintf("%s%s", tmp, sides[i]);
+			unlink(side);
+			free(side);
+		}
 		free(tmp);
 	}
 	snap_source_free(src);
 	buf_free(&problems);
+	/* only borrows the manifest's names: freed before it. */
+	free(only);
 	manifest_free(&m);
 	return rc;
 }

@@ -28,12 +28,22 @@ static const struct cmd_entry *find(const char *name)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: dbgit [--config FILE] [-v|-q] COMMAND [ARGS]\n\n"
+	fprintf(out, "usage: dbgit [--config FILE] [-v|-q] COMMAND [ARGS]\n"
+		     "       dbgit help [COMMAND] | --help | --version\n\n"
 		     "Consistent, verified database backups as commits in a git repository.\n\n"
+		     "Options:\n"
+		     "  -c, --config FILE  the configuration (default $DBGIT_CONFIG, ./dbgit.toml,\n"
+		     "                     /etc/dbgit/dbgit.toml)\n"
+		     "  -v, --verbose      a line per job and the details of a failure (twice: debug)\n"
+		     "  -q, --quiet        errors only\n"
+		     "  -h, --help         this list\n"
+		     "      --version      the versions of dbgit and the libraries it loaded\n\n"
 		     "Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->summary);
-	fprintf(out, "\n'dbgit help COMMAND' describes one command.\n"
+	fprintf(out, "  %-8s %s\n", "help", "describe a command");
+	fprintf(out, "\n'dbgit help COMMAND' describes one command; 'man dbgit' and 'man dbgit.toml'\n"
+		     "describe all of them and the configuration.\n"
 		     "Exit status: 0 ok, 1 a job failed, 2 usage or configuration error,\n"
 		     "3 committed locally but a push failed (retried next run), 4 repository locked\n"
 		     "by another dbgit, 5 committed locally but a remote refused: a person must act,\n"
@@ -45,6 +55,11 @@ static int help(const char *name)
 	const struct cmd_entry *e = name ? find(name) : NULL;
 	if (!name) {
 		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(name, "help")) {
+		printf("usage: dbgit help [COMMAND]\n\ndescribe a command\n\n"
+		       "Without COMMAND, lists the commands and the global options (as --help).\n");
 		return EXIT_OK;
 	}
 	if (!e) {
@@ -94,6 +109,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* -v lines on stdout interleave with warnings on stderr: each line
+	 * goes out as it is written, also into a file or a pipe. */
+	if (log_level() >= LOG_INFO)
+		setvbuf(stdout, NULL, _IOLBF, 0);
 	const char *name = argv[i];
 	if (!strcmp(name, "help"))
 		return help(i + 1 < argc ? argv[i + 1] : NULL);

@@ -43,6 +43,10 @@ struct job_cfg {
 	char *format; /* "sql" (default), "binary", "both" */
 	char **exclude_tables;
 	size_t n_exclude;
+	/* Tables whose schema is kept but whose rows are left out (sessions,
+	 * caches): the restored database has them, empty. */
+	char **exclude_table_data;
+	size_t n_exclude_data;
 	int busy_timeout_ms;
 	char *verify; /* "full" (default) or "none" */
 	/* server engines */
@@ -62,6 +66,10 @@ struct job_cfg {
 	 * fails the run. 0 = not set here ([defaults], else 0.5). */
 	double shrink_limit;
 	int allow_shrink; /* an intended purge: no guard */
+	/* Not from the config: `restore --table` sets these to restore only
+	 * those tables (engines that can; others refuse). */
+	char *const *only_tables;
+	size_t n_only;
 };
 
 #define SHRINK_DEFAULT_LIMIT 0.5
@@ -79,6 +87,10 @@ struct config {
 	int hooks_timeout; /* seconds a hook may run; default HOOKS_DEFAULT_TIMEOUT */
 	double shrink_limit;    /* [defaults] shrink_limit; 0 = SHRINK_DEFAULT_LIMIT */
 	char *metrics_textfile; /* [metrics] textfile: written after every backup run */
+	/* [verify] sample: after each committed snapshot, restore-test this
+	 * many random older ones of the job (bit rot found while good copies
+	 * still exist); 0 = off. */
+	int verify_sample;
 	struct remote_cfg *remotes;
 	size_t n_remotes;
 	struct job_cfg *jobs;

@@ -112,10 +112,23 @@ struct buf;
 int cycle_verify_snapshot(const struct config *cfg, struct store *st, const struct job_cfg *job,
 			  const char *commit, const char *keep_failed, struct buf *problems);
 
+/* Restore-tests up to n random snapshots of the job's branch older than
+ * its tip (`verify --sample`, [verify] sample after a backup). 0 if all
+ * passed (or none is older); ERR_VERIFY naming the first that failed,
+ * its problems in problems. tested receives how many were tested. */
+int cycle_verify_sample(const struct config *cfg, struct store *st, const struct job_cfg *job, size_t n,
+			const char *keep_failed, struct buf *problems, size_t *tested);
+
 /* Rebuilds the snapshot's database at target via a temp file beside it,
  * checked against the manifest, renamed into place. */
 int cycle_restore(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		  const char *commit, const char *target, int force, const char *format);
+/* The same for some tables only (restore --table): their schema, the
+ * indexes and triggers on them, and their rows, into a new database at
+ * target; the other tables' files are not read. Needs an SQL copy. */
+int cycle_restore_tables(const struct config *cfg, struct store *st, const struct job_cfg *job,
+			 const char *commit, const char *target, int force, const char *const *tables,
+			 size_t n_tables);
 
 /* Restores two snapshots into scratch databases and compares them table by
  * table (engine compare): out receives "tables" and "schema". */

@@ -49,6 +49,10 @@ struct engine {
 	 * "- table t", "~ view v", ...]. */
 	int (*compare)(const struct job_cfg *job, const char *old_db, const char *new_db,
 		       struct cJSON *out); /* NULL: not available */
+	/* For job->only_tables (restore --table): whether the restore needs
+	 * the snapshot file at path, so that the source does not even read the
+	 * others. NULL: the engine cannot restore some tables only. */
+	int (*restore_wants)(const struct job_cfg *job, const char *path);
 	/* The format of this job's dump whose restore may start while the dump
 	 * is being written (its files come first in path order), or NULL. */
 	const char *(*early_format)(const struct job_cfg *job);

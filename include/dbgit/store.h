@@ -107,6 +107,10 @@ int snap_read_manifest_text(struct store *st, const char *commit, char **text, s
  * job's max_blob_size; never less than MANIFEST_MAX_TEXT) is refused
  * before it is read. */
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit, size_t max_blob);
+/* The same, over only the files for which want(arg, path) is true: the
+ * others are never read from the repository. */
+int snap_source_new_only(struct dump_source **out, struct store *st, const char *commit, size_t max_blob,
+			 int (*want)(void *arg, const char *path), void *arg);
 void snap_source_free(struct dump_source *src);
 
 /* A feed: the chunks of a snapshot handed over as they are written (a

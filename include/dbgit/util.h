@@ -146,6 +146,11 @@ void time_format_utc(int64_t t, char out[32]);
  * "2026-11-21 03:00:00", with optional Z or +hh:mm; local time without one).
  */
 int time_parse(const char *s, int64_t *out);
+/* A time a user picks a snapshot by (restore --at): as time_parse, but in
+ * UTC when s gives no offset (the zone `dbgit list` prints), and a date
+ * alone is the end of that day (23:59:59), so that "--at 2026-11-20"
+ * finds the snapshot taken on the 20th. */
+int time_parse_at(const char *s, int64_t *out);
 /* Parses "30d", "12h", "2w", "1y2m" into seconds (m = months of 30 days). */
 int duration_parse(const char *s, int64_t *out);
 

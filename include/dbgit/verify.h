@@ -46,11 +46,21 @@ void verify_snapshot_job(const struct job_cfg *job, const struct manifest *m, st
  * Returns the number of differences. */
 int verify_compare(const struct manifest *expect, const struct manifest *got, struct buf *problems);
 
+/* restore --table: keeps in m only the tables named in only (and the
+ * indexes and triggers on them; no views), and drops what compares the
+ * whole database (foreign key violations). */
+void verify_restrict(struct manifest *m, char *const *only, size_t n);
+
 /* Inspects the database restored at target (integrity, foreign keys, its
  * findings) and compares it with expect. ERR_VERIFY with problems if it
  * differs. */
 int verify_restored(const struct engine *eng, const struct job_cfg *job, const char *target,
 		    const struct manifest *expect, struct buf *problems);
+
+/* Picks up to want distinct indexes of [from, n) at random (getrandom),
+ * written to out in ascending order; returns how many (all of them when
+ * the range holds no more than want). */
+size_t verify_sample_pick(size_t from, size_t n, size_t want, size_t *out);
 
 /* The first line of b, for a one-line error. */
 const char *verify_first_line(struct buf *b, char *out, size_t len);

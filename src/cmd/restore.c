@@ -1,5 +1,7 @@
 /* restore: rebuild a database from a snapshot, atomically. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
@@ -17,21 +19,53 @@ static int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
 	};
 	const char *pos[2] = {NULL, NULL};
 	int npos, rc;
-	if ((rc = cmd_parse(&cmd_restore_entry, argc, argv, opts, pos, 2, &npos)) != 0)
+	/* --table may come several times: taken out before the options that
+	 * come once are parsed. */
+	char **rest = calloc((size_t)argc + 1, sizeof(*rest));
+	const char **tables = calloc((size_t)argc + 1, sizeof(*tables));
+	int nrest = 0;
+	size_t ntables = 0;
+	for (int i = 0; i < argc; i++) {
+		if (i > 0 && !strcmp(argv[i], "--table")) {
+			if (i + 1 >= argc) {
+				free(rest), free(tables);
+				return cmd_usage_error(&cmd_restore_entry, "option '--table' needs a value");
+			}
+			tables[ntables++] = argv[++i];
+		} else if (i > 0 && !strncmp(argv[i], "--table=", 8)) {
+			tables[ntables++] = argv[i] + 8;
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	rc = cmd_parse(&cmd_restore_entry, nrest, rest, opts, pos, 2, &npos);
+	free(rest);
+	if (rc == 0 && ntables && format)
+		rc = cmd_usage_error(&cmd_restore_entry, "--table restores from the SQL copy: no --format");
+	for (size_t i = 0; rc == 0 && i < ntables; i++)
+		if (!tables[i][0])
+			rc = cmd_usage_error(&cmd_restore_entry, "--table needs a table name");
+	if (rc != 0) {
+		free(tables);
 		return rc;
-	if (npos < 1)
-		return cmd_usage_error(&cmd_restore_entry, "which job?");
-	if (!to)
-		return cmd_usage_error(&cmd_restore_entry, "--to TARGET is required");
-	if (at && pos[1])
-		return cmd_usage_error(&cmd_restore_entry, "give REV or --at, not both");
+	}
+	struct config *cfg = NULL;
+	struct store *st = NULL;
 	int64_t when = 0;
-	if (at && time_parse(at, &when) < 0)
-		return cmd_fail(ERR_USAGE);
-	struct config *cfg;
-	struct store *st;
-	if ((rc = cmd_setup(ctx, &cfg, &st)) != 0)
+	if (npos < 1)
+		rc = cmd_usage_error(&cmd_restore_entry, "which job?");
+	else if (!to)
+		rc = cmd_usage_error(&cmd_restore_entry, "--to TARGET is required");
+	else if (at && pos[1])
+		rc = cmd_usage_error(&cmd_restore_entry, "give REV or --at, not both");
+	else if (at && time_parse_at(at, &when) < 0)
+		rc = cmd_fail(ERR_USAGE);
+	else
+		rc = cmd_setup(ctx, &cfg, &st);
+	if (rc != 0) {
+		free(tables);
 		return rc;
+	}
 	const struct job_cfg *job = cmd_job(cfg, pos[0]);
 	char ref[512], id[41];
 	if (!job) {
@@ -42,11 +76,20 @@ static int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
 	rc = at ? snap_resolve_time(st, ref, when, id) : snap_resolve(st, ref, pos[1], id);
 	if (rc < 0)
 		goto out;
-	if ((rc = cycle_restore(cfg, st, job, id, to, force, format)) < 0)
+	rc = ntables ? cycle_restore_tables(cfg, st, job, id, to, force, tables, ntables)
+		     : cycle_restore(cfg, st, job, id, to, force, format);
+	if (rc < 0)
 		goto out;
-	fprintf(stderr, "dbgit: restored %s snapshot %.12s into %s (checked against its manifest)\n",
-		job->name, id, to);
+	if (ntables)
+		fprintf(stderr,
+			"dbgit: restored %zu table%s of %s snapshot %.12s into %s (checked against its "
+			"manifest)\n",
+			ntables, ntables == 1 ? "" : "s", job->name, id, to);
+	else
+		fprintf(stderr, "dbgit: restored %s snapshot %.12s into %s (checked against its manifest)\n",
+			job->name, id, to);
 out:
+	free(tables);
 	store_free(st);
 	config_free(cfg);
 	return rc < 0 ? cmd_fail(rc) : EXIT_OK;
@@ -54,16 +97,21 @@ out:
 
 const struct cmd_entry cmd_restore_entry = {
 	.name = "restore",
-	.usage = "restore JOB [REV] --to TARGET [--at TIME] [--force] [--format sql|binary]",
+	.usage = "restore JOB [REV] --to TARGET [--at TIME] [--force] [--format sql|binary] [--table T]...",
 	.summary = "rebuild a database from a snapshot",
 	.help = "Rebuilds the snapshot (default: the newest) into a temp file beside TARGET,\n"
 		"checks every table against the snapshot's manifest, and only then renames it\n"
 		"to TARGET: TARGET is never half written. An existing TARGET is refused\n"
 		"without --force; a symlink, device, FIFO or directory at TARGET always is.\n"
 		"A replaced file keeps its mode; a new one is 0600. --at TIME picks the\n"
-		"newest snapshot at or before TIME (2026-11-21, 2026-11-21T03:00:00Z).\n"
+		"newest snapshot at or before TIME, in UTC like `dbgit list` unless TIME\n"
+		"gives its offset (2026-11-21T03:00:00Z, 2026-11-21T04:00+01:00); a date\n"
+		"alone means the end of that day (2026-11-21 = 2026-11-21T23:59:59Z).\n"
 		"--format picks the copy to restore from when the snapshot holds both\n"
-		"(default: binary). A snapshot is untrusted input: SQL that could touch\n"
+		"(default: binary). --table T (again for more tables) restores only\n"
+		"those tables - schema, rows, and the indexes and triggers on them, no\n"
+		"views - into a new database, reading no other table's files; it needs\n"
+		"the snapshot's SQL copy. A snapshot is untrusted input: SQL that could touch\n"
 		"anything but the new database (ATTACH, VACUUM INTO, PRAGMAs it does not\n"
 		"need, extensions) is refused, naming the file and line.\n"
 		"Exit status: 0 restored; 1 the restore failed; 2 bad arguments, unknown job\n"

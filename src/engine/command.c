@@ -156,6 +156,8 @@ static int command_check(const struct job_cfg *job)
 					  "to its standard output)");
 	if (job->n_exclude)
 		return err_set(ERR_USAGE, "exclude_tables does not apply to engine \"command\"");
+	if (job->n_exclude_data)
+		return err_set(ERR_USAGE, "exclude_table_data does not apply to engine \"command\"");
 	return 0;
 }
 

@@ -59,6 +59,7 @@ struct dumper {
 	struct buf line;
 	struct buf framed; /* one row's checksum input */
 	int enc;           /* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
+	int wal;           /* the source is in WAL mode */
 };
 
 static int sqlite_fail(sqlite3 *db, int rc, const char *path, const char *what)
@@ -116,6 +117,15 @@ static int excluded(const struct job_cfg *job, const char *name)
 {
 	for (size_t i = 0; i < job->n_exclude; i++)
 		if (!sqlite3_stricmp(job->exclude_tables[i], name))
+			return 1;
+	return 0;
+}
+
+/* exclude_table_data: the table is dumped without its rows. */
+static int data_excluded(const struct job_cfg *job, const char *name)
+{
+	for (size_t i = 0; i < job->n_exclude_data; i++)
+		if (!sqlite3_stricmp(job->exclude_table_data[i], name))
 			return 1;
 	return 0;
 }
@@ -646,6 +656,13 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 			goto out;
 		if (t->is_virtual)
 			continue;
+		if (data_excluded(job, t->name)) {
+			/* Restored empty: that is what the snapshot must show. */
+			char empty[65];
+			sha256_final_hex(sha256_new(), empty);
+			add_summary(summaries, t->name, 0, empty);
+			continue;
+		}
 		path = xasprintf(SQL_PREFIX "%s/1-rows.sql", t->dir);
 		rc = sink->open(sink, path, CHUNK_LINES);
 		free(path);
@@ -709,6 +726,11 @@ static int dump_sql(struct dumper *d, const struct job_cfg *job, struct table *t
 		buf_puts(&b, "PRAGMA writable_schema=OFF;\n");
 	buf_printf(&b, "PRAGMA user_version=%lld;\nPRAGMA application_id=%lld;\nCOMMIT;\n",
 		   (long long)user_version, (long long)app_id);
+	/* A WAL database comes back in WAL mode (the application may rely
+	 * on readers not blocking the writer). It is recorded in the
+	 * database file, and only outside a transaction can it be set. */
+	if (d->wal)
+		buf_puts(&b, "PRAGMA journal_mode=WAL;\n");
 	rc = write_text(sink, "4-end.sql", b.data);
 out:
 	buf_free(&b);
@@ -862,19 +884,33 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 		}
 		sqlite3_finalize(es);
 	}
+	/* Recorded in the manifest, and kept by an SQL restore (4-end.sql):
+	 * the binary copy keeps it in its header anyway. */
+	if (sqlite3_prepare_v2(d.db, "PRAGMA journal_mode", -1, &es, NULL) == SQLITE_OK) {
+		if (sqlite3_step(es) == SQLITE_ROW) {
+			const char *m = (const char *)sqlite3_column_text(es, 0);
+			d.wal = m && !sqlite3_stricmp(m, "wal");
+			if (m)
+				cJSON_AddStringToObject(info, "journal_mode", m);
+		}
+		sqlite3_finalize(es);
+	}
 	src = sqlite3_prepare_v2(d.db, "SELECT CAST(?1 AS REAL)", -1, &d.real_check, NULL);
 	if (src != SQLITE_OK) {
 		rc = sqlite_fail(d.db, src, d.path, "prepare");
 		goto out;
 	}
-	for (size_t i = 0; i < job->n_exclude; i++) {
+	for (size_t i = 0; i < job->n_exclude + job->n_exclude_data; i++) {
 		sqlite3_stmt *st;
+		int data = i >= job->n_exclude;
+		const char *name =
+		    data ? job->exclude_table_data[i - job->n_exclude] : job->exclude_tables[i];
 		if (sqlite3_prepare_v2(d.db, "SELECT 1 FROM sqlite_schema WHERE type='table' AND name=?1 COLLATE NOCASE",
 				       -1, &st, NULL) == SQLITE_OK) {
-			sqlite3_bind_text(st, 1, job->exclude_tables[i], -1, SQLITE_STATIC);
+			sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 			if (sqlite3_step(st) != SQLITE_ROW)
-				log_warn("job '%s': exclude_tables names '%s', which %s does not have", job->name,
-					 job->exclude_tables[i], job->path);
+				log_warn("job '%s': %s names '%s', which %s does not have", job->name,
+					 data ? "exclude_table_data" : "exclude_tables", name, job->path);
 			sqlite3_finalize(st);
 		}
 	}
@@ -930,8 +966,14 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 	pragma_int(d.db, "PRAGMA application_id", &aid);
 	/* Excluded tables can leave references dangling in the snapshot that
 	 * the source does not have: the count is then not comparable. */
-	if (!job->n_exclude)
+	if (!job->n_exclude && !job->n_exclude_data)
 		cJSON_AddNumberToObject(info, "foreign_key_violations", (double)fk);
+	/* What the snapshot holds without rows, for whoever restores it. */
+	if (job->n_exclude_data) {
+		cJSON *names = cJSON_AddArrayToObject(info, "exclude_table_data");
+		for (size_t i = 0; i < job->n_exclude_data; i++)
+			cJSON_AddItemToArray(names, cJSON_CreateString(job->exclude_table_data[i]));
+	}
 	cJSON_AddNumberToObject(info, "user_version", (double)uv);
 	cJSON_AddNumberToObject(info, "application_id", (double)aid);
 	cJSON_AddStringToObject(info, "sqlite_version", sqlite3_libversion());
@@ -946,6 +988,78 @@ out:
 	return rc;
 }
 
+static int only_wanted(const struct job_cfg *job, const char *name)
+{
+	for (size_t i = 0; i < job->n_only; i++)
+		if (!sqlite3_stricmp(job->only_tables[i], name))
+			return 1;
+	return 0;
+}
+
+/* restore --table: the begin, end, sequence and schema files, and the
+ * folders of the tables asked for; no other table's rows, no binary copy. */
+static int sqlite_restore_wants(const struct job_cfg *job, const char *path)
+{
+	if (!job->n_only)
+		return 1;
+	if (!strncmp(path, BINARY_DIR, strlen(BINARY_DIR)))
+		return 0;
+	if (strncmp(path, SQL_PREFIX, strlen(SQL_PREFIX)))
+		return 1;
+	const char *dir = path + strlen(SQL_PREFIX);
+	size_t len = strcspn(dir, "/");
+	for (size_t i = 0; i < job->n_only; i++) {
+		char *d = sanitize(job->only_tables[i]);
+		int match = strlen(d) == len && !strncmp(d, dir, len);
+		free(d);
+		if (match)
+			return 1;
+	}
+	return 0;
+}
+
+/* restore --table, once the SQL ran: what belongs to tables not restored
+ * goes - views (they are not tables), indexes and triggers of other
+ * tables that 3-schema could create anyway, sqlite_sequence rows. Names
+ * come from the restored schema and are quoted. */
+static int prune_to_only(sqlite3 *db, const struct job_cfg *job, const char *target)
+{
+	sqlite3_stmt *st;
+	struct buf sql = BUF_INIT;
+	int rc = sqlite3_prepare_v2(db,
+				    "SELECT type, name, tbl_name FROM sqlite_schema WHERE type IN "
+				    "('index','trigger','view') AND sql IS NOT NULL",
+				    -1, &st, NULL);
+	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+		const char *type = (const char *)sqlite3_column_text(st, 0);
+		const char *tbl = (const char *)sqlite3_column_text(st, 2);
+		if (strcmp(type, "view") && tbl && only_wanted(job, tbl))
+			continue;
+		char *q = sqlite_quote_ident((const char *)sqlite3_column_text(st, 1));
+		buf_printf(&sql, "DROP %s IF EXISTS %s;\n",
+			   !strcmp(type, "view")    ? "VIEW"
+			   : !strcmp(type, "index") ? "INDEX"
+						    : "TRIGGER",
+			   q);
+		free(q);
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_finalize(st);
+	if (rc == SQLITE_OK && has_sequence(db)) {
+		buf_puts(&sql, "DELETE FROM sqlite_sequence WHERE name COLLATE NOCASE NOT IN (");
+		for (size_t i = 0; i < job->n_only; i++) {
+			char *lit = sqlite3_mprintf("%s%Q", i ? "," : "", job->only_tables[i]);
+			buf_puts(&sql, lit);
+			sqlite3_free(lit);
+		}
+		buf_puts(&sql, ");\n");
+	}
+	if (rc == SQLITE_OK && sql.len)
+		rc = sqlite3_exec(db, buf_cstr(&sql), NULL, NULL, NULL);
+	buf_free(&sql);
+	return rc == SQLITE_OK ? 0 : sqlite_fail(db, rc, target, "leaving out the other tables");
+}
+
 /* The snapshot's SQL is hostile text: it runs through sqlite_exec.c. */
 static int restore_sql(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
@@ -953,12 +1067,17 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 	int rc = sqlite_exec_open(&x, job->name, target);
 	if (rc < 0)
 		return rc;
+	x.only = job->n_only ? job->only_tables : NULL;
+	x.n_only = job->n_only;
 	char *chunk = malloc(1 << 16);
 	const char *path;
 	int files = 0;
 	while ((rc = src->next(src, &path)) == 1) {
 		size_t plen = strlen(path);
-		if (plen < 4 || strcmp(path + plen - 4, ".sql"))
+		if (plen < 4 || strcmp(path + plen - 4, ".sql") || !sqlite_restore_wants(job, path))
+			continue;
+		/* Some tables only: none of them may use AUTOINCREMENT. */
+		if (x.only && !strncmp(path, "2-sequence", 10) && !has_sequence(x.db))
 			continue;
 		files++;
 		ssize_t n;
@@ -977,6 +1096,11 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 		rc = err_set(ERR_VERIFY, "the snapshot of '%s' has no SQL files", job->name);
 	else
 		rc = sqlite_exec_finish(&x);
+	if (rc == 0 && x.only) {
+		/* Trusted statements of dbgit's own, past the snapshot's. */
+		sqlite3_set_authorizer(x.db, NULL, NULL);
+		rc = prune_to_only(x.db, job, target);
+	}
 out:
 	free(chunk);
 	if (sqlite_exec_close(&x) < 0 && rc == 0)
@@ -986,6 +1110,9 @@ out:
 
 static int restore_binary(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
+	if (job->n_only)
+		return err_set(ERR_USAGE, "restoring some tables of '%s' needs the snapshot's SQL copy",
+			       job->name);
 	int files;
 	int rc = engine_concat_files(src, BINARY_DIR, "", target, &files);
 	if (rc == 0 && files == 0)
@@ -1089,6 +1216,16 @@ static int sqlite_check(const struct job_cfg *job)
 {
 	if (!job->path)
 		return err_set(ERR_USAGE, "missing required key 'path' (the SQLite database file)");
+	if (job->n_exclude_data && strcmp(job->format, "sql"))
+		return err_set(ERR_USAGE,
+			       "exclude_table_data works with format = \"sql\" only: a %s copy "
+			       "holds every row",
+			       job->format);
+	for (size_t i = 0; i < job->n_exclude_data; i++)
+		if (excluded(job, job->exclude_table_data[i]))
+			return err_set(ERR_USAGE,
+				       "table '%s' is in both exclude_tables and exclude_table_data",
+				       job->exclude_table_data[i]);
 	if (job->n_exclude && strcmp(job->format, "sql"))
 		return err_set(ERR_USAGE, "exclude_tables works with format = \"sql\" only: a %s copy "
 					  "holds every table",
@@ -1113,6 +1250,7 @@ const struct engine engine_sqlite = {
 	.check = sqlite_check,
 	.dump = sqlite_dump,
 	.restore = sqlite_restore,
+	.restore_wants = sqlite_restore_wants,
 	.inspect = sqlite_inspect,
 	.compare = sqlite_compare,
 	.early_format = sqlite_early_format,

@@ -40,6 +40,8 @@ struct sqlite_exec {
 	int semicolon;    /* a ';' came since sqlite3_complete last said no */
 	int vtab_next;    /* "PRAGMA writable_schema=ON;" was just read */
 	char denied[160]; /* why the authorizer refused, if it did */
+	char *const *only; /* some tables only (restore --table): indexes and */
+	size_t n_only;     /* triggers of other tables, and views, are skipped */
 };
 int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target);
 /* Feeds the next bytes of snapshot file `file` (its lines are counted from

@@ -277,6 +277,8 @@ struct snap_source {
 	const char *commit; /* while the tree is walked, for messages */
 	int bad;            /* the walk met an entry no snapshot has */
 	size_t max_blob;    /* the largest blob read whole (see source_next) */
+	int (*want)(void *arg, const char *path); /* NULL: every file */
+	void *want_arg;
 };
 
 #define MAX_NAME 255
@@ -342,7 +344,12 @@ static int collect(const char *root, const git_tree_entry *e, void *payload)
 		s->cap = s->cap ? 2 * s->cap : 64;
 		s->entries = realloc(s->entries, s->cap * sizeof(*s->entries));
 	}
-	s->entries[s->n].path = xasprintf("%s%s", root, git_tree_entry_name(e));
+	char *path = xasprintf("%s%s", root, git_tree_entry_name(e));
+	if (s->want && !s->want(s->want_arg, path)) {
+		free(path);
+		return 0;
+	}
+	s->entries[s->n].path = path;
 	s->entries[s->n].id = *git_tree_entry_id(e);
 	s->n++;
 	return 0;
@@ -407,6 +414,12 @@ static ssize_t source_read(struct dump_source *d, void *buf, size_t len)
 
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit_hex, size_t max_blob)
 {
+	return snap_source_new_only(out, st, commit_hex, max_blob, NULL, NULL);
+}
+
+int snap_source_new_only(struct dump_source **out, struct store *st, const char *commit_hex, size_t max_blob,
+			 int (*want)(void *arg, const char *path), void *arg)
+{
 	git_oid oid;
 	git_commit *c = NULL;
 	git_tree *tree = NULL;
@@ -416,6 +429,8 @@ int snap_source_new(struct dump_source **out, struct store *st, const char *comm
 	s->st = st;
 	s->commit = commit_hex;
 	s->max_blob = max_blob > MANIFEST_MAX_TEXT ? max_blob : MANIFEST_MAX_TEXT;
+	s->want = want;
+	s->want_arg = arg;
 	int rc = 0;
 	git_object *obj = NULL;
 	if (git_oid_fromstr(&oid, commit_hex) < 0 ||

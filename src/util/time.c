@@ -133,6 +133,24 @@ bad:
 	return err_set(ERR_USAGE, "'%s' is not a date or time (use 2026-11-21 or 2026-11-21T03:00:00Z)", s);
 }
 
+int time_parse_at(const char *s, int64_t *out)
+{
+	/* Checked as given first, so that an error quotes what was typed. */
+	if (time_parse(s, out) < 0)
+		return ERR_USAGE;
+	size_t len = strlen(s);
+	if (len < 10 || s[4] != '-')
+		return 0; /* epoch seconds */
+	char utc[48];
+	if (len == 10)
+		snprintf(utc, sizeof(utc), "%sT23:59:59Z", s);
+	else if (!strpbrk(s + 10, "Z+-") && len < 40)
+		snprintf(utc, sizeof(utc), "%sZ", s);
+	else
+		return 0;
+	return time_parse(utc, out);
+}
+
 int duration_parse(const char *s, int64_t *out)
 {
 	const char *p = s;
