@@ -277,6 +277,7 @@ static const struct field job_fields[] = {
 	{"max_blob_size", F_SIZE, offsetof(struct job_cfg, max_blob_size), 0},
 	{"shrink_limit", F_FRACTION, offsetof(struct job_cfg, shrink_limit), 0},
 	{"allow_shrink", F_BOOL, offsetof(struct job_cfg, allow_shrink), 0},
+	{"allow_empty", F_BOOL, offsetof(struct job_cfg, allow_empty), 0},
 	{NULL, 0, 0, 0},
 };
 

@@ -125,8 +125,11 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 	if ((rc = snap_tip(st, branch, parent)) < 0)
 		goto out;
 	int64_t start = time_now();
-	const char *source = job->path ? job->path : job->database ? job->database : job->name;
+	/* A command is recorded as it ran, less anything like a password. */
+	char *command = job->command ? redact_command(job->command) : NULL;
+	const char *source = job->path ? job->path : job->database ? job->database : command ? command : job->name;
 	manifest_init(manifest, job->name, job->engine, source, start);
+	free(command);
 	info = cJSON_CreateObject();
 	if ((rc = snap_writer_new(&w, st, job->max_blob_size)) < 0)
 		goto out;

@@ -69,4 +69,39 @@ test_case "a command job without a command is a configuration error" '
 	stderr_has "missing required key '\''command'\''"
 '
 
+test_case "a command that prints nothing commits nothing, unless allow_empty says so" '
+	write_config empty.toml "$REPO" "[[job]]" "name = \"empty\"" "engine = \"command\"" "command = \"true\""
+	expect_exit 1 "$DBGIT" --config empty.toml backup
+	stderr_has "job '\''empty'\'': its command wrote nothing; an empty dump is not kept"
+	[ "$(wc -l <.stderr)" = 1 ]
+	test_must_fail git --git-dir="$REPO" rev-parse -q --verify refs/heads/backup/empty
+	printf "allow_empty = true\n" >>empty.toml
+	"$DBGIT" --config empty.toml backup
+	git --git-dir="$REPO" rev-parse -q --verify refs/heads/backup/empty
+'
+
+test_case "the manifest names the command, less its password, and no object holds the password" '
+	write_config pw.toml "$REPO" "[[job]]" "name = \"pw\"" "engine = \"command\"" \
+		"command = \"PGPASSWORD=hunter2 sqlite3 '\''$T/app.db'\'' .dump; : --password=hunter2 -phunter2\""
+	"$DBGIT" --config pw.toml backup
+	"$DBGIT" --config pw.toml show pw --json >pw.json
+	python3 -c "
+import json; m = json.load(open(\"pw.json\"))
+assert m[\"source\"].startswith(\"PGPASSWORD=*** sqlite3 \"), m[\"source\"]
+assert \"--password=***\" in m[\"source\"] and \"-p***\" in m[\"source\"], m[\"source\"]
+"
+	git --git-dir="$REPO" cat-file --batch-all-objects --batch >objects.txt
+	test_must_fail grep -q hunter2 objects.txt
+'
+
+test_case "without dbgit: git archive and cat give the dump back, as README shows" '
+	rm -rf snap
+	mkdir snap
+	git --git-dir="$REPO" archive backup/pw | tar -x -C snap
+	(cd snap && find . -type f -name "dump-*.out" -print0 | LC_ALL=C sort -z | xargs -0 cat) >plain.sql
+	"$DBGIT" --config pw.toml restore pw --to via-dbgit.sql
+	cmp plain.sql via-dbgit.sql
+	sqlite3 "$T/app.db" .dump | cmp - plain.sql
+'
+
 test_done

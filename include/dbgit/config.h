@@ -66,6 +66,7 @@ struct job_cfg {
 	 * fails the run. 0 = not set here ([defaults], else 0.5). */
 	double shrink_limit;
 	int allow_shrink; /* an intended purge: no guard */
+	int allow_empty;  /* engine "command": an empty dump is a good one */
 	/* Not from the config: `restore --table` sets these to restore only
 	 * those tables (engines that can; others refuse). */
 	char *const *only_tables;

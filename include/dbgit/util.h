@@ -130,6 +130,11 @@ int sig_exit_status(void);
  * only the main thread is interrupted by them. */
 int sig_thread_create(pthread_t *thread, void *(*run)(void *), void *arg);
 
+/* A command line fit to be recorded: values that look like passwords
+ * (--password=x, -px, PGPASSWORD=x, scheme://user:x@host) become "***",
+ * control characters spaces. Caller frees. */
+char *redact_command(const char *cmd);
+
 /* SHA-256 (OpenSSL's libcrypto underneath). */
 struct sha256;
 struct sha256 *sha256_new(void);

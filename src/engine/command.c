@@ -102,6 +102,13 @@ static int command_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON
 		rc = err_set(ERR_GENERIC, "job '%s': its command %s %d; the dump is not kept", job->name,
 			     WIFEXITED(status) ? "exited with status" : "was killed by signal",
 			     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	/* A tool that printed nothing and exited 0 (a wrong database name
+	 * some tools accept, a script that lost its pipe) is no backup. */
+	if (rc == 0 && sum.bytes == 0 && !job->allow_empty)
+		rc = err_set(ERR_GENERIC,
+			     "job '%s': its command wrote nothing; an empty dump is not kept "
+			     "(allow_empty = true if that is expected)",
+			     job->name);
 	if (rc == 0)
 		rc = sink->close(sink);
 	if (rc == 0) {
