@@ -289,6 +289,9 @@ int cycle_diff_stat(const struct config *cfg, struct store *st, const struct job
 	}
 	if (rc == 0)
 		rc = eng->compare(&sj, paths[0], paths[1], out);
+	for (int i = 0; eng && eng->discard && i < 2; i++)
+		if (paths[i])
+			eng->discard(&sj, paths[i]);
 	if (dir)
 		fs_rmtree(dir);
 	free(dir), free(paths[0]), free(paths[1]);

@@ -52,6 +52,12 @@ struct engine {
 	/* The format of this job's dump whose restore may start while the dump
 	 * is being written (its files come first in path order), or NULL. */
 	const char *(*early_format)(const struct job_cfg *job);
+	/* Server engines: restore and inspect take a target path in a
+	 * scratch directory to mean a scratch database they name after it;
+	 * discard drops it once the caller is done with it (also after a
+	 * failure). NULL for file engines, whose scratch files go with the
+	 * directory. */
+	void (*discard)(const struct job_cfg *job, const char *target);
 };
 
 const struct engine *engine_find(const char *name);
