@@ -58,6 +58,15 @@ struct engine {
 	 * failure). NULL for file engines, whose scratch files go with the
 	 * directory. */
 	void (*discard)(const struct job_cfg *job, const char *target);
+	/* Server engines restore `--to DBNAME` into a database on the job's
+	 * server: non-NULL is the flag the cycle branches on. db_target_check
+	 * refuses (ERR_USAGE) a name that is not valid, or a database that
+	 * holds tables unless force; db_install renames the verified scratch
+	 * database (a target path, as for restore) to name, replacing an
+	 * existing one only with force, the old one kept until the new one
+	 * has its name. */
+	int (*db_target_check)(const struct job_cfg *job, const char *name, int force);
+	int (*db_install)(const struct job_cfg *job, const char *scratch, const char *name, int force);
 };
 
 const struct engine *engine_find(const char *name);

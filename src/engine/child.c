@@ -2,6 +2,8 @@
 #include "child.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -154,6 +156,24 @@ int child_start(struct child *c, struct child_env *ce, char *const argv[], int p
 		return err_set(ERR_GENERIC, "job '%s': cannot run %s: %s", ce->job, argv[0], strerror(e));
 	}
 	return 0;
+}
+
+int child_write(struct child *c, const void *data, size_t len)
+{
+	sigset_t pipe_only, old;
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+	int rc = fs_write_all(c->in, data, len);
+	if (rc < 0 && errno == EPIPE) {
+		/* Take the SIGPIPE this write raised before unblocking. */
+		struct timespec zero = {0, 0};
+		while (sigtimedwait(&pipe_only, NULL, &zero) < 0 && errno == EINTR)
+			;
+		errno = EPIPE;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 void child_first_error(const struct child *c, char *out, size_t len)

@@ -50,6 +50,9 @@ int child_start(struct child *c, struct child_env *ce, char *const argv[], int p
  * failed, when the caller already failed) sets the error: "job 'x': TOOL:
  * <its first error line>". Returns 0 or negative. */
 int child_finish(struct child *c, int failed);
+/* Writes to its stdin; a child that has gone away is -1 (EPIPE), not a
+ * SIGPIPE that would end dbgit. */
+int child_write(struct child *c, const void *data, size_t len);
 /* The first line of its standard error so far ("" if none). */
 void child_first_error(const struct child *c, char *out, size_t len);
 

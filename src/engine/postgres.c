@@ -130,7 +130,7 @@ static int sess_send(struct session *s, const char *sql)
 	/* psql prints the mark after the batch: a line COPY text never
 	 * starts with (a data backslash is written "\\"). */
 	buf_printf(&b, "%s\n\\echo '\\\\.dbgit-end'\n", sql);
-	int rc = fs_write_all(s->c.in, b.data, b.len);
+	int rc = child_write(&s->c, b.data, b.len);
 	buf_free(&b);
 	if (rc < 0)
 		return child_finish(&s->c, 0) < 0 ? ERR_GENERIC
@@ -179,7 +179,7 @@ static int sess_end(struct session *s, int failed)
 	if (!s->open)
 		return failed ? ERR_GENERIC : 0;
 	s->open = 0;
-	if (!failed && fs_write_all(s->c.in, "\\q\n", 3) == 0) {
+	if (!failed && child_write(&s->c, "\\q\n", 3) == 0) {
 		/* Read to its end: psql must not die of SIGPIPE on a last mark. */
 		const char *l;
 		size_t n;
@@ -629,7 +629,7 @@ static int run_script(struct child_env *ce, const struct job_cfg *job, struct du
 	for (size_t i = 0; i < sizeof(key); i++)
 		buf_printf(&b, "%02x", key[i]);
 	buf_puts(&b, "\n");
-	int rc = fs_write_all(c.in, b.data, b.len) < 0 ? ERR_GENERIC : 0;
+	int rc = child_write(&c, b.data, b.len) < 0 ? ERR_GENERIC : 0;
 	buf_free(&b);
 	char *chunk = malloc(1 << 16);
 	const char *path;
@@ -642,7 +642,7 @@ static int run_script(struct child_env *ce, const struct job_cfg *job, struct du
 		files++;
 		ssize_t n;
 		while ((n = src->read(src, chunk, 1 << 16)) > 0)
-			if (fs_write_all(c.in, chunk, (size_t)n) < 0) {
+			if (child_write(&c, chunk, (size_t)n) < 0) {
 				rc = ERR_GENERIC; /* psql stopped: its error says why */
 				break;
 			}
@@ -745,6 +745,115 @@ static void pg_discard(const struct job_cfg *job, const char *target)
 	child_env_free(&ce);
 }
 
+static char *quote_literal(const char *s)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "'");
+	for (; *s; s++)
+		if (*s == '\'')
+			buf_puts(&b, "''");
+		else
+			buf_add(&b, s, 1);
+	buf_puts(&b, "'");
+	return b.data;
+}
+
+/* One number from a query on db; -1 if the database does not exist. */
+static int query_count(struct child_env *ce, const char *db, const char *sql, int64_t *out)
+{
+	struct session s;
+	cJSON *rows = cJSON_CreateArray();
+	int rc = sess_start(&s, ce, db);
+	if (rc == 0)
+		rc = sess_json(&s, sql, rows);
+	int erc = sess_end(&s, rc < 0);
+	if (rc == 0)
+		rc = erc;
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rows, 0), "n");
+	if (rc == 0 && !cJSON_IsNumber(n))
+		rc = err_set(ERR_GENERIC, "job '%s': psql gave no count", ce->job);
+	if (rc == 0)
+		*out = (int64_t)n->valuedouble;
+	cJSON_Delete(rows);
+	return rc;
+}
+
+static int db_exists(struct child_env *ce, const struct job_cfg *job, const char *name, int64_t *found)
+{
+	char *lit = quote_literal(name);
+	char *sql = xasprintf("SELECT row_to_json(x) FROM (SELECT count(*) AS n FROM pg_database WHERE datname = %s) x;",
+			      lit);
+	int rc = query_count(ce, job->database, sql, found);
+	free(sql);
+	free(lit);
+	return rc;
+}
+
+static int pg_db_target_check(const struct job_cfg *job, const char *name, int force)
+{
+	if (!*name || strlen(name) > 63 || strchr(name, '/'))
+		return err_set(ERR_USAGE, "'%s' is not a PostgreSQL database name (at most 63 bytes, no '/')", name);
+	struct child_env ce;
+	if (pg_env(job, &ce) < 0)
+		return ERR_GENERIC;
+	int64_t found = 0, tables = 0;
+	int rc = db_exists(&ce, job, name, &found);
+	if (rc == 0 && found)
+		rc = query_count(&ce, name,
+				 "SELECT row_to_json(x) FROM (SELECT count(*) AS n FROM pg_class c JOIN pg_namespace n"
+				 " ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm') AND " USER_NS ") x;",
+				 &tables);
+	if (rc == 0 && tables > 0 && !force)
+		rc = err_set(ERR_USAGE,
+			     "database %s already holds %lld tables or views; --force replaces it (it is kept until "
+			     "the restore is verified)",
+			     name, (long long)tables);
+	child_env_free(&ce);
+	return rc;
+}
+
+static int pg_db_install(const struct job_cfg *job, const char *scratch, const char *name, int force)
+{
+	struct child_env ce;
+	if (pg_env(job, &ce) < 0)
+		return ERR_GENERIC;
+	char *from = scratch_name(job, scratch);
+	char *old = xasprintf("%.40s_dbgit_old_%ld", name, (long)getpid());
+	char *qf = quote_ident(from), *qn = quote_ident(name), *qo = quote_ident(old);
+	/* Not connected to either database renamed (the job's database may
+	 * be the target). */
+	const char *via = strcmp(name, job->database) ? job->database : "postgres";
+	int64_t found = 0;
+	int rc = db_exists(&ce, job, name, &found);
+	if (rc == 0 && found && !force)
+		rc = err_set(ERR_USAGE, "database %s appeared meanwhile; nothing replaced", name);
+	char *sql = NULL;
+	if (rc == 0 && found) {
+		sql = xasprintf("ALTER DATABASE %s RENAME TO %s", qn, qo);
+		rc = psql_command(&ce, via, sql, 0);
+		free(sql);
+	}
+	if (rc == 0) {
+		sql = xasprintf("ALTER DATABASE %s RENAME TO %s", qf, qn);
+		rc = psql_command(&ce, via, sql, 0);
+		free(sql);
+		if (rc < 0 && found) {
+			/* Put the old one back under its name. */
+			char keep[1024];
+			snprintf(keep, sizeof(keep), "%s", err_last());
+			sql = xasprintf("ALTER DATABASE %s RENAME TO %s", qo, qn);
+			psql_command(&ce, via, sql, 1);
+			free(sql);
+			rc = err_set(ERR_GENERIC, "%s", keep);
+		}
+	}
+	if (rc == 0 && found)
+		drop_database(&ce, job, old);
+	free(qf), free(qn), free(qo), free(from), free(old);
+	child_env_free(&ce);
+	return rc;
+}
+
 static int pg_check(const struct job_cfg *job)
 {
 	if (!job->database)
@@ -768,4 +877,6 @@ const struct engine engine_postgres = {
 	.compare = NULL,
 	.early_format = NULL,
 	.discard = pg_discard,
+	.db_target_check = pg_db_target_check,
+	.db_install = pg_db_install,
 };

@@ -48,3 +48,29 @@ pgq() {
 	PGPASSFILE=/dev/null PGPASSWORD=$(cat "$PG_PASS") psql -X -q -A -t -v ON_ERROR_STOP=1 \
 		-h "$PG_SOCK" -p "$PG_PORT" -U dbgit -d "$db" "$@"
 }
+
+# pg_same_db A B: the two databases hold the same schema (pg_dump -s, its
+# random \restrict key left out) and, table by table, the same rows.
+pg_same_db() {
+	local a=$1 b=$2 t
+	diff <(pg_schema "$a") <(pg_schema "$b") >&2
+	local ta tb
+	ta=$(pg_tables "$a")
+	tb=$(pg_tables "$b")
+	[ "$ta" = "$tb" ] || { echo "tables differ: $ta / $tb" >&2; return 1; }
+	for t in $ta; do
+		[ "$(pg_rows "$a" "$t")" = "$(pg_rows "$b" "$t")" ] || { echo "rows of $t differ" >&2; return 1; }
+	done
+}
+pg_schema() {
+	PGPASSFILE=/dev/null PGPASSWORD=$(cat "$PG_PASS") "$PG_BIN/pg_dump" -s -h "$PG_SOCK" -p "$PG_PORT" -U dbgit "$1" |
+		grep -v '^\\\(un\)\?restrict '
+}
+pg_tables() {
+	pgq "$1" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
+		WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1"
+}
+pg_rows() {
+	pgq "$1" -c "SELECT count(*) || ' ' || coalesce(md5(string_agg(x::text, E'\n' ORDER BY x::text COLLATE \"C\")), '')
+		FROM $2 x"
+}
