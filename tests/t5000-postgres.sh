@@ -130,6 +130,38 @@ test_case "the password is on no command line while the dump runs, nor in the re
 	pgq app -c "DROP TABLE bulk"
 '
 
+test_case "diff --stat counts exactly the rows changed, added and removed" '
+	dg backup pg
+	pgq app -c "UPDATE \"other schema\".items SET v = v + 1000 WHERE k IN (\$\$k1\$\$, \$\$k2000\$\$, \$\$k4999\$\$)" \
+		-c "DELETE FROM \"other schema\".items WHERE k IN (\$\$k77\$\$, \$\$k78\$\$)" \
+		-c "INSERT INTO \"other schema\".items (k, v) VALUES (\$\$a\$\$, 1)" \
+		-c "UPDATE \"odd \"\"name\" SET f = 2.5 WHERE id = 2" -c "INSERT INTO nopk VALUES (\$\$c\$\$, 3)" \
+		-c "CREATE INDEX by_v ON \"other schema\".items (v)"
+	dg backup pg
+	dg diff pg --stat >stat
+	cat stat
+	grep -Eq "^ +other schema.items +\+1 -2 ~3$" stat
+	grep -Eq "^ +public.odd \"name +\+0 -0 ~1$" stat
+	grep -Eq "^ +public.nopk +\+1 -0 ~0$" stat
+	grep -q "schema: + index other schema.by_v" stat
+	[ "$(grep -Ec " \+[0-9]+ -[0-9]+ ~[0-9]+$" stat)" = 3 ]
+	[ "$(scratch_dbs)" = 0 ]
+'
+
+test_case "a snapshot that restores to other content is not committed; its scratch database is dropped" '
+	before=$(git --git-dir="$REPO" rev-parse backup/pg)
+	pgq app -c "SELECT nextval(\$\$lone\$\$)" >/dev/null
+	DBGIT_TEST_CORRUPT=alter:3-sequences expect_exit 1 dg backup pg
+	stderr_has "verification failed, nothing committed"
+	stderr_has "(sequences)"
+	[ "$(git --git-dir="$REPO" rev-parse backup/pg)" = "$before" ]
+	[ "$(scratch_dbs)" = 0 ]
+	DBGIT_TEST_CORRUPT=drop-line:2-table/public.nopk expect_exit 1 dg backup pg
+	stderr_has "verification failed, nothing committed"
+	[ "$(scratch_dbs)" = 0 ]
+	dg backup pg
+'
+
 test_case "verify = \"none\" takes a snapshot without a scratch database" '
 	dg backup nover
 	dg show nover --json | grep -q "\"skipped\""

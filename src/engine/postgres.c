@@ -221,7 +221,7 @@ static char *sanitize(const char *name)
 }
 
 struct pg_table {
-	const char *name, *q, *cols, *pk; /* in the JSON */
+	const char *name, *q, *cols, *pk, *pkcols; /* in the JSON */
 	char *dir;
 };
 
@@ -243,7 +243,11 @@ static const char tables_sql[] =
 	"   ELSE '' END, ',' ORDER BY k.i) FROM pg_index i"
 	"  CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, i)"
 	"  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
-	"  WHERE i.indrelid = c.oid AND i.indisprimary) AS pk"
+	"  WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,"
+	" (SELECT string_agg(quote_ident(a.attname), ',' ORDER BY k.i) FROM pg_index i"
+	"  CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, i)"
+	"  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+	"  WHERE i.indrelid = c.oid AND i.indisprimary) AS pkcols"
 	" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
 	" WHERE c.relkind = 'r' AND " USER_NS ") x;";
 
@@ -341,6 +345,7 @@ static int read_tables(struct session *s, const struct job_cfg *job, cJSON *rows
 		x->q = jstr(r, "q");
 		x->cols = jstr(r, "cols");
 		x->pk = jstr(r, "pk");
+		x->pkcols = jstr(r, "pkcols");
 		if (!x->name || !x->q || excluded(job, x->name))
 			continue;
 		x->dir = sanitize(x->name);
@@ -854,6 +859,186 @@ static int pg_db_install(const struct job_cfg *job, const char *scratch, const c
 	return rc;
 }
 
+/*
+ * diff --stat: both snapshots restored into scratch databases; each table
+ * read from both, as (key, row digest) in the byte order of the key's text
+ * (hex, so that "C" order is byte order), and merged: a key on one side
+ * only is a row added or removed, on both with another digest a changed
+ * row. A table without a primary key is keyed by its whole row. Memory:
+ * two lines at a time.
+ */
+struct cmp_side {
+	struct session s;
+	cJSON *rows, *schema;
+	struct pg_table *t;
+	size_t n;
+	char *db;
+};
+
+static int side_open(struct cmp_side *c, struct child_env *ce, const struct job_cfg *job, const char *target)
+{
+	memset(c, 0, sizeof(*c));
+	c->db = scratch_name(job, target);
+	c->rows = cJSON_CreateArray();
+	c->schema = cJSON_CreateObject();
+	char x[16];
+	int rc = sess_start(&c->s, ce, c->db);
+	if (rc == 0)
+		rc = begin_snapshot(&c->s, 0, x, sizeof(x));
+	if (rc == 0)
+		rc = read_tables(&c->s, job, c->rows, &c->t, &c->n);
+	if (rc == 0)
+		rc = read_schema(&c->s, c->schema);
+	return rc;
+}
+
+static void side_close(struct cmp_side *c, int failed)
+{
+	sess_end(&c->s, failed);
+	free_tables(c->t, c->n);
+	cJSON_Delete(c->rows);
+	cJSON_Delete(c->schema);
+	free(c->db);
+}
+
+static const struct pg_table *side_table(const struct cmp_side *c, const char *name)
+{
+	for (size_t i = 0; i < c->n; i++)
+		if (!strcmp(c->t[i].name, name))
+			return &c->t[i];
+	return NULL;
+}
+
+static int send_keyed(struct session *s, const struct pg_table *t)
+{
+	char *key = xasprintf("encode(convert_to(ROW(%s)::text, 'UTF8'), 'hex')", t->pkcols ? t->pkcols : "x.*");
+	char *sql = xasprintf("COPY (SELECT %s, md5(ROW(x.*)::text) FROM %s x ORDER BY %s COLLATE \"C\") TO STDOUT;",
+			      key, t->q, key);
+	int rc = sess_send(s, sql);
+	free(sql);
+	free(key);
+	return rc;
+}
+
+/* The next "key\tdigest" line of a side; *have 0 at its end. */
+static int next_keyed(struct session *s, struct buf *line, int *have)
+{
+	const char *l;
+	size_t n;
+	int rc = sess_line(s, &l, &n);
+	*have = rc == 1;
+	buf_clear(line);
+	if (rc == 1)
+		buf_add(line, l, n);
+	return rc < 0 ? rc : 0;
+}
+
+static int compare_table(struct cmp_side *a, struct cmp_side *b, const struct pg_table *ta,
+			 const struct pg_table *tb, cJSON *tables)
+{
+	int64_t added = 0, removed = 0, changed = 0;
+	struct buf la = BUF_INIT, lb = BUF_INIT;
+	int ha = 0, hb = 0;
+	int rc = ta ? send_keyed(&a->s, ta) : 0;
+	if (rc == 0 && tb)
+		rc = send_keyed(&b->s, tb);
+	if (rc == 0 && ta)
+		rc = next_keyed(&a->s, &la, &ha);
+	if (rc == 0 && tb)
+		rc = next_keyed(&b->s, &lb, &hb);
+	while (rc == 0 && (ha || hb)) {
+		const char *ka = ha ? la.data : NULL, *kb = hb ? lb.data : NULL;
+		size_t na = ha ? strcspn(ka, "\t") : 0, nb = hb ? strcspn(kb, "\t") : 0;
+		int c;
+		if (!ha)
+			c = 1;
+		else if (!hb)
+			c = -1;
+		else {
+			c = memcmp(ka, kb, na < nb ? na : nb);
+			if (c == 0)
+				c = na < nb ? -1 : na > nb;
+		}
+		if (c < 0) {
+			removed++;
+			rc = next_keyed(&a->s, &la, &ha);
+		} else if (c > 0) {
+			added++;
+			rc = next_keyed(&b->s, &lb, &hb);
+		} else {
+			if (strcmp(ka + na, kb + nb))
+				changed++;
+			rc = next_keyed(&a->s, &la, &ha);
+			if (rc == 0)
+				rc = next_keyed(&b->s, &lb, &hb);
+		}
+	}
+	buf_free(&la);
+	buf_free(&lb);
+	if (rc == 0 && (added || removed || changed)) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "name", ta ? ta->name : tb->name);
+		cJSON_AddNumberToObject(o, "added", (double)added);
+		cJSON_AddNumberToObject(o, "removed", (double)removed);
+		cJSON_AddNumberToObject(o, "changed", (double)changed);
+		cJSON_AddItemToArray(tables, o);
+	}
+	return rc;
+}
+
+static const cJSON *schema_find(const cJSON *arr, const cJSON *e)
+{
+	const cJSON *x;
+	cJSON_ArrayForEach (x, arr)
+		if (!strcmp(jstr(x, "type"), jstr(e, "type")) && !strcmp(jstr(x, "name"), jstr(e, "name")))
+			return x;
+	return NULL;
+}
+
+static int pg_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out)
+{
+	struct child_env ce;
+	if (pg_env(job, &ce) < 0)
+		return ERR_GENERIC;
+	struct cmp_side a, b;
+	int rc = side_open(&a, &ce, job, old_db);
+	int rb = side_open(&b, &ce, job, new_db);
+	if (rc == 0)
+		rc = rb;
+	cJSON *tables = cJSON_AddArrayToObject(out, "tables");
+	cJSON *schema = cJSON_AddArrayToObject(out, "schema");
+	if (rc == 0) {
+		const cJSON *sa = cJSON_GetObjectItemCaseSensitive(a.schema, "schema");
+		const cJSON *sb = cJSON_GetObjectItemCaseSensitive(b.schema, "schema");
+		const cJSON *e;
+		cJSON_ArrayForEach (e, sa) {
+			const cJSON *o = schema_find(sb, e);
+			char *line = !o ? xasprintf("- %s %s", jstr(e, "type"), jstr(e, "name"))
+				     : strcmp(jstr(o, "sha256"), jstr(e, "sha256"))
+					     ? xasprintf("~ %s %s", jstr(e, "type"), jstr(e, "name"))
+					     : NULL;
+			if (line)
+				cJSON_AddItemToArray(schema, cJSON_CreateString(line));
+			free(line);
+		}
+		cJSON_ArrayForEach (e, sb)
+			if (!schema_find(sa, e)) {
+				char *line = xasprintf("+ %s %s", jstr(e, "type"), jstr(e, "name"));
+				cJSON_AddItemToArray(schema, cJSON_CreateString(line));
+				free(line);
+			}
+	}
+	for (size_t i = 0; rc == 0 && i < a.n; i++)
+		rc = compare_table(&a, &b, &a.t[i], side_table(&b, a.t[i].name), tables);
+	for (size_t i = 0; rc == 0 && i < b.n; i++)
+		if (!side_table(&a, b.t[i].name))
+			rc = compare_table(&a, &b, NULL, &b.t[i], tables);
+	side_close(&a, rc < 0);
+	side_close(&b, rc < 0);
+	child_env_free(&ce);
+	return rc;
+}
+
 static int pg_check(const struct job_cfg *job)
 {
 	if (!job->database)
@@ -874,7 +1059,7 @@ const struct engine engine_postgres = {
 	.dump = pg_dump_db,
 	.restore = pg_restore_db,
 	.inspect = pg_inspect,
-	.compare = NULL,
+	.compare = pg_compare,
 	.early_format = NULL,
 	.discard = pg_discard,
 	.db_target_check = pg_db_target_check,
