@@ -162,6 +162,23 @@ test_case "a snapshot that restores to other content is not committed; its scrat
 	dg backup pg
 '
 
+test_case "a stop signal during verification drops the scratch database and commits nothing" '
+	pgq app -c "CREATE TABLE bulk AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 400000) g" \
+		-c "ALTER TABLE bulk ADD PRIMARY KEY (id)"
+	before=$(git --git-dir="$REPO" rev-parse backup/pg)
+	"$DBGIT" --config "$T/dbgit.toml" backup pg 2>err &
+	bg=$!
+	for i in $(seq 1 600); do [ "$(scratch_dbs)" = 0 ] || break; sleep 0.05; done
+	[ "$(scratch_dbs)" = 1 ]
+	kill -TERM $bg
+	rc=0
+	wait $bg || rc=$?
+	[ "$rc" -ne 0 ]
+	[ "$(scratch_dbs)" = 0 ]
+	[ "$(git --git-dir="$REPO" rev-parse backup/pg)" = "$before" ]
+	pgq app -c "DROP TABLE bulk"
+'
+
 test_case "verify = \"none\" takes a snapshot without a scratch database" '
 	dg backup nover
 	dg show nover --json | grep -q "\"skipped\""
