@@ -185,6 +185,20 @@ test_case "verify = \"none\" takes a snapshot without a scratch database" '
 	dg list nover | grep -q skipped
 '
 
+test_case "check reaches the source and the repository, writes nothing, and names what is broken" '
+	git --git-dir="$REPO" for-each-ref >refs.before
+	dg check pg >out
+	grep -qx "pg: source ok" out
+	expect_exit 1 dg check badpw
+	stderr_has "job '\''badpw'\'': psql: "
+	stderr_has "password authentication failed"
+	expect_exit 1 dg check
+	stderr_has "job '\''open'\'': password_file"
+	git --git-dir="$REPO" for-each-ref >refs.after
+	cmp refs.before refs.after
+	[ "$(scratch_dbs)" = 0 ]
+'
+
 test_case "a wrong password, an open password file, a stopped server, a missing psql: one line, no commit" '
 	expect_exit 1 dg backup badpw
 	stderr_has "password authentication failed"
@@ -202,6 +216,8 @@ test_case "a wrong password, an open password file, a stopped server, a missing 
 	expect_exit 1 dg backup pg
 	stderr_has "psql: error: connection to server on socket"
 	[ "$(wc -l <.stderr)" = 1 ]
+	expect_exit 1 dg check pg
+	stderr_has "job '\''pg'\'': psql: error: connection to server"
 	[ "$(git --git-dir="$REPO" rev-parse backup/pg)" = "$before" ]
 '
 

@@ -67,6 +67,10 @@ struct engine {
 	 * has its name. */
 	int (*db_target_check)(const struct job_cfg *job, const char *name, int force);
 	int (*db_install)(const struct job_cfg *job, const char *scratch, const char *name, int force);
+	/* `dbgit check`: reaches the job's source as a dump would (opens
+	 * the file and reads its schema; connects to the server, tools
+	 * found) and writes nothing. NULL: nothing to check before a run. */
+	int (*probe)(const struct job_cfg *job);
 };
 
 const struct engine *engine_find(const char *name);

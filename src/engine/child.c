@@ -216,7 +216,11 @@ int child_finish(struct child *c, int failed)
 		if (bad && !failed && !stopped) {
 			char first[600];
 			child_first_error(c, first, sizeof(first));
-			if (first[0])
+			size_t tl = strlen(c->tool);
+			/* psql: error: ... names itself already */
+			if (first[0] && !strncmp(first, c->tool, tl) && first[tl] == ':')
+				rc = err_set(ERR_GENERIC, "job '%s': %s", c->ce->job, first);
+			else if (first[0])
 				rc = err_set(ERR_GENERIC, "job '%s': %s: %s", c->ce->job, c->tool, first);
 			else
 				rc = err_set(ERR_GENERIC, "job '%s': %s %s %d", c->ce->job, c->tool,

@@ -1039,6 +1039,24 @@ static int pg_compare(const struct job_cfg *job, const char *old_db, const char 
 	return rc;
 }
 
+/* check: psql connects and reads, and pg_dump is there. */
+static int pg_probe(const struct job_cfg *job)
+{
+	struct child_env ce;
+	if (pg_env(job, &ce) < 0)
+		return ERR_GENERIC;
+	int64_t n = 0;
+	int rc = query_count(&ce, job->database, "SELECT row_to_json(x) FROM (SELECT count(*) AS n FROM pg_class) x;", &n);
+	if (rc == 0) {
+		char *argv[] = {"pg_dump", "--version", NULL};
+		struct child c;
+		if ((rc = child_start(&c, &ce, argv, 0, 0)) == 0)
+			rc = child_finish(&c, 0);
+	}
+	child_env_free(&ce);
+	return rc;
+}
+
 static int pg_check(const struct job_cfg *job)
 {
 	if (!job->database)
@@ -1064,4 +1082,5 @@ const struct engine engine_postgres = {
 	.discard = pg_discard,
 	.db_target_check = pg_db_target_check,
 	.db_install = pg_db_install,
+	.probe = pg_probe,
 };
