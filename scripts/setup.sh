@@ -15,6 +15,8 @@ packages=(
 	build-essential cmake pkg-config
 	libgit2-dev libssh2-1-dev libsqlite3-dev zlib1g-dev libcjson-dev libtomlplusplus-dev libssl-dev
 	git sqlite3 sqlite3-tools openssh-server openssh-client python3 time util-linux e2fsprogs
+	# tests/t5000-postgres.sh: a real PostgreSQL 15 server and its client tools
+	postgresql postgresql-client
 	# tests/t0900-fuzz.sh: clang and its libFuzzer runtime (libclang_rt.fuzzer)
 	clang libclang-rt-14-dev
 )
