@@ -16,7 +16,7 @@ pg_start() {
 	mkdir -p "$PG_DIR/sock"
 	# the postgres user must reach the data directory through every parent
 	local d=$PG_DIR
-	while [ "$d" != / ]; do chmod o+x "$d" 2>/dev/null || true; d=$(dirname "$d"); done
+	while [ "$d" != / ]; do chmod o+x "$d"; d=$(dirname "$d"); done
 	chown postgres "$PG_DIR" "$PG_SOCK"
 	printf 'pw-%s-secret\n' "$$" >"$T/pw.clear"
 	install -m 0644 -o postgres "$T/pw.clear" "$PG_DIR/pwfile"
