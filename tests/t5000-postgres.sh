@@ -49,7 +49,8 @@ SELECT nextval('lone');
 SQL
 
 write_config "$T/dbgit.toml" "$REPO" "$(job pg app "$PG_PASS")" "$(job nover app "$PG_PASS" 'verify = "none"')" \
-	"$(job badpw app "$T/wrong.pass")" "$(job open app "$T/open.pass")"
+	"$(job badpw app "$T/wrong.pass")" "$(job open app "$T/open.pass")" \
+	"$(job ex app "$PG_PASS" 'exclude_tables = ["nopk"]')"
 printf 'not-the-password\n' >"$T/wrong.pass"
 chmod 600 "$T/wrong.pass"
 install -m 0644 "$PG_PASS" "$T/open.pass"
@@ -178,6 +179,20 @@ test_case "a stop signal during verification drops the scratch database and comm
 	[ "$(scratch_dbs)" = 0 ]
 	[ "$(git --git-dir="$REPO" rev-parse backup/pg)" = "$before" ]
 	pgq app -c "DROP TABLE bulk"
+'
+
+test_case "exclude_tables leaves a table, its rows and its index out; verification passes" '
+	dg backup ex
+	dg show ex --json >m.json
+	python3 -c "
+import json; m = json.load(open(\"m.json\"))
+names = [t[\"name\"] for t in m[\"tables\"]]
+assert \"public.nopk\" not in names and \"other schema.items\" in names, names
+assert not [s for s in m[\"schema\"] if s.get(\"tbl_name\") == \"public.nopk\"], m[\"schema\"]
+assert m[\"verification\"][\"result\"] == \"passed\"
+"
+	git --git-dir="$REPO" ls-tree -r --name-only backup/ex >names
+	test_must_fail grep -q nopk names
 '
 
 test_case "verify = \"none\" takes a snapshot without a scratch database" '

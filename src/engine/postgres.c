@@ -265,7 +265,7 @@ static const char schema_sql[] =
 	" || coalesce((SELECT string_agg('; ' || co.conname || ' ' || pg_get_constraintdef(co.oid), ''"
 	"   ORDER BY co.conname) FROM pg_constraint co WHERE co.conrelid = c.oid), '') AS def"
 	" FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND " USER_NS
-	"UNION ALL SELECT 'index', n.nspname || '.' || c.relname, t.relname, pg_get_indexdef(c.oid)"
+	"UNION ALL SELECT 'index', n.nspname || '.' || c.relname, n.nspname || '.' || t.relname, pg_get_indexdef(c.oid)"
 	" FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
 	" JOIN pg_namespace n ON n.oid = c.relnamespace WHERE " USER_NS
 	"UNION ALL SELECT 'view', n.nspname || '.' || c.relname, n.nspname || '.' || c.relname,"
@@ -304,7 +304,9 @@ static int excluded(const struct job_cfg *job, const char *name)
 }
 
 /* The schema digest into info["schema"]. */
-static int read_schema(struct session *s, cJSON *info)
+static int excluded(const struct job_cfg *job, const char *name);
+
+static int read_schema(struct session *s, const struct job_cfg *job, cJSON *info)
 {
 	cJSON *rows = cJSON_CreateArray();
 	int rc = sess_json(s, schema_sql, rows);
@@ -312,6 +314,9 @@ static int read_schema(struct session *s, cJSON *info)
 	const cJSON *r;
 	cJSON_ArrayForEach (r, rows) {
 		const char *def = jstr(r, "def");
+		/* An excluded table's indexes and triggers are not in the snapshot. */
+		if (jstr(r, "tbl_name") && excluded(job, jstr(r, "tbl_name")))
+			continue;
 		char hex[65];
 		struct sha256 *h = sha256_new();
 		sha256_update(h, def ? def : "", def ? strlen(def) : 0);
@@ -507,7 +512,7 @@ static int walk_database(struct session *s, const struct job_cfg *job, struct du
 	cJSON *summaries = cJSON_AddArrayToObject(info, "tables");
 	int rc = read_tables(s, job, rows, &t, &n);
 	if (rc == 0)
-		rc = read_schema(s, info);
+		rc = read_schema(s, job, info);
 	if (rc == 0 && sink) {
 		rc = write_text(sink, "0-begin.sql", session_settings, strlen(session_settings));
 		if (rc == 0)
@@ -888,7 +893,7 @@ static int side_open(struct cmp_side *c, struct child_env *ce, const struct job_
 	if (rc == 0)
 		rc = read_tables(&c->s, job, c->rows, &c->t, &c->n);
 	if (rc == 0)
-		rc = read_schema(&c->s, c->schema);
+		rc = read_schema(&c->s, job, c->schema);
 	return rc;
 }
 
