@@ -110,6 +110,8 @@ test_case "restore --to a database that holds tables needs --force, and keeps it
 	dg restore pg --to copy1 --force
 	pg_same_db app copy1
 	expect_exit 2 dg restore pg --to "no/slash"
+	expect_exit 2 dg restore pg --to "host=elsewhere"
+	stderr_has "is not a PostgreSQL database name"
 '
 
 test_case "the password is on no command line while the dump runs, nor in the repository" '

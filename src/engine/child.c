@@ -127,6 +127,8 @@ int child_start(struct child *c, struct child_env *ce, char *const argv[], int p
 		int e = errno;
 		if (in[0] >= 0)
 			close(in[0]), close(in[1]);
+		free(c->errpath);
+		c->errpath = NULL;
 		return err_set(ERR_GENERIC, "job '%s': pipe: %s", ce->job, strerror(e));
 	}
 	posix_spawn_file_actions_t fa;
@@ -150,6 +152,15 @@ int child_start(struct child *c, struct child_env *ce, char *const argv[], int p
 	c->out = pipe_out ? out[0] : -1;
 	if (e != 0) {
 		c->pid = -1;
+		/* Nothing to wait for: the caller need not call child_finish. */
+		if (c->in >= 0)
+			close(c->in);
+		if (c->out >= 0)
+			close(c->out);
+		c->in = c->out = -1;
+		unlink(c->errpath);
+		free(c->errpath);
+		c->errpath = NULL;
 		if (e == ENOENT)
 			return err_set(ERR_GENERIC, "job '%s': %s: not found in PATH (install the database's client tools)",
 				       ce->job, argv[0]);

@@ -44,7 +44,8 @@ struct child {
 };
 
 /* Starts argv[0] (searched in PATH) with stdin/stdout piped when asked
- * (else /dev/null), stderr into a file. A missing tool is a one-line error. */
+ * (else /dev/null), stderr into a file. A missing tool is a one-line error;
+ * after a failure nothing is left to finish (child_finish is harmless). */
 int child_start(struct child *c, struct child_env *ce, char *const argv[], int pipe_in, int pipe_out);
 /* Closes its pipes, waits (a stop signal ends it). A non-zero exit (or
  * failed, when the caller already failed) sets the error: "job 'x': TOOL:

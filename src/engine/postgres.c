@@ -801,8 +801,10 @@ static int db_exists(struct child_env *ce, const struct job_cfg *job, const char
 
 static int pg_db_target_check(const struct job_cfg *job, const char *name, int force)
 {
-	if (!*name || strlen(name) > 63 || strchr(name, '/'))
-		return err_set(ERR_USAGE, "'%s' is not a PostgreSQL database name (at most 63 bytes, no '/')", name);
+	/* psql would take a name with '=' for connection parameters. */
+	if (!*name || strlen(name) > 63 || strchr(name, '/') || strchr(name, '='))
+		return err_set(ERR_USAGE, "'%s' is not a PostgreSQL database name (at most 63 bytes, no '/' or '=')",
+			       name);
 	struct child_env ce;
 	if (pg_env(job, &ce) < 0)
 		return ERR_GENERIC;
