@@ -18,6 +18,8 @@ packages=(
 	# tests/t2022-t2023: the manuals rendered (man -l), the units checked
 	# (systemd-analyze verify), the hook samples' pings (curl)
 	man-db groff-base systemd curl
+	# tests/t5000-postgres.sh: a real PostgreSQL 15 server and its client tools
+	postgresql postgresql-client
 	# tests/t0900-fuzz.sh: clang and its libFuzzer runtime (libclang_rt.fuzzer)
 	clang libclang-rt-14-dev
 )

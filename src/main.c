@@ -14,7 +14,7 @@ static const struct cmd_entry *const commands[] = {
 	&cmd_init_entry,    &cmd_backup_entry, &cmd_list_entry,   &cmd_show_entry,
 	&cmd_diff_entry,
 	&cmd_restore_entry, &cmd_verify_entry, &cmd_rotate_entry,
-	&cmd_push_entry,    &cmd_status_entry,
+	&cmd_push_entry,    &cmd_status_entry, &cmd_check_entry,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

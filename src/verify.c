@@ -259,6 +259,9 @@ static int restore_and_compare(struct store *st, const struct job_cfg *today, co
 		}
 		if (rc < 0)
 			bad++;
+		/* A server engine's scratch database, also after a failure. */
+		if (eng->discard)
+			eng->discard(job, target);
 		snap_source_free(src);
 		free(target);
 	}

@@ -84,7 +84,7 @@ bad formats-empty '.formats = []' 'formats is empty'
 bad engine-unknown '.engine = "oracle"' 'engine "oracle" is not known'
 bad engine-number '.engine = 7' 'engine is not a string'
 bad version-newer '.format_version = 2' 'format_version 2 is newer'
-bad schema-type '.schema[0].type = "bomb"' 'schema[0].type is not table, index, view or trigger'
+bad schema-type '.schema[0].type = "bomb"' 'schema[0].type is not table, index, view, trigger or function'
 bad table-null '.tables[0] = null' 'tables[0] is not an object'
 bad not-object '[1, 2, 3]' 'is not a JSON object'
 printf 'this is { not JSON' >"$T/bad-not-json.json"

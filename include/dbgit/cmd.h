@@ -31,6 +31,7 @@ extern const struct cmd_entry cmd_diff_entry;
 extern const struct cmd_entry cmd_rotate_entry;
 extern const struct cmd_entry cmd_push_entry;
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_check_entry;
 
 /* Shared helpers for commands (src/cmd/common.c). */
 struct config;

@@ -56,6 +56,25 @@ struct engine {
 	/* The format of this job's dump whose restore may start while the dump
 	 * is being written (its files come first in path order), or NULL. */
 	const char *(*early_format)(const struct job_cfg *job);
+	/* Server engines: restore and inspect take a target path in a
+	 * scratch directory to mean a scratch database they name after it;
+	 * discard drops it once the caller is done with it (also after a
+	 * failure). NULL for file engines, whose scratch files go with the
+	 * directory. */
+	void (*discard)(const struct job_cfg *job, const char *target);
+	/* Server engines restore `--to DBNAME` into a database on the job's
+	 * server: non-NULL is the flag the cycle branches on. db_target_check
+	 * refuses (ERR_USAGE) a name that is not valid, or a database that
+	 * holds tables unless force; db_install renames the verified scratch
+	 * database (a target path, as for restore) to name, replacing an
+	 * existing one only with force, the old one kept until the new one
+	 * has its name. */
+	int (*db_target_check)(const struct job_cfg *job, const char *name, int force);
+	int (*db_install)(const struct job_cfg *job, const char *scratch, const char *name, int force);
+	/* `dbgit check`: reaches the job's source as a dump would (opens
+	 * the file and reads its schema; connects to the server, tools
+	 * found) and writes nothing. NULL: nothing to check before a run. */
+	int (*probe)(const struct job_cfg *job);
 };
 
 const struct engine *engine_find(const char *name);

@@ -10,10 +10,12 @@
 
 extern const struct engine engine_sqlite;
 extern const struct engine engine_command;
+extern const struct engine engine_postgres;
 
 static const struct engine *const engines[] = {
 	&engine_sqlite,
 	&engine_command,
+	&engine_postgres,
 };
 
 const struct engine *engine_find(const char *name)

@@ -1245,7 +1245,25 @@ static const char *sqlite_early_format(const struct job_cfg *job)
 	return strcmp(job->format, "binary") ? "sql" : NULL;
 }
 
+/* check: the source opens and its schema reads, in a read transaction. */
+static int sqlite_probe(const struct job_cfg *job)
+{
+	sqlite3 *db;
+	int rc = open_source(job, &db);
+	if (rc < 0)
+		return rc;
+	int src = sqlite3_exec(db, "BEGIN; SELECT count(*) FROM sqlite_schema; COMMIT;", NULL, NULL, NULL);
+	if ((src & 0xff) == SQLITE_NOTADB)
+		rc = err_set(ERR_GENERIC, "database %s is not a SQLite database (file is not a database): wrong path?",
+			     job->path);
+	else if (src != SQLITE_OK)
+		rc = sqlite_fail(db, src, job->path, "reading the schema");
+	sqlite3_close(db);
+	return rc;
+}
+
 const struct engine engine_sqlite = {
+	.probe = sqlite_probe,
 	.name = "sqlite",
 	.check = sqlite_check,
 	.dump = sqlite_dump,

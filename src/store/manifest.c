@@ -27,7 +27,7 @@
 
 static const char *const known_formats[] = {"sql", "binary", "stream"};
 static const char *const known_engines[] = {"sqlite", "command", "postgres", "mysql", "mongodb"};
-static const char *const known_schema_types[] = {"table", "index", "view", "trigger"};
+static const char *const known_schema_types[] = {"table", "index", "view", "trigger", "function"};
 
 static int in_list(const char *s, const char *const *list, size_t n)
 {
@@ -292,7 +292,7 @@ static int parse_schema(struct manifest *m, const cJSON *arr, const char *what)
 		if (get_string(get(s, "type"), what, field, 16, &ms->type) < 0)
 			return ERR_GENERIC;
 		if (!IN_LIST(ms->type, known_schema_types))
-			return bad(what, field, "is not table, index, view or trigger");
+			return bad(what, field, "is not table, index, view, trigger or function");
 		snprintf(field, sizeof(field), "schema[%zu].name", i);
 		if (get_string(get(s, "name"), what, field, MANIFEST_MAX_NAME, &ms->name) < 0)
 			return ERR_GENERIC;

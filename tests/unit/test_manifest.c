@@ -176,7 +176,7 @@ static void test_refused(void)
 	refused_variant("\"sqlite_version\"",
 			"\"schema\": [{\"type\": \"bomb\", \"name\": \"x\", \"sha256\": \"" SUM
 			"\"}], \"sqlite_version\"",
-			"schema[0].type is not table, index, view or trigger");
+			"schema[0].type is not table, index, view, trigger or function");
 	refused_variant(
 	    "\"sqlite_version\"",
 	    "\"schema\": [{\"type\": \"index\", \"name\": \"x\", \"sha256\": \"0\"}], \"sqlite_version\"",

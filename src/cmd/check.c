@@ -1,0 +1,72 @@
+/*
+ * check: can tonight's backup run? Reaches each job's source as a dump
+ * would (the engine's probe) and opens the repository, writing nothing;
+ * one line per problem, naming the job, and exit 1 if any.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "dbgit/cmd.h"
+#include "dbgit/config.h"
+#include "dbgit/engine.h"
+#include "dbgit/store.h"
+#include "dbgit/util.h"
+
+static int cmd_check(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	const struct cmd_opt opts[] = {{NULL, NULL, NULL}};
+	const char *pos[1] = {NULL};
+	int npos, rc;
+	if ((rc = cmd_parse(&cmd_check_entry, argc, argv, opts, pos, 1, &npos)) != 0)
+		return rc;
+	struct config *cfg;
+	struct store *st;
+	/* Opening the repository is its check: a missing or damaged one fails here. */
+	if ((rc = cmd_setup(ctx, &cfg, &st)) != 0)
+		return rc;
+	const struct job_cfg *only = npos ? cmd_job(cfg, pos[0]) : NULL;
+	if (npos && !only) {
+		store_free(st);
+		config_free(cfg);
+		return cmd_fail(ERR_USAGE);
+	}
+	int broken = 0;
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		const struct job_cfg *job = &cfg->jobs[i];
+		if (only && job != only)
+			continue;
+		const struct engine *eng = engine_find(job->engine);
+		if (!eng->probe) {
+			printf("%s: source not checked (engine \"%s\")\n", job->name, job->engine);
+			continue;
+		}
+		if (eng->probe(job) < 0) {
+			const char *why = err_last();
+			/* One line that names the job, once. */
+			if (!strncmp(why, "job '", 5))
+				fprintf(stderr, "dbgit: %s\n", why);
+			else
+				fprintf(stderr, "dbgit: job '%s': %s\n", job->name, why);
+			err_clear();
+			broken++;
+		} else {
+			printf("%s: source ok\n", job->name);
+		}
+	}
+	printf("repository %s: ok\n", store_path(st));
+	store_free(st);
+	config_free(cfg);
+	return broken ? EXIT_JOB_FAILED : EXIT_OK;
+}
+
+const struct cmd_entry cmd_check_entry = {
+	.name = "check",
+	.usage = "check [JOB]",
+	.summary = "reach each job's source and the repository, writing nothing",
+	.help = "Opens the repository and, for each job (or JOB), reaches its source as a\n"
+		"backup would: a SQLite file is opened and its schema read; a PostgreSQL\n"
+		"server is connected to with the job's user and password_file, and pg_dump\n"
+		"is found. Nothing is written. Exit 1 names each job whose source is broken.\n"
+		"Remotes are not contacted: `dbgit push` reports them.\n",
+	.exec = cmd_check,
+};
