@@ -68,6 +68,11 @@ void cmd_print_json(const struct cJSON *json);
 struct job_cfg;
 const struct job_cfg *cmd_job(const struct config *cfg, const char *name);
 
+/* What check verifies without writing (sources, hooks folder, remotes'
+ * files), one line per problem on stderr, as warnings with warn; the
+ * number of problems. For one job (no remotes) with only. */
+int cmd_check_config(const struct config *cfg, const struct job_cfg *only, int warn, int quiet);
+
 /* Prints a retention plan (rotate_branch_ex's or rotate_preview's
  * result): a line per snapshot, kept (and by which rules) or dropped. */
 struct rotate_result;

@@ -40,6 +40,10 @@ int remote_push_all(struct store *st, const struct config *cfg, const char *cons
 
 /* Orders push failures for one exit status: higher is worse. */
 int remote_err_rank(int code);
+/* What can be known of a remote without connecting: its URL, key and
+ * passphrase files (mode, owner), its known_hosts file; a local remote
+ * exists and is a git repository. 0, or an error naming the remote. */
+int remote_probe(const struct remote_cfg *r);
 
 /* Takes the passphrases the remotes name by passphrase_env out of the
  * environment - kept in memory for the pushes, the variables removed, so

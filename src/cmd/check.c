@@ -9,8 +9,57 @@
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
 #include "dbgit/engine.h"
+#include "dbgit/remote.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
+
+/* One problem, one line naming the job or remote once. */
+static void report(const char *prefix, const char *name, int warn)
+{
+	const char *why = err_last();
+	if (name && strncmp(why, prefix, strlen(prefix)))
+		fprintf(stderr, "dbgit: %s%s'%s': %s\n", warn ? "warning: " : "", prefix, name, why);
+	else
+		fprintf(stderr, "dbgit: %s%s\n", warn ? "warning: " : "", why);
+	err_clear();
+}
+
+int cmd_check_config(const struct config *cfg, const struct job_cfg *only, int warn, int quiet)
+{
+	int broken = 0;
+	for (size_t i = 0; i < cfg->n_jobs; i++) {
+		const struct job_cfg *job = &cfg->jobs[i];
+		if (only && job != only)
+			continue;
+		const struct engine *eng = engine_find(job->engine);
+		if (!eng->probe) {
+			if (!quiet)
+				printf("%s: source not checked (engine \"%s\")\n", job->name, job->engine);
+			continue;
+		}
+		if (eng->probe(job) < 0) {
+			report("job ", job->name, warn);
+			broken++;
+		} else if (!quiet) {
+			printf("%s: source ok\n", job->name);
+		}
+	}
+	if (cfg->hooks_dir && !fs_is_dir(cfg->hooks_dir)) {
+		fprintf(stderr, "dbgit: %s[hooks] dir %s is not a directory: no hook would run\n",
+			warn ? "warning: " : "", cfg->hooks_dir);
+		broken++;
+	}
+	for (size_t i = 0; i < cfg->n_remotes && !only; i++) {
+		const struct remote_cfg *r = &cfg->remotes[i];
+		if (remote_probe(r) < 0) {
+			report("remote ", r->name, warn);
+			broken++;
+		} else if (!quiet) {
+			printf("remote %s: key and known_hosts ok (not contacted: `dbgit push` does)\n", r->name);
+		}
+	}
+	return broken;
+}
 
 static int cmd_check(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -30,29 +79,7 @@ static int cmd_check(struct cmd_ctx *ctx, int argc, char **argv)
 		config_free(cfg);
 		return cmd_fail(ERR_USAGE);
 	}
-	int broken = 0;
-	for (size_t i = 0; i < cfg->n_jobs; i++) {
-		const struct job_cfg *job = &cfg->jobs[i];
-		if (only && job != only)
-			continue;
-		const struct engine *eng = engine_find(job->engine);
-		if (!eng->probe) {
-			printf("%s: source not checked (engine \"%s\")\n", job->name, job->engine);
-			continue;
-		}
-		if (eng->probe(job) < 0) {
-			const char *why = err_last();
-			/* One line that names the job, once. */
-			if (!strncmp(why, "job '", 5))
-				fprintf(stderr, "dbgit: %s\n", why);
-			else
-				fprintf(stderr, "dbgit: job '%s': %s\n", job->name, why);
-			err_clear();
-			broken++;
-		} else {
-			printf("%s: source ok\n", job->name);
-		}
-	}
+	int broken = cmd_check_config(cfg, only, 0, 0);
 	printf("repository %s: ok\n", store_path(st));
 	store_free(st);
 	config_free(cfg);
@@ -66,7 +93,9 @@ const struct cmd_entry cmd_check_entry = {
 	.help = "Opens the repository and, for each job (or JOB), reaches its source as a\n"
 		"backup would: a SQLite file is opened and its schema read; a PostgreSQL\n"
 		"server is connected to with the job's user and password_file, and pg_dump\n"
-		"is found. Nothing is written. Exit 1 names each job whose source is broken.\n"
-		"Remotes are not contacted: `dbgit push` reports them.\n",
+		"is found. The hooks folder must exist; each remote's URL, key and passphrase\n"
+		"files (mode, owner) and known_hosts are checked, and a local remote must be a\n"
+		"git repository; SSH remotes are not contacted (`dbgit push` reports them).\n"
+		"Nothing is written. Exit 1 names each broken job, remote or folder.\n",
 	.exec = cmd_check,
 };

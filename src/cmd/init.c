@@ -32,6 +32,13 @@ static int cmd_init(struct cmd_ctx *ctx, int argc, char **argv)
 	printf("%s repository %s (%zu job%s, %zu remote%s)\n", created ? "created" : "using existing",
 	       cfg->repo_path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s", cfg->n_remotes,
 	       cfg->n_remotes == 1 ? "" : "s");
+	/* What a syntax check cannot see - a database, key, known_hosts or
+	 * hooks folder that is not there, a local remote that is no
+	 * repository - is said now, not at 3 am. */
+	int problems = cmd_check_config(cfg, NULL, 1, 1);
+	if (problems)
+		fprintf(stderr, "dbgit: %d problem%s above: fix, then `dbgit check`\n", problems,
+			problems == 1 ? "" : "s");
 	config_free(cfg);
 	return EXIT_OK;
 }
@@ -42,6 +49,9 @@ const struct cmd_entry cmd_init_entry = {
 	.summary = "create the backup repository and check the configuration",
 	.help = "Creates the repository named by [repository] path as a bare git repository,\n"
 		"readable by its owner only, unless it exists already. Checks the whole\n"
-		"configuration first; a configuration error exits 2 and creates nothing.\n",
+		"configuration first; a configuration error exits 2 and creates nothing.\n"
+		"Then warns, one line each, about what `dbgit check` would report: a\n"
+		"source that cannot be read, a hooks folder, key, passphrase or known_hosts\n"
+		"file that is missing or too open, a local remote that is not a repository.\n",
 	.exec = cmd_init,
 };

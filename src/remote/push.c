@@ -979,3 +979,46 @@ const char *remote_sync_name(enum remote_sync s)
 	}
 	return "?";
 }
+
+int remote_probe(const struct remote_cfg *r)
+{
+	char why[512];
+	struct remote_url u;
+	int rc = 0;
+	if (remote_url_parse(r->url, &u, why, sizeof(why)) < 0)
+		return err_set(ERR_USAGE, "remote '%s': %s", r->name, why);
+	if (!u.network) {
+		/* A local remote must be a git repository already: dbgit never
+		 * creates one on another disk by a typo. */
+		char *objects = xasprintf("%s/objects", u.path);
+		char *dotgit = xasprintf("%s/.git", u.path);
+		if (!fs_is_dir(u.path))
+			rc = err_set(ERR_REFUSED, "remote '%s': %s does not exist", r->name, u.path);
+		else if (!fs_is_dir(objects) && !fs_exists(dotgit))
+			rc = err_set(ERR_REFUSED, "remote '%s': %s is not a git repository", r->name, u.path);
+		free(objects);
+		free(dotgit);
+		remote_url_free(&u);
+		return rc;
+	}
+	if (r->ssh_key && remote_secret_file_check(r->ssh_key, "ssh_key", why, sizeof(why)) < 0)
+		rc = err_set(ERR_USAGE, "remote '%s': %s", r->name, why);
+	else if (r->passphrase_file &&
+		 remote_secret_file_check(r->passphrase_file, "passphrase_file", why, sizeof(why)) < 0)
+		rc = err_set(ERR_USAGE, "remote '%s': %s", r->name, why);
+	if (rc == 0 && !strcmp(u.scheme, "ssh")) {
+		char *kh = r->known_hosts ? expand_home(r->known_hosts) : default_known_hosts();
+		if (access(kh, R_OK) != 0) {
+			char port[32] = "";
+			if (u.port != 22)
+				snprintf(port, sizeof(port), "-p %d ", u.port);
+			rc = err_set(ERR_USAGE,
+				     "remote '%s': known_hosts %s: %s (`ssh-keyscan -t ed25519 %s%s >>%s` adds the "
+				     "host; check its fingerprint)",
+				     r->name, kh, strerror(errno), port, u.host, kh);
+		}
+		free(kh);
+	}
+	remote_url_free(&u);
+	return rc;
+}
