@@ -852,6 +852,46 @@ static int open_source(const struct job_cfg *job, sqlite3 **out)
 	return 0;
 }
 
+/* The first read of a WAL database failed with "attempt to write a readonly
+ * database" or "unable to open database file". SQLite (3.22+) reads a WAL
+ * database read-only when its -shm and -wal files exist and are readable
+ * (as while the application has it open); otherwise it must create the
+ * -shm in the database's folder, which a read-only backup user cannot.
+ * Says which of these is missing; returns 0 if that is not the cause (the
+ * caller reports SQLite's error). */
+static int readonly_wal_error(const char *path, int src)
+{
+	unsigned char hdr[20];
+	FILE *f = fopen(path, "rb");
+	size_t got = f ? fread(hdr, 1, sizeof(hdr), f) : 0;
+	if (f)
+		fclose(f);
+	/* Bytes 18 and 19 of the header, the read and write versions: 2 is WAL. */
+	if (got < sizeof(hdr) || hdr[18] != 2)
+		return 0;
+	char *shm = xasprintf("%s-shm", path);
+	char *dir = xstrdup(path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		strcpy(dir, ".");
+	else
+		slash[slash == dir] = '\0';
+	int rc = 0;
+	if (fs_exists(shm) && access(shm, R_OK) != 0)
+		rc = err_set(ERR_GENERIC,
+			     "database %s is in WAL mode and this user cannot read %s: give it read access to %s and %s-wal",
+			     path, shm, shm, path);
+	else if ((src & 0xff) == SQLITE_READONLY)
+		rc = err_set(ERR_GENERIC,
+			     "database %s is in WAL mode and this user cannot create %s: give it write access to folder %s "
+			     "(SQLite keeps the -shm and -wal files there), or back up while the application has the "
+			     "database open",
+			     path, shm, dir);
+	free(shm);
+	free(dir);
+	return rc;
+}
+
 static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON *info)
 {
 	struct dumper d = {0};
@@ -868,6 +908,9 @@ static int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON 
 			     d.path);
 		goto out;
 	}
+	if (((src & 0xff) == SQLITE_READONLY || (src & 0xff) == SQLITE_CANTOPEN) &&
+	    (rc = readonly_wal_error(d.path, src)) < 0)
+		goto out;
 	if (src != SQLITE_OK) {
 		rc = sqlite_fail(d.db, src, d.path, "starting a read transaction");
 		goto out;

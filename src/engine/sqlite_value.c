@@ -5,10 +5,14 @@
  * parser (which is not correctly rounded in 3.40) reads it back to the same
  * bits; otherwise as ieee754(M,E), which the sqlite3 shell understands and
  * which restore registers. An infinity is 9e999 (SQLite reads an overflow
- * as infinity). TEXT holding NUL, CR or LF is written as CAST(X'..' AS
- * TEXT), which reads the bytes in the database's encoding, so that a row
- * stays on one line; so is UTF-16 text that SQLite's UTF-8 conversion
- * would change (see utf16_plain).
+ * as infinity). TEXT holding CR or LF is written as quoted lines joined by
+ * char(), 'one' || char(10) || 'two', as the sqlite3 shell's .dump does:
+ * a row stays on one line and a diff still shows the words (see
+ * text_lines). TEXT holding NUL, or that is not valid in the database's
+ * encoding and holds CR or LF, or too many line breaks for SQLite's
+ * expression depth, or over SQLITE_BIG_VALUE, is written as CAST(X'..' AS
+ * TEXT), which reads the bytes in the database's encoding; so is UTF-16
+ * text that SQLite's UTF-8 conversion would change (see utf16_plain).
  */
 #include <math.h>
 #include <stdio.h>
@@ -135,6 +139,104 @@ static void hex_text(struct sqlite_fmt *f, struct buf *b, const void *p, size_t 
 	buf_puts(b, "' AS TEXT)");
 }
 
+/* Line-break runs a value may hold to be written as lines: each is one
+ * char() between two quoted pieces, and SQLite's parser refuses a chain of
+ * || deeper than SQLITE_LIMIT_EXPR_DEPTH (1000, which restore also sets)
+ * and a function of more than SQLITE_MAX_FUNCTION_ARG (127) arguments. */
+#define LINES_MAX_BREAKS 200
+#define LINES_MAX_RUN 100
+
+/* Is s[0..n) well-formed UTF-8 (RFC 3629: no overlong form, surrogate or
+ * code point past U+10FFFF)? */
+static int utf8_valid(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = s[i], k;
+		unsigned lo = 0x80, hi = 0xBF;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF)
+			k = 1;
+		else if (c >= 0xE0 && c <= 0xEF) {
+			k = 2;
+			if (c == 0xE0)
+				lo = 0xA0;
+			if (c == 0xED)
+				hi = 0x9F;
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			k = 3;
+			if (c == 0xF0)
+				lo = 0x90;
+			if (c == 0xF4)
+				hi = 0x8F;
+		} else
+			return 0;
+		if (n - i <= k)
+			return 0;
+		for (unsigned j = 1; j <= k; j++) {
+			unsigned d = s[i + j];
+			if (d < (j == 1 ? lo : 0x80) || d > (j == 1 ? hi : 0xBF))
+				return 0;
+		}
+		i += k + 1;
+	}
+	return 1;
+}
+
+/* Can UTF-8 text s[0..n), free of NUL, be written as lines? */
+static int lines_fit(const char *s, size_t n)
+{
+	size_t breaks = 0, run = 0;
+	if (n > SQLITE_BIG_VALUE)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '\n' && s[i] != '\r') {
+			run = 0;
+			continue;
+		}
+		if (run++ == 0 && ++breaks > LINES_MAX_BREAKS)
+			return 0;
+		if (run > LINES_MAX_RUN)
+			return 0;
+	}
+	return 1;
+}
+
+/* 'first' || char(10) || 'line two': quoted pieces between runs of CR and
+ * LF, each run one char(13,10,...). SQLite converts char()'s result to
+ * the database's encoding, so this is exact in UTF-16 databases too. */
+static void text_lines(struct buf *b, const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t j = i;
+		if (i)
+			buf_puts(b, " || ");
+		if (s[i] == '\n' || s[i] == '\r') {
+			buf_puts(b, "char(");
+			for (; j < n && (s[j] == '\n' || s[j] == '\r'); j++)
+				buf_puts(b, j > i ? (s[j] == '\n' ? ",10" : ",13") : (s[j] == '\n' ? "10" : "13"));
+			buf_puts(b, ")");
+		} else {
+			while (j < n && s[j] != '\n' && s[j] != '\r')
+				j++;
+			buf_puts(b, "'");
+			for (size_t k = i; k < j;) {
+				const char *q = memchr(s + k, '\'', j - k);
+				size_t m = q ? (size_t)(q - s) + 1 - k : j - k;
+				buf_add(b, s + k, m);
+				if (q)
+					buf_puts(b, "'");
+				k += m;
+			}
+			buf_puts(b, "'");
+		}
+		i = j;
+	}
+}
+
 static void text_utf8(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 {
 	const char *s = (const char *)sqlite3_value_text(v);
@@ -143,23 +245,37 @@ static void text_utf8(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 		f->sink_rc = err_set(ERR_GENERIC, "out of memory reading a TEXT value");
 		return;
 	}
-	if (memchr(s, '\0', n) || memchr(s, '\n', n) || memchr(s, '\r', n))
+	if (memchr(s, '\0', n))
 		hex_text(f, b, s, n);
-	else
+	else if (!memchr(s, '\n', n) && !memchr(s, '\r', n))
 		sqlite_fmt_quoted(b, s);
+	else if (utf8_valid((const unsigned char *)s, n) && lines_fit(s, n))
+		text_lines(b, s, n);
+	else
+		hex_text(f, b, s, n);
 }
 
 /* Does UTF-16 text come back the same through the UTF-8 of a quoted
- * literal? Not if it holds a line break or NUL, an odd byte, a surrogate
- * that is not half of a pair, or U+FFFE/U+FFFF: SQLite turns the last two
- * kinds into U+FFFD on the way back. */
+ * literal? Not if it holds NUL, an odd byte, a surrogate that is not half
+ * of a pair, or U+FFFE/U+FFFF: SQLite turns the last two kinds into U+FFFD
+ * on the way back. Returns 0 if not, 1 if it can be quoted as it is, 2 if
+ * it holds CR or LF and can be written as lines (see lines_fit). */
 static int utf16_plain(const unsigned char *p, size_t n, int le)
 {
+	size_t breaks = 0, run = 0;
 	if (n % 2)
 		return 0;
 	for (size_t i = 0; i < n; i += 2) {
 		unsigned u = le ? p[i] | p[i + 1] << 8 : p[i] << 8 | p[i + 1];
-		if (u == 0 || u == '\n' || u == '\r' || u >= 0xFFFE || (u >= 0xDC00 && u <= 0xDFFF))
+		if (u == '\n' || u == '\r') {
+			if (run++ == 0)
+				breaks++;
+			if (run > LINES_MAX_RUN)
+				return 0;
+			continue;
+		}
+		run = 0;
+		if (u == 0 || u >= 0xFFFE || (u >= 0xDC00 && u <= 0xDFFF))
 			return 0;
 		if (u >= 0xD800 && u <= 0xDBFF) {
 			if (i + 2 >= n)
@@ -170,7 +286,9 @@ static int utf16_plain(const unsigned char *p, size_t n, int le)
 			i += 2;
 		}
 	}
-	return 1;
+	if (!breaks)
+		return 1;
+	return breaks <= LINES_MAX_BREAKS && n <= SQLITE_BIG_VALUE ? 2 : 0;
 }
 
 static void text_utf16(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
@@ -180,13 +298,16 @@ static void text_utf16(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)
 	int le = f->enc == SQLITE_UTF16LE;
 	const unsigned char *w = le ? sqlite3_value_text16le(v) : sqlite3_value_text16be(v);
 	size_t n = (size_t)sqlite3_value_bytes16(v);
+	int plain = w ? utf16_plain(w, n, le) : 1;
 	const char *s;
-	if (w && !utf16_plain(w, n, le))
+	if (!plain)
 		hex_text(f, b, w, n);
-	else if ((s = (const char *)sqlite3_value_text(v)))
-		sqlite_fmt_quoted(b, s);
-	else
+	else if (!(s = (const char *)sqlite3_value_text(v)))
 		f->sink_rc = err_set(ERR_GENERIC, "out of memory reading a TEXT value");
+	else if (plain == 2)
+		text_lines(b, s, (size_t)sqlite3_value_bytes(v));
+	else
+		sqlite_fmt_quoted(b, s);
 }
 
 void sqlite_fmt_value(struct sqlite_fmt *f, struct buf *b, sqlite3_value *v)

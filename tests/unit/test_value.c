@@ -219,13 +219,64 @@ static void test_reals(struct conn *c)
 	printf("%d of 20000 random REALs written as ieee754()\n", fallback);
 }
 
+/* The literal of a text given in UTF-8, held in the database's encoding,
+ * once it has read back (caller frees; NULL if it did not). */
+static char *literal_of(struct conn *c, const char *s, size_t n)
+{
+	sqlite3_bind_text64(c->bind, 1, s, n, SQLITE_TRANSIENT, SQLITE_UTF8);
+	sqlite3_value *v = hold(c);
+	char *lit = round_trip(c, v);
+	sqlite3_value_free(v);
+	return lit;
+}
+
+static void expect_prefix(struct conn *c, const char *s, size_t n, const char *want, const char *what)
+{
+	char *lit = literal_of(c, s, n);
+	CHECK(lit && !strncmp(lit, want, strlen(want)), "%s: literal %.40s, want %s...", what, lit, want);
+	free(lit);
+}
+
+/* Up to 200 runs of line breaks of up to 100 each are lines (401 terms,
+ * within SQLite's expression depth of 1000 and 127 function arguments);
+ * more is hex, which SQLite reads at any length. */
+static void test_many_lines(struct conn *c)
+{
+	char text[1024];
+	size_t n = 0;
+	for (int i = 0; i < 200; i++)
+		text[n++] = 'x', text[n++] = '\n';
+	expect_prefix(c, text, n, "'x' || char(10) || 'x'", "200 lines");
+	text[n++] = 'x', text[n++] = '\r';
+	expect_prefix(c, text, n, "CAST(X'", "201 lines");
+	memset(text, '\n', 100);
+	text[100] = 'y';
+	expect_prefix(c, text, 101, "char(10,10,", "100 blank lines");
+	memset(text, '\r', 101);
+	text[101] = 'y';
+	expect_prefix(c, text, 102, "CAST(X'", "101 CRs in a row");
+}
+
 static void test_text_utf8(struct conn *c)
 {
 	expect_text(c, "", 0, "''", "empty text");
 	expect_text(c, "it's", 4, "'it''s'", "quote doubled");
 	expect_text(c, "''", 2, "''''''", "only quotes");
-	expect_text(c, "a\nb", 3, "CAST(X'610A62' AS TEXT)", "LF keeps the row on one line");
-	expect_text(c, "\r", 1, "CAST(X'0D' AS TEXT)", "CR");
+	/* Lines as the sqlite3 shell's .dump writes them: one row on one
+	 * line, and a diff shows the words. */
+	expect_text(c, "a\nb", 3, "'a' || char(10) || 'b'", "LF keeps the row on one line");
+	expect_text(c, "\r", 1, "char(13)", "CR alone");
+	expect_text(c, "first\r\nit's two\n\n", 17, "'first' || char(13,10) || 'it''s two' || char(10,10)",
+		    "CR LF, a quote, a blank line at the end");
+	expect_text(c, "\n'\n", 3, "char(10) || '''' || char(10)", "a quote between line breaks");
+	expect_text(c, "caf\xc3\xa9\n\xf0\x9d\x84\x9e", 10, "'caf\xc3\xa9' || char(10) || '\xf0\x9d\x84\x9e'",
+		    "non-ASCII lines");
+	expect_text(c, "\xff\n", 2, "CAST(X'FF0A' AS TEXT)", "invalid UTF-8 with a line break");
+	expect_text(c, "\xed\xa0\x80\n", 4, "CAST(X'EDA0800A' AS TEXT)", "an encoded surrogate with a line break");
+	expect_text(c, "\xc0\xaf\n", 3, "CAST(X'C0AF0A' AS TEXT)", "an overlong form with a line break");
+	expect_text(c, "\xe2\x9c\n", 3, "CAST(X'E29C0A' AS TEXT)", "a cut sequence before a line break");
+	expect_text(c, "a\n\0", 3, "CAST(X'610A00' AS TEXT)", "NUL and a line break");
+	test_many_lines(c);
 	expect_text(c, "nul\0in", 6, "CAST(X'6E756C00696E' AS TEXT)", "NUL inside");
 	expect_text(c, "\xff\xfe\xc3(", 4, "'\xff\xfe\xc3('", "invalid UTF-8 kept as bytes");
 	expect_text(c, "\xed\xa0\x80", 3, NULL, "an encoded surrogate");
@@ -250,7 +301,15 @@ static void test_text_utf16(struct conn *le, struct conn *be)
 		    "\x34\xd8\x1e\xdd"
 		    "x\0",
 		    6, "'\xf0\x9d\x84\x9ex'", "a surrogate pair");
-	expect_text(be, "\0a\0\r\0\n\0b", 8, "CAST(X'0061000D000A0062' AS TEXT)", "CR LF in UTF-16");
+	expect_text(be, "\0a\0\r\0\n\0b", 8, "'a' || char(13,10) || 'b'", "CR LF in UTF-16");
+	expect_text(le,
+		    "\x34\xd8\x1e\xdd"
+		    "\n\0'\0",
+		    8, "'\xf0\x9d\x84\x9e' || char(10) || ''''", "a pair and a quote in UTF-16 lines");
+	expect_text(le, "A\0\0\xd8\n\0", 6, "CAST(X'410000D80A00' AS TEXT)",
+		    "a lone surrogate with a line break");
+	test_many_lines(le);
+	test_many_lines(be);
 	expect_text(le, "i\0'\0s\0", 6, "'i''s'", "quote in UTF-16");
 }
 
