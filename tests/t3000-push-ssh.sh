@@ -182,7 +182,7 @@ test_case "a connection that dies in the middle of a push fails with exit 3 and 
 	while [ "$p" -gt 1 ] && [ "$(cat /proc/$p/comm)" != sshd ]; do
 		p=$(awk "{print \$4}" /proc/$p/stat)
 	done
-	[ "$p" -gt 1 ] && kill -9 "$p"
+	if [ "$p" -gt 1 ]; then kill -9 "$p"; fi
 	exit 1
 	EOF
 	chmod +x "$REMOTE/hooks/pre-receive"
