@@ -225,9 +225,16 @@ static int run_sql(struct my_conn *c, const char *db, const char *sql, cJSON *ar
 
 /* A table or view of the database, in the byte-wise order of folders. */
 struct my_table {
-	const char *name, *cols, *pk; /* in the JSON; cols/pk: QUOTE(`c`),... */
+	const char *name; /* in the JSON */
 	int view;
 	char *dir, *q;
+	struct buf cols;  /* per column the expression of its SQL literal */
+	struct buf names; /* the columns written, when not all are (generated, invisible) */
+	struct buf pk;    /* `a`,`b` in key order, empty without a primary key */
+	struct buf keyq;  /* QUOTE(`a`),QUOTE(`b`): the key as text (diff) */
+	int partial;
+	int64_t pk_seen;
+	struct buf create, end; /* its parts of the schema dump */
 };
 
 static int cmp_dir(const void *a, const void *b)
@@ -235,22 +242,89 @@ static int cmp_dir(const void *a, const void *b)
 	return strcmp(((const struct my_table *)a)->dir, ((const struct my_table *)b)->dir);
 }
 
+/* Tables and views, then every column with its type and place in the key. */
 static const char tables_sql[] =
-	"SET SESSION group_concat_max_len = 1048576;"
-	"SELECT JSON_OBJECT('name', t.TABLE_NAME, 'view', t.TABLE_TYPE = 'VIEW',"
-	" 'cols', (SELECT GROUP_CONCAT(CONCAT('QUOTE(`', REPLACE(c.COLUMN_NAME, '`', '``'), '`)')"
-	"  ORDER BY c.ORDINAL_POSITION SEPARATOR ',') FROM information_schema.COLUMNS c"
-	"  WHERE c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME),"
-	" 'pk', (SELECT GROUP_CONCAT(CONCAT('QUOTE(`', REPLACE(k.COLUMN_NAME, '`', '``'), '`)')"
-	"  ORDER BY k.ORDINAL_POSITION SEPARATOR ',') FROM information_schema.KEY_COLUMN_USAGE k"
-	"  WHERE k.TABLE_SCHEMA = t.TABLE_SCHEMA AND k.TABLE_NAME = t.TABLE_NAME AND k.CONSTRAINT_NAME = 'PRIMARY'))"
-	" FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = DATABASE();";
+	"SELECT JSON_OBJECT('name', TABLE_NAME, 'view', TABLE_TYPE = 'VIEW') FROM information_schema.TABLES"
+	" WHERE TABLE_SCHEMA = DATABASE();"
+	"SELECT JSON_OBJECT('t', c.TABLE_NAME, 'c', c.COLUMN_NAME, 'type', c.DATA_TYPE, 'extra', c.EXTRA,"
+	" 'pk', (SELECT k.ORDINAL_POSITION FROM information_schema.KEY_COLUMN_USAGE k WHERE k.TABLE_SCHEMA ="
+	" c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME AND k.COLUMN_NAME = c.COLUMN_NAME AND k.CONSTRAINT_NAME ="
+	" 'PRIMARY')) FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = DATABASE()"
+	" ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION;";
 
 static void free_tables(struct my_table *t, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; t && i < n; i++) {
 		free(t[i].dir), free(t[i].q);
+		buf_free(&t[i].cols), buf_free(&t[i].names), buf_free(&t[i].pk), buf_free(&t[i].keyq);
+		buf_free(&t[i].create), buf_free(&t[i].end);
+	}
 	free(t);
+}
+
+static int type_in(const char *type, const char *const *list)
+{
+	for (; *list; list++)
+		if (!strcmp(type, *list))
+			return 1;
+	return 0;
+}
+
+/* A column's value as the text of an exact SQL literal, computed by the
+ * server: the rows are read by a client in the same snapshot rather than
+ * by mariadb-dump, which writes a FLOAT with 6 digits (123456.789 comes
+ * back as 123457). */
+static void add_column(struct my_table *t, const char *name, const char *type, const char *extra)
+{
+	static const char *const exact[] = {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal",
+					    "double", "real", NULL};
+	static const char *const binary[] = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob",
+					     "geometry", "point", "linestring", "polygon", "multipoint",
+					     "multilinestring", "multipolygon", "geometrycollection", NULL};
+	char *q = quote_ident(name);
+	if (extra && (strstr(extra, "GENERATED") || strstr(extra, "INVISIBLE")))
+		t->partial = 1;
+	if (!extra || !strstr(extra, "GENERATED")) {
+		if (t->cols.len)
+			buf_puts(&t->cols, ",");
+		if (t->names.len)
+			buf_puts(&t->names, ",");
+		buf_puts(&t->names, q);
+		if (type_in(type, exact))
+			buf_printf(&t->cols, "IFNULL(CAST(%s AS CHAR),'NULL')", q);
+		else if (!strcmp(type, "float")) /* a float is exactly its double */
+			buf_printf(&t->cols, "IFNULL(CAST(CAST(%s AS DOUBLE) AS CHAR),'NULL')", q);
+		else if (!strcmp(type, "bit"))
+			buf_printf(&t->cols, "IFNULL(CONCAT('b''',BIN(%s+0),''''),'NULL')", q);
+		else if (type_in(type, binary))
+			buf_printf(&t->cols, "IFNULL(IF(LENGTH(%s)=0,'''''',CONCAT('0x',HEX(%s))),'NULL')", q, q);
+		else /* text, dates, enums, JSON: one line, whatever the bytes */
+			buf_printf(&t->cols,
+				   "IFNULL(REPLACE(REPLACE(QUOTE(CONVERT(%s USING utf8mb4)),'\\n','\\\\n'),'\\r','\\\\r'),"
+				   "'NULL')",
+				   q);
+	}
+	free(q);
+}
+
+/* The primary key's columns in key order. */
+static void add_pk(struct my_table *t, const cJSON *cols)
+{
+	for (int64_t pos = 1;; pos++) {
+		const cJSON *c, *hit = NULL;
+		cJSON_ArrayForEach (c, cols) {
+			const cJSON *p = cJSON_GetObjectItemCaseSensitive(c, "pk");
+			const char *tn = server_jstr(c, "t");
+			if (tn && !strcmp(tn, t->name) && cJSON_IsNumber(p) && (int64_t)p->valuedouble == pos)
+				hit = c;
+		}
+		if (!hit || !server_jstr(hit, "c"))
+			return;
+		char *q = quote_ident(server_jstr(hit, "c"));
+		buf_printf(&t->pk, "%s%s", t->pk.len ? "," : "", q);
+		buf_printf(&t->keyq, "%sQUOTE(%s)", t->keyq.len ? "," : "", q);
+		free(q);
+	}
 }
 
 static int read_tables(struct my_conn *c, const struct job_cfg *job, const char *db, cJSON *rows,
@@ -266,17 +340,34 @@ static int read_tables(struct my_conn *c, const struct job_cfg *job, const char 
 	cJSON_ArrayForEach (r, rows) {
 		struct my_table *x = &t[*n];
 		x->name = server_jstr(r, "name");
-		x->cols = server_jstr(r, "cols");
-		x->pk = server_jstr(r, "pk");
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(r, "view");
 		x->view = cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble != 0);
-		if (!x->name || server_excluded(job, x->name, 0))
+		if (!x->name || server_excluded(job, x->name, 0)) {
+			x->name = NULL;
 			continue;
+		}
 		x->dir = server_sanitize(x->name);
 		x->q = quote_ident(x->name);
 		(*n)++;
 	}
 	qsort(t, *n, sizeof(*t), cmp_dir);
+	/* Columns come in table order: each table's are one run. */
+	const struct my_table *last = NULL;
+	cJSON_ArrayForEach (r, rows) {
+		const char *tn = server_jstr(r, "t"), *cn = server_jstr(r, "c"), *type = server_jstr(r, "type");
+		if (!tn || !cn || !type)
+			continue;
+		if (!last || strcmp(last->name, tn)) {
+			last = NULL;
+			for (size_t i = 0; i < *n && !last; i++)
+				if (!strcmp(t[i].name, tn))
+					last = &t[i];
+			if (last)
+				add_pk((struct my_table *)last, rows);
+		}
+		if (last)
+			add_column((struct my_table *)last, cn, type, server_jstr(r, "extra"));
+	}
 	*out = t;
 	return 0;
 }
@@ -287,6 +378,33 @@ static int data_excluded(const struct job_cfg *job, const char *name)
 		if (!strcmp(job->exclude_table_data[i], name))
 			return 1;
 	return 0;
+}
+
+/* The expression of a table's INSERT line. */
+static char *row_line(const struct my_table *t)
+{
+	struct buf prefix = BUF_INIT;
+	buf_printf(&prefix, "INSERT INTO %s", t->q);
+	if (t->partial)
+		buf_printf(&prefix, " (%s)", t->names.data ? t->names.data : "");
+	buf_puts(&prefix, " VALUES (");
+	char *lit = quote_literal(prefix.data);
+	char *line = xasprintf("CONCAT(%s,CONCAT_WS(',',%s),');')", lit, t->cols.data ? t->cols.data : "''");
+	free(lit);
+	buf_free(&prefix);
+	return line;
+}
+
+/* The SELECT of a table's INSERT lines, in key order (without a key, in
+ * the byte order of the lines). */
+static char *rows_select(const struct my_table *t)
+{
+	char *line = row_line(t);
+	char *sql = t->pk.len ? xasprintf("SELECT %s FROM %s ORDER BY %s", line, t->q, t->pk.data)
+			      : xasprintf("SELECT l FROM (SELECT %s AS l FROM %s) x ORDER BY CAST(l AS BINARY)", line,
+					  t->q);
+	free(line);
+	return sql;
 }
 
 /* The options that make the dump stable; the caller adds what it wants. */
@@ -300,20 +418,115 @@ static void dump_args(struct args *a, const struct my_conn *c)
 		args_add(a, *o);
 }
 
-/* The dump of the tables, read line by line and sent to its files. */
+/* A client session: statements in on its stdin, result lines read back up
+ * to the mark that follows each batch (a line no INSERT line can be). */
+#define MARK "--dbgit-end--\n"
+struct session {
+	struct child ch;
+	struct args a;
+	struct line_reader r;
+	int open;
+};
+
+static int sess_start(struct session *s, struct my_conn *c, const char *db)
+{
+	memset(s, 0, sizeof(*s));
+	args_init(&s->a, c, c->client);
+	static const char *const opts[] = {"--batch", "--skip-column-names", "--raw", "--quick", "--unbuffered", NULL};
+	for (const char *const *o = opts; *o; o++)
+		args_add(&s->a, *o);
+	args_add(&s->a, db);
+	int rc = child_start(&s->ch, &c->ce, s->a.v, 1, 1);
+	if (rc == 0) {
+		line_reader_init(&s->r, s->ch.out);
+		s->open = 1;
+	}
+	return rc;
+}
+
+static int sess_send(struct session *s, const char *sql)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "%s;\nSELECT '--dbgit-end--';\n", sql);
+	int rc = child_write(&s->ch, b.data, b.len);
+	buf_free(&b);
+	if (rc < 0)
+		return child_finish(&s->ch, 0) < 0 ? (s->open = 0, ERR_GENERIC)
+						   : err_set(ERR_GENERIC, "job '%s': %s stopped early", s->ch.ce->job,
+							     s->ch.tool);
+	return 0;
+}
+
+/* 1: a result line; 0: the batch is done; <0: the client failed (its error). */
+static int sess_line(struct session *s, const char **line, size_t *len)
+{
+	int rc = line_reader_next(&s->r, line, len);
+	if (rc == 1 && *len == sizeof(MARK) - 1 && !memcmp(*line, MARK, *len))
+		return 0;
+	if (rc != 0)
+		return rc;
+	s->open = 0;
+	line_reader_free(&s->r);
+	if (child_finish(&s->ch, 0) < 0)
+		return ERR_GENERIC;
+	return err_set(ERR_GENERIC, "job '%s': %s ended early", s->ch.ce->job, s->ch.tool);
+}
+
+/* A batch whose result is not wanted. */
+static int sess_exec(struct session *s, const char *sql)
+{
+	int rc = sess_send(s, sql);
+	const char *l;
+	size_t n;
+	while (rc == 0 && (rc = sess_line(s, &l, &n)) == 1)
+		rc = 0;
+	return rc;
+}
+
+static int sess_end(struct session *s, int failed)
+{
+	int rc = failed ? ERR_GENERIC : 0;
+	if (s->open) {
+		s->open = 0;
+		if (!failed && child_write(&s->ch, "COMMIT;\n", 8) < 0)
+			failed = 1;
+		if (s->ch.in >= 0)
+			close(s->ch.in), s->ch.in = -1;
+		const char *l;
+		size_t n;
+		while (!failed && line_reader_next(&s->r, &l, &n) == 1)
+			;
+		line_reader_free(&s->r);
+		rc = child_finish(&s->ch, failed);
+	}
+	args_free(&s->a);
+	return rc;
+}
+
+/* One REPEATABLE READ snapshot, and a shared metadata lock on every table
+ * (a first read of each): no ALTER or DROP of them until it ends, so the
+ * schema read after it is the one its rows have. */
+static int sess_snapshot(struct session *s, const struct my_table *t, size_t n)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "SET SESSION sql_mode = '', time_zone = '+00:00';\n"
+		     "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;\n"
+		     "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&b, ";\nSELECT 1 FROM %s LIMIT 0", t[i].q);
+	int rc = sess_exec(s, b.data);
+	buf_free(&b);
+	return rc;
+}
+
+/* The schema dump, gathered into each table's create and end parts. */
 struct walk {
-	const struct job_cfg *job;
-	struct dump_sink *sink; /* NULL: only the findings */
-	cJSON *summaries, *schema;
 	struct my_table *t;
-	size_t n, cur;   /* the table whose section is being read */
-	int part;        /* 0 create, 1 rows, 2 end */
-	int in_delim;    /* inside DELIMITER ;; (a program's body) */
-	int prev_drop;   /* the line before was DROP TABLE IF EXISTS */
-	struct buf text; /* the part being gathered */
-	struct buf autoinc, views;
-	struct sha256 *h;
-	int64_t rows;
+	size_t n, cur;
+	int part;      /* 0 create, 2 after it (triggers) */
+	int in_delim;  /* inside DELIMITER ;; (a program's body) */
+	int prev_drop; /* the line before was DROP TABLE IF EXISTS */
+	struct buf header, autoinc, views;
 	int64_t n_autoinc;
 };
 
@@ -324,52 +537,6 @@ static int is_drop_of(const struct walk *w, size_t i, const char *l, size_t n)
 	size_t ql = strlen(w->t[i].q);
 	return n == 21 + ql + 2 && !memcmp(l, "DROP TABLE IF EXISTS ", 21) && !memcmp(l + 21, w->t[i].q, ql) &&
 	       !memcmp(l + 21 + ql, ";\n", 2);
-}
-
-static int write_file(struct walk *w, const struct my_table *t, const char *name, const struct buf *b)
-{
-	if (!w->sink)
-		return 0;
-	char *path = xasprintf(TABLE_PREFIX "%s/%s", t->dir, name);
-	int rc = server_write_text(w->sink, path, b->data ? b->data : "", b->len);
-	free(path);
-	return rc;
-}
-
-/* The CREATE part is whole: its counter out, its file and digest. */
-static int end_create(struct walk *w)
-{
-	const struct my_table *t = &w->t[w->cur];
-	if (!t->view)
-		server_add_schema(w->schema, "table", t->name, t->name, w->text.data, w->text.len);
-	int rc = write_file(w, t, "0-create.sql", &w->text);
-	buf_clear(&w->text);
-	w->h = sha256_new();
-	w->rows = 0;
-	return rc;
-}
-
-static int end_section(struct walk *w)
-{
-	const struct my_table *t = &w->t[w->cur];
-	int rc = 0;
-	if (w->part == 0)
-		rc = end_create(w);
-	else if (w->part == 1 && w->sink)
-		rc = w->sink->close(w->sink);
-	char hex[65];
-	sha256_final_hex(w->h, hex);
-	w->h = NULL;
-	if (rc == 0 && !t->view)
-		server_add_summary(w->summaries, t->name, w->rows, hex);
-	if (rc == 0 && w->text.len && strstr(w->text.data, "DELIMITER ;;"))
-		server_add_schema(w->schema, "trigger", t->name, t->name, w->text.data, w->text.len);
-	if (rc == 0)
-		rc = write_file(w, t, "2-end.sql", &w->text);
-	buf_clear(&w->text);
-	w->cur++;
-	w->part = 0;
-	return rc;
 }
 
 /* ") ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT ...": the counter goes to its
@@ -390,119 +557,118 @@ static void take_counter(struct walk *w, struct buf *line)
 	line->len = strlen(line->data);
 }
 
-/* One line of the tables' dump. state: 0 header, 1 tables, 2 views, 3 footer. */
-static int walk_line(struct walk *w, int *state, const char *l, size_t n, struct buf *header)
+/* One line of the schema dump. state: 0 header, 1 tables, 2 views, 3 footer. */
+static void walk_line(struct walk *w, int *state, const char *l, size_t n)
 {
 	int delim_line = n >= 10 && !memcmp(l, "DELIMITER ", 10);
 	int free_line = !w->in_delim && !delim_line;
-	int rc = 0;
 	if (delim_line)
 		w->in_delim = n >= 12 && !memcmp(l, "DELIMITER ;;", 12);
 	if (*state == 3)
-		return 0;
+		return;
 	if (free_line && n == sizeof(FOOTER) - 1 && !memcmp(l, FOOTER, n)) {
-		if (*state == 0 && w->sink)
-			rc = server_write_text(w->sink, "0-begin.sql", header->data, header->len);
-		if (*state == 1)
-			rc = end_section(w);
 		*state = 3;
-		return rc;
+		return;
 	}
 	size_t next = *state == 0 ? 0 : w->cur + 1;
 	if (free_line && *state != 2 && is_drop_of(w, next, l, n)) {
-		if (*state == 0 && w->sink)
-			rc = server_write_text(w->sink, "0-begin.sql", header->data, header->len);
-		if (*state == 1 && rc == 0)
-			rc = end_section(w);
 		*state = 1;
 		w->cur = next;
 		w->part = 0;
 		w->prev_drop = 1;
-		buf_add(&w->text, l, n);
-		return rc;
+		buf_add(&w->t[w->cur].create, l, n);
+		return;
 	}
-	if (free_line && *state == 1 && !w->prev_drop && n > 29 && !memcmp(l, "/*!50001 DROP VIEW IF EXISTS ", 29)) {
-		rc = end_section(w);
+	if (free_line && *state == 1 && !w->prev_drop && n > 29 && !memcmp(l, "/*!50001 DROP VIEW IF EXISTS ", 29))
 		*state = 2;
-	}
 	w->prev_drop = 0;
 	if (*state == 0) {
-		buf_add(header, l, n);
-		return 0;
+		buf_add(&w->header, l, n);
+		return;
 	}
 	if (*state == 2) {
 		buf_add(&w->views, l, n);
-		return rc;
+		return;
 	}
-	const struct my_table *t = &w->t[w->cur];
-	int insert = free_line && n > 12 && !memcmp(l, "INSERT INTO ", 12);
-	if (w->part == 0 && insert) {
-		rc = end_create(w);
-		w->part = 1;
-		if (rc == 0 && w->sink && !data_excluded(w->job, t->name)) {
-			char *path = xasprintf(TABLE_PREFIX "%s/1-rows.sql", t->dir);
-			rc = w->sink->open(w->sink, path, CHUNK_LINES);
-			free(path);
-		} else if (data_excluded(w->job, t->name)) {
-			w->part = 3; /* rows read, not kept */
-		}
-	} else if ((w->part == 1 || w->part == 3) && !insert) {
-		if (w->part == 1 && w->sink)
-			rc = w->sink->close(w->sink);
-		w->part = 2;
-	} else if (w->part == 0 && free_line && n > 21 && !memcmp(l, "/*!40000 ALTER TABLE ", 21) &&
-		   strstr(l, " ENABLE KEYS */;")) {
-		rc = end_create(w);
-		w->part = 2;
+	struct my_table *t = &w->t[w->cur];
+	if (w->part == 2) {
+		buf_add(&t->end, l, n);
+		return;
 	}
-	if (rc < 0)
-		return rc;
-	if (w->part == 1) {
-		sha256_update(w->h, l, n);
-		w->rows++;
-		if (w->sink)
-			rc = w->sink->write(w->sink, l, n);
-		if (rc == 0 && (w->rows & 0xfff) == 0)
-			rc = sig_check();
-		return rc;
-	}
-	if (w->part == 3)
-		return 0;
 	struct buf line = BUF_INIT;
 	buf_add(&line, l, n);
-	if (w->part == 0)
-		take_counter(w, &line);
-	buf_add(&w->text, line.data, line.len);
+	take_counter(w, &line);
+	buf_add(&t->create, line.data, line.len);
 	buf_free(&line);
-	return 0;
+	/* The last line of a table's (or a view stand-in's) definition. */
+	static const char table_end[] = "/*!40101 SET character_set_client = @saved_cs_client */;\n";
+	static const char view_end[] = "SET character_set_client = @saved_cs_client;\n";
+	if (free_line && ((n == sizeof(table_end) - 1 && !memcmp(l, table_end, n)) ||
+			  (n == sizeof(view_end) - 1 && !memcmp(l, view_end, n))))
+		w->part = 2;
 }
 
 /* The views' part, one schema entry per view. */
-static void views_schema(struct walk *w)
+static void views_schema(struct walk *w, cJSON *schema)
 {
 	const char *p = w->views.data, *end = p ? p + w->views.len : NULL;
 	while (p && p < end) {
-		const char *start = p;
-		const char *name = NULL;
-		for (size_t i = 0; i < w->n; i++) {
+		const char *start = p, *name = NULL;
+		for (size_t i = 0; i < w->n && !name; i++) {
 			char *mark = xasprintf("/*!50001 DROP VIEW IF EXISTS %s*/;\n", w->t[i].q);
 			if (!strncmp(p, mark, strlen(mark)))
 				name = w->t[i].name;
 			free(mark);
 		}
-		/* to the next view's first line */
 		const char *q = start;
 		do {
 			const char *nl = memchr(q, '\n', (size_t)(end - q));
 			q = nl ? nl + 1 : end;
 		} while (q < end && strncmp(q, "/*!50001 DROP VIEW IF EXISTS ", 29));
 		if (name)
-			server_add_schema(w->schema, "view", name, name, start, (size_t)(q - start));
+			server_add_schema(schema, "view", name, name, start, (size_t)(q - start));
 		p = q;
 	}
 }
 
-/* Routines and events: a second run, its header and footer left out. */
+/* The definitions of the tables (no rows) and their triggers, and the
+ * views. */
+static int dump_schema(struct my_conn *c, const struct job_cfg *job, const char *db, struct walk *w,
+		       int user_options)
+{
+	struct args a;
+	dump_args(&a, c);
+	static const char *const opts[] = {"--no-data", "--triggers", "--skip-routines", NULL};
+	for (const char *const *o = opts; *o; o++)
+		args_add(&a, *o);
+	for (size_t i = 0; user_options && i < job->n_options; i++)
+		args_add(&a, job->options[i]);
+	args_add(&a, db);
+	for (size_t i = 0; i < w->n; i++)
+		args_add(&a, w->t[i].name);
+	struct child ch;
+	int state = 0;
+	int rc = child_start(&ch, &c->ce, a.v, 0, 1);
+	if (rc == 0) {
+		struct line_reader r;
+		line_reader_init(&r, ch.out);
+		const char *l;
+		size_t n;
+		while ((rc = line_reader_next(&r, &l, &n)) == 1)
+			walk_line(w, &state, l, n);
+		line_reader_free(&r);
+		int frc = child_finish(&ch, rc < 0);
+		if (rc == 0)
+			rc = frc;
+		if (rc == 0 && (state != 3 || w->cur + 1 != w->n))
+			rc = err_set(ERR_GENERIC, "job '%s': %s wrote what dbgit does not understand (%zu of %zu tables "
+						  "seen)", job->name, c->dump, state ? w->cur + 1 : 0, w->n);
+	}
+	args_free(&a);
+	return rc < 0 ? rc : 0;
+}
+
+/* Routines and events: a run of their own, its header and footer left out. */
 static int dump_routines(struct my_conn *c, const char *db, struct buf *out)
 {
 	struct args a;
@@ -540,85 +706,113 @@ static int dump_routines(struct my_conn *c, const char *db, struct buf *out)
 	return rc < 0 ? rc : 0;
 }
 
-/* What dump and inspect share: every table's definition and rows, the
- * counters, routines and views, read from db. no_data: the schema only
- * (diff's sides). */
+static int write_part(struct dump_sink *sink, const struct my_table *t, const char *name, const struct buf *b)
+{
+	if (!sink)
+		return 0;
+	char *path = xasprintf(TABLE_PREFIX "%s/%s", t->dir, name);
+	int rc = server_write_text(sink, path, b->data ? b->data : "", b->len);
+	free(path);
+	return rc;
+}
+
+/* One table's rows from the session, hashed and (sink) written. */
+static int copy_rows(struct session *s, const struct job_cfg *job, const struct my_table *t,
+		     struct dump_sink *sink, cJSON *summaries)
+{
+	char *sql = rows_select(t);
+	log_debug("job '%s': %s", job->name, sql);
+	int rc = sess_send(s, sql);
+	free(sql);
+	int keep = !data_excluded(job, t->name);
+	if (rc == 0 && sink && keep) {
+		char *path = xasprintf(TABLE_PREFIX "%s/1-rows.sql", t->dir);
+		rc = sink->open(sink, path, CHUNK_LINES);
+		free(path);
+	}
+	struct sha256 *h = sha256_new();
+	int64_t rows = 0;
+	const char *l;
+	size_t n;
+	while (rc == 0 && (rc = sess_line(s, &l, &n)) == 1) {
+		rc = 0;
+		if (!keep)
+			continue;
+		sha256_update(h, l, n);
+		rows++;
+		if (sink)
+			rc = sink->write(sink, l, n);
+		if (rc == 0 && (rows & 0xfff) == 0)
+			rc = sig_check();
+	}
+	if (rc == 0 && sink && keep)
+		rc = sink->close(sink);
+	char hex[65];
+	sha256_final_hex(h, hex);
+	if (rc == 0)
+		server_add_summary(summaries, t->name, rows, hex);
+	return rc;
+}
+
+/* What dump and inspect share: in one snapshot, every table's definition
+ * and rows; then the counters, routines and views, read from db. no_data:
+ * the schema digest only (diff's sides). */
 static int walk_database(struct my_conn *c, const struct job_cfg *job, const char *db, struct dump_sink *sink,
 			 cJSON *info, int no_data, int user_options)
 {
 	cJSON *rows = cJSON_CreateArray();
+	cJSON *summaries = cJSON_AddArrayToObject(info, "tables");
+	cJSON *schema = cJSON_AddArrayToObject(info, "schema");
 	struct walk w;
 	memset(&w, 0, sizeof(w));
-	w.job = job;
-	w.sink = sink;
-	w.summaries = cJSON_AddArrayToObject(info, "tables");
-	w.schema = cJSON_AddArrayToObject(info, "schema");
+	struct session s;
+	memset(&s, 0, sizeof(s));
+	struct buf routines = BUF_INIT;
 	int rc = read_tables(c, job, db, rows, &w.t, &w.n);
-	struct args a;
-	dump_args(&a, c);
-	args_add(&a, "--triggers");
-	args_add(&a, "--skip-routines");
-	if (no_data)
-		args_add(&a, "--no-data");
-	for (size_t i = 0; i < job->n_exclude; i++)
-		args_own(&a, xasprintf("--ignore-table=%s.%s", db, job->exclude_tables[i]));
-	for (size_t i = 0; user_options && i < job->n_options; i++)
-		args_add(&a, job->options[i]);
-	args_add(&a, db);
-	for (size_t i = 0; i < w.n; i++)
-		args_add(&a, w.t[i].name);
-	struct buf header = BUF_INIT, routines = BUF_INIT;
-	int state = 0;
-	if (rc == 0 && w.n > 0) {
-		struct child ch;
-		rc = child_start(&ch, &c->ce, a.v, 0, 1);
-		if (rc == 0) {
-			struct line_reader r;
-			line_reader_init(&r, ch.out);
-			const char *l;
-			size_t n;
-			while ((rc = line_reader_next(&r, &l, &n)) == 1)
-				if ((rc = walk_line(&w, &state, l, n, &header)) < 0)
-					break;
-			line_reader_free(&r);
-			int frc = child_finish(&ch, rc < 0);
-			if (rc == 0)
-				rc = frc;
-			if (rc == 0 && (state != 3 || w.cur != w.n))
-				rc = err_set(ERR_GENERIC, "job '%s': %s wrote what dbgit does not understand (%zu of %zu "
-							  "tables seen)", job->name, c->dump, w.cur, w.n);
-		}
-	} else if (rc == 0 && sink) {
-		rc = server_write_text(sink, "0-begin.sql", "", 0);
+	if (rc == 0 && !no_data && (rc = sess_start(&s, c, db)) == 0)
+		rc = sess_snapshot(&s, w.t, w.n);
+	if (rc == 0 && w.n)
+		rc = dump_schema(c, job, db, &w, user_options);
+	if (rc == 0 && sink)
+		rc = server_write_text(sink, "0-begin.sql", w.header.data, w.header.len);
+	for (size_t i = 0; rc == 0 && i < w.n; i++) {
+		const struct my_table *t = &w.t[i];
+		if (!t->view)
+			server_add_schema(schema, "table", t->name, t->name, t->create.data, t->create.len);
+		if (t->end.len && strstr(t->end.data, "DELIMITER ;;"))
+			server_add_schema(schema, "trigger", t->name, t->name, t->end.data, t->end.len);
+		rc = write_part(sink, t, "0-create.sql", &t->create);
+		if (rc == 0 && !t->view && !no_data)
+			rc = copy_rows(&s, job, t, sink, summaries);
+		if (rc == 0)
+			rc = write_part(sink, t, "2-end.sql", &t->end);
 	}
-	if (w.h)
-		sha256_free(w.h);
-	if (rc == 0) {
+	int erc = no_data ? 0 : sess_end(&s, rc < 0);
+	if (rc == 0)
+		rc = erc;
+	if (rc == 0 && !no_data) {
 		char hex[65];
 		struct sha256 *h = sha256_new();
 		sha256_update(h, w.autoinc.data ? w.autoinc.data : "", w.autoinc.len);
 		sha256_final_hex(h, hex);
-		if (!no_data)
-			server_add_summary(w.summaries, "(auto_increment)", w.n_autoinc, hex);
-		if (sink)
-			rc = server_write_text(sink, "2-auto-increment.sql", w.autoinc.data, w.autoinc.len);
+		server_add_summary(summaries, "(auto_increment)", w.n_autoinc, hex);
 	}
+	if (rc == 0 && sink)
+		rc = server_write_text(sink, "2-auto-increment.sql", w.autoinc.data, w.autoinc.len);
 	if (rc == 0)
 		rc = dump_routines(c, db, &routines);
 	if (rc == 0 && routines.len)
-		server_add_schema(w.schema, "function", "(routines and events)", NULL, routines.data, routines.len);
+		server_add_schema(schema, "function", "(routines and events)", NULL, routines.data, routines.len);
 	if (rc == 0 && sink)
 		rc = server_write_text(sink, "3-routines.sql", routines.data, routines.len);
 	if (rc == 0)
-		views_schema(&w);
+		views_schema(&w, schema);
 	if (rc == 0 && sink)
 		rc = server_write_text(sink, "4-views.sql", w.views.data, w.views.len);
-	buf_free(&header);
 	buf_free(&routines);
-	buf_free(&w.text);
+	buf_free(&w.header);
 	buf_free(&w.autoinc);
 	buf_free(&w.views);
-	args_free(&a);
 	free_tables(w.t, w.n);
 	cJSON_Delete(rows);
 	return rc;
@@ -818,20 +1012,18 @@ static int my_db_target_check(const struct job_cfg *job, const char *name, int f
 	return rc;
 }
 
-/* MySQL cannot rename a database: the verified scratch database is copied
- * into name by its own dump (tables, rows, counters, triggers, routines,
- * events, views), piped into the client. */
-static int copy_database(struct my_conn *c, const char *from, const char *to)
+/* mariadb-dump of from with opts, piped into the client on to. */
+static int pipe_dump(struct my_conn *c, const char *from, const char *to, const char *const *opts)
 {
 	struct args da, la;
 	dump_args(&da, c);
-	static const char *const opts[] = {"--triggers", "--routines", "--events", NULL};
 	for (const char *const *o = opts; *o; o++)
 		args_add(&da, *o);
 	args_add(&da, from);
+	memset(&la, 0, sizeof(la));
 	struct child dump, load;
 	int rc = child_start(&dump, &c->ce, da.v, 0, 1);
-	int lrc = rc == 0 ? start_loader(c, to, &load, &la) : (memset(&la, 0, sizeof(la)), ERR_GENERIC);
+	int lrc = rc == 0 ? start_loader(c, to, &load, &la) : ERR_GENERIC;
 	if (rc == 0 && lrc < 0) {
 		child_finish(&dump, 1);
 		rc = lrc;
@@ -851,11 +1043,50 @@ static int copy_database(struct my_conn *c, const char *from, const char *to)
 			rc = frc;
 		else if (drc < 0)
 			rc = drc;
-		else if (rc < 0 && rc == ERR_GENERIC)
+		else if (rc == ERR_GENERIC)
 			rc = err_set(ERR_GENERIC, "job '%s': %s stopped reading", c->ce.job, c->client);
 	}
 	args_free(&da);
 	args_free(&la);
+	return rc;
+}
+
+/* MySQL cannot rename a database, and mariadb-dump's rows are not exact
+ * (a FLOAT in 6 digits): the verified scratch database is copied into to
+ * by the server itself. Its definitions first (tables, routines, events,
+ * views), then each table's rows by INSERT ... SELECT, then the triggers,
+ * so that they do not fire on the copy. */
+static int copy_database(struct my_conn *c, const struct job_cfg *job, const char *from, const char *to)
+{
+	static const char *const defs[] = {"--no-data", "--skip-triggers", "--routines", "--events", NULL};
+	static const char *const triggers[] = {"--no-data", "--no-create-info", "--triggers", "--skip-routines", NULL};
+	cJSON *rows = cJSON_CreateArray();
+	struct my_table *t = NULL;
+	size_t n = 0;
+	struct session s;
+	memset(&s, 0, sizeof(s));
+	char *qf = quote_ident(from), *qt = quote_ident(to);
+	int rc = read_tables(c, job, from, rows, &t, &n);
+	if (rc == 0)
+		rc = pipe_dump(c, from, to, defs);
+	if (rc == 0 && (rc = sess_start(&s, c, to)) == 0)
+		rc = sess_exec(&s, "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO', foreign_key_checks = 0, unique_checks = 0");
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		if (t[i].view)
+			continue;
+		const char *cols = t[i].names.data ? t[i].names.data : "";
+		char *sql = xasprintf("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s", qt, t[i].q, cols, cols, qf, t[i].q);
+		rc = sess_exec(&s, sql);
+		free(sql);
+	}
+	int erc = sess_end(&s, rc < 0);
+	if (rc == 0)
+		rc = erc;
+	if (rc == 0)
+		rc = pipe_dump(c, from, to, triggers);
+	free(qf), free(qt);
+	free_tables(t, n);
+	cJSON_Delete(rows);
 	return rc;
 }
 
@@ -874,7 +1105,13 @@ static int my_db_install(const struct job_cfg *job, const char *scratch, const c
 	if (rc == 0 && tables != 0)
 		rc = create_database(&c, name);
 	if (rc == 0)
-		rc = copy_database(&c, from, name);
+		rc = copy_database(&c, job, from, name);
+	/* Its copy has the name: the scratch one goes (on failure the caller
+	 * discards it). */
+	if (rc == 0 && drop_database(&c, from) < 0) {
+		log_warn("job '%s': scratch database %s not dropped: %s", job->name, from, err_last());
+		err_clear();
+	}
 	free(from);
 	conn_free(&c);
 	return rc;
@@ -897,10 +1134,14 @@ struct cmp_side {
 static int side_start(struct cmp_side *s, struct my_conn *c, const char *db, const struct my_table *t)
 {
 	memset(s, 0, sizeof(*s));
-	if (!t || !t->cols)
+	if (!t)
 		return 0;
-	char *sql = xasprintf("SELECT HEX(CONCAT_WS(',', %s)) AS k, MD5(CONCAT_WS(',', %s)) FROM %s ORDER BY k",
-			      t->pk ? t->pk : t->cols, t->cols, t->q);
+	char *line = row_line(t);
+	char *sql = t->pk.len ? xasprintf("SELECT HEX(CONCAT_WS(',',%s)) AS k, MD5(%s) FROM %s ORDER BY k", t->keyq.data,
+					  line, t->q)
+			      : xasprintf("SELECT HEX(l) AS k, MD5(l) FROM (SELECT %s AS l FROM %s) x ORDER BY k", line,
+					  t->q);
+	free(line);
 	args_init(&s->a, c, c->client);
 	args_add(&s->a, "--batch");
 	args_add(&s->a, "--skip-column-names");
@@ -962,7 +1203,7 @@ static int compare_table(struct my_conn *c, const char *dba, const char *dbb, co
 	if (rc == 0)
 		rc = rb;
 	if (rc == 0)
-		rc = server_compare_keyed(side_next, ta && ta->cols ? &a : NULL, tb && tb->cols ? &b : NULL,
+		rc = server_compare_keyed(side_next, ta ? &a : NULL, tb ? &b : NULL,
 					  ta ? ta->name : tb->name, tables);
 	int fa = side_finish(&a, rc < 0), fb = side_finish(&b, rc < 0);
 	if (rc == 0)
