@@ -687,11 +687,11 @@ static int dump_routines(struct my_conn *c, const char *db, struct buf *out)
 		size_t n;
 		int body = 0, done = 0;
 		while ((rc = line_reader_next(&r, &l, &n)) == 1) {
+			if (n == sizeof(FOOTER) - 1 && !memcmp(l, FOOTER, n))
+				done = 1;
 			if (!body && (n <= 1 || !memcmp(l, "/*!40", 5) || !memcmp(l, "/*M!", 4)))
 				continue;
 			body = 1;
-			if (n == sizeof(FOOTER) - 1 && !memcmp(l, FOOTER, n))
-				done = 1;
 			if (!done)
 				buf_add(out, l, n);
 		}

@@ -51,11 +51,36 @@ myq() {
 
 # my_same_db A B: the two databases hold the same tables, views, routines,
 # triggers and events (their definitions, AUTO_INCREMENT counters
-# included) and, table by table, the same rows.
+# included, by mariadb-dump --no-data) and, table by table, the same rows
+# (in any order: a table without a key has no order), each value compared
+# exactly (FLOAT as the double it is, which mariadb-dump would round).
 my_same_db() {
-	diff <(my_dump "$1") <(my_dump "$2") >&2
+	diff <(my_schema "$1") <(my_schema "$2") >&2
+	local ta tb t
+	ta=$(my_tables "$1")
+	tb=$(my_tables "$2")
+	[ "$ta" = "$tb" ] || { echo "tables differ: $ta / $tb" >&2; return 1; }
+	while IFS= read -r t; do
+		[ -n "$t" ] || continue
+		diff <(my_rows "$1" "$t") <(my_rows "$2" "$t") >&2 || { echo "rows of $t differ" >&2; return 1; }
+	done <<<"$ta"
 }
-my_dump() {
+my_schema() {
 	mariadb-dump --no-defaults -S "$MY_SOCK" -u root --skip-comments --skip-dump-date --routines --events \
-		--triggers --hex-blob --order-by-primary --skip-extended-insert --single-transaction "$1"
+		--triggers --no-data "$1"
+}
+my_tables() {
+	myq "$1" -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()
+		AND TABLE_TYPE = 'BASE TABLE' ORDER BY BINARY TABLE_NAME"
+}
+# my_rows DB TABLE: every row, each column as exact text, sorted.
+my_rows() {
+	local cols
+	cols=$(myq "$1" -e "SELECT GROUP_CONCAT(CASE WHEN DATA_TYPE = 'float' THEN
+		CONCAT('QUOTE(CAST(CAST(\`', REPLACE(COLUMN_NAME, '\`', '\`\`'), '\` AS DOUBLE) AS CHAR))')
+		WHEN DATA_TYPE IN ('double', 'decimal', 'tinyint', 'smallint', 'mediumint', 'int', 'bigint') THEN
+		CONCAT('QUOTE(CAST(\`', REPLACE(COLUMN_NAME, '\`', '\`\`'), '\` AS CHAR))')
+		ELSE CONCAT('QUOTE(HEX(\`', REPLACE(COLUMN_NAME, '\`', '\`\`'), '\`))') END ORDER BY ORDINAL_POSITION)
+		FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = '$(printf %s "$2" | sed "s/'/''/g")'")
+	myq "$1" -e "SELECT CONCAT_WS(',', $cols) FROM \`$(printf %s "$2" | sed 's/`/``/g')\`" | LC_ALL=C sort
 }
