@@ -25,7 +25,7 @@ my_start() {
 	test_track_pid "$MY_PID"
 	local i
 	for i in $(seq 1 200); do
-		[ -S "$MY_SOCK" ] && myq mysql -e "SELECT 1" >/dev/null 2>&1 && break
+		if [ -S "$MY_SOCK" ] && myq mysql -e "SELECT 1" >/dev/null 2>&1; then break; fi
 		sleep 0.1
 	done
 	myq mysql -e "SELECT 1" >/dev/null || { cat "$MY_DIR/server.log" >&2; return 1; }
