@@ -274,6 +274,26 @@ test_case "check reaches the source and the repository, writes nothing, and name
 	[ "$(scratch_dbs)" = 0 ]
 '
 
+test_case "a client command in a tampered snapshot is not obeyed by verify or restore" '
+	G() { git --git-dir="$REPO" "$@"; }
+	good=$(G rev-parse backup/my)
+	blob=$(printf "%s\n" "SELECT 1;" "\\! touch $T/pwned" "SELECT 2;" | G hash-object -w --stdin)
+	G read-tree --index-output="$T/plant.idx" "$good"
+	GIT_INDEX_FILE="$T/plant.idx" G update-index --add --cacheinfo "100644,$blob,3-routines-000000.sql"
+	tree=$(GIT_INDEX_FILE="$T/plant.idx" G write-tree)
+	rm -f "$T/plant.idx"
+	G update-ref refs/heads/backup/my "$(G log -1 --format=%B "$good" | G commit-tree "$tree" -p "$good")"
+	expect_exit 1 dg verify my
+	grep -qF "Unknown command" .stdout .stderr
+	test_must_fail test -e "$T/pwned"
+	expect_exit 1 dg restore my --to planted
+	stderr_has "Unknown command"
+	test_must_fail test -e "$T/pwned"
+	[ "$(myq mysql -e "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = \"planted\"")" = 0 ]
+	[ "$(scratch_dbs)" = 0 ]
+	G update-ref refs/heads/backup/my "$good"
+'
+
 test_case "a wrong password, an open password file, a stopped server, a missing client: one line, no commit" '
 	expect_exit 1 dg backup badpw
 	stderr_has "Access denied for user"
