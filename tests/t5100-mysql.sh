@@ -274,6 +274,16 @@ test_case "check reaches the source and the repository, writes nothing, and name
 	[ "$(scratch_dbs)" = 0 ]
 '
 
+test_case "a row too large for the server to write out fails the job; no row is lost silently" '
+	myq app -e "CREATE TABLE huge (id INT PRIMARY KEY, b LONGBLOB); INSERT INTO huge VALUES (1, REPEAT(\"x\", 9000000))"
+	before=$(git --git-dir="$REPO" rev-parse backup/my)
+	expect_exit 1 dg backup my
+	stderr_has "table huge: a row the server would not write out"
+	[ "$(wc -l <.stderr)" = 1 ]
+	[ "$(git --git-dir="$REPO" rev-parse backup/my)" = "$before" ]
+	myq app -e "DROP TABLE huge"
+'
+
 test_case "a client command in a tampered snapshot is not obeyed by verify or restore" '
 	G() { git --git-dir="$REPO" "$@"; }
 	good=$(G rev-parse backup/my)

@@ -285,24 +285,28 @@ static void add_column(struct my_table *t, const char *name, const char *type, c
 	if (extra && (strstr(extra, "GENERATED") || strstr(extra, "INVISIBLE")))
 		t->partial = 1;
 	if (!extra || !strstr(extra, "GENERATED")) {
+		/* A value the server cannot write out (longer than its
+		 * max_allowed_packet) comes as NULL: it makes the whole line
+		 * NULL (CONCAT, not CONCAT_WS, which would skip it), which the
+		 * reader refuses, so that no value is ever lost silently. */
 		if (t->cols.len)
-			buf_puts(&t->cols, ",");
+			buf_puts(&t->cols, ",',',");
 		if (t->names.len)
 			buf_puts(&t->names, ",");
 		buf_puts(&t->names, q);
+		buf_printf(&t->cols, "IF(%s IS NULL,'NULL',", q);
 		if (type_in(type, exact))
-			buf_printf(&t->cols, "IFNULL(CAST(%s AS CHAR),'NULL')", q);
+			buf_printf(&t->cols, "CAST(%s AS CHAR)", q);
 		else if (!strcmp(type, "float")) /* a float is exactly its double */
-			buf_printf(&t->cols, "IFNULL(CAST(CAST(%s AS DOUBLE) AS CHAR),'NULL')", q);
+			buf_printf(&t->cols, "CAST(CAST(%s AS DOUBLE) AS CHAR)", q);
 		else if (!strcmp(type, "bit"))
-			buf_printf(&t->cols, "IFNULL(CONCAT('b''',BIN(%s+0),''''),'NULL')", q);
+			buf_printf(&t->cols, "CONCAT('b''',BIN(%s+0),'''')", q);
 		else if (type_in(type, binary))
-			buf_printf(&t->cols, "IFNULL(IF(LENGTH(%s)=0,'''''',CONCAT('0x',HEX(%s))),'NULL')", q, q);
+			buf_printf(&t->cols, "IF(LENGTH(%s)=0,'''''',CONCAT('0x',HEX(%s)))", q, q);
 		else /* text, dates, enums, JSON: one line, whatever the bytes */
-			buf_printf(&t->cols,
-				   "IFNULL(REPLACE(REPLACE(QUOTE(CONVERT(%s USING utf8mb4)),'\\n','\\\\n'),'\\r','\\\\r'),"
-				   "'NULL')",
+			buf_printf(&t->cols, "REPLACE(REPLACE(QUOTE(CONVERT(%s USING utf8mb4)),'\\n','\\\\n'),'\\r','\\\\r')",
 				   q);
+		buf_puts(&t->cols, ")");
 	}
 	free(q);
 }
@@ -389,7 +393,7 @@ static char *row_line(const struct my_table *t)
 		buf_printf(&prefix, " (%s)", t->names.data ? t->names.data : "");
 	buf_puts(&prefix, " VALUES (");
 	char *lit = quote_literal(prefix.data);
-	char *line = xasprintf("CONCAT(%s,CONCAT_WS(',',%s),');')", lit, t->cols.data ? t->cols.data : "''");
+	char *line = xasprintf("CONCAT(%s,%s,');')", lit, t->cols.data ? t->cols.data : "''");
 	free(lit);
 	buf_free(&prefix);
 	return line;
@@ -432,7 +436,8 @@ static int sess_start(struct session *s, struct my_conn *c, const char *db)
 {
 	memset(s, 0, sizeof(*s));
 	args_init(&s->a, c, c->client);
-	static const char *const opts[] = {"--batch", "--skip-column-names", "--raw", "--quick", "--unbuffered", NULL};
+	static const char *const opts[] = {"--batch", "--skip-column-names", "--raw", "--quick", "--unbuffered",
+					   "--max-allowed-packet=1073741824", NULL};
 	for (const char *const *o = opts; *o; o++)
 		args_add(&s->a, *o);
 	args_add(&s->a, db);
@@ -736,6 +741,16 @@ static int copy_rows(struct session *s, const struct job_cfg *job, const struct 
 	size_t n;
 	while (rc == 0 && (rc = sess_line(s, &l, &n)) == 1) {
 		rc = 0;
+		/* The server makes a line NULL when it would exceed its
+		 * max_allowed_packet: a row that cannot be written is an error,
+		 * never a row lost. */
+		if (n < 12 || memcmp(l, "INSERT INTO ", 12)) {
+			rc = err_set(ERR_GENERIC,
+				     "job '%s': table %s: a row the server would not write out (%.40s): a value "
+				     "longer in hex than the server's max_allowed_packet?",
+				     job->name, t->name, l);
+			break;
+		}
 		if (!keep)
 			continue;
 		sha256_update(h, l, n);
@@ -858,6 +873,7 @@ static int start_loader(struct my_conn *c, const char *db, struct child *ch, str
 {
 	args_init(a, c, c->client);
 	args_add(a, "--binary-mode");
+	args_add(a, "--max-allowed-packet=1073741824");
 	args_add(a, "--batch");
 	args_add(a, db);
 	return child_start(ch, &c->ce, a->v, 1, 0);
