@@ -3,33 +3,36 @@
  * (mariadb-dump and mariadb where they exist, else mysqldump and mysql),
  * run as child processes (child.c), never linked in.
  *
- * One snapshot: one mariadb-dump --single-transaction reads every table's
- * definition and rows in one REPEATABLE READ transaction with a consistent
- * snapshot; the tables are named on its command line in the byte-wise
- * order of their folders, so that its output is written file by file as it
- * comes. Routines and events (not transactional in the server either) come
- * from a second run.
+ * One snapshot: a client session starts one REPEATABLE READ transaction
+ * WITH CONSISTENT SNAPSHOT and reads every table once, which holds a
+ * shared metadata lock on each until it ends (no ALTER or DROP of them
+ * meanwhile). mariadb-dump --no-data then writes the tables' definitions
+ * and triggers (the tables named in the byte-wise order of their folders,
+ * so its output goes file by file), and the session streams each table's
+ * rows as INSERT lines the server makes. Routines and events (not
+ * transactional in the server either) come from a second mariadb-dump.
  *
- * Stable: rows in primary-key order (--order-by-primary), one INSERT a row
- * (--skip-extended-insert), BLOBs in hex, UTC (--tz-utc), no comments nor
- * dates, and the AUTO_INCREMENT= counter taken out of each CREATE TABLE
- * into one small file of its own, so that an insert elsewhere does not
- * change a table's schema file. A table without a primary or unique key
- * comes in the server's storage order.
+ * Exact and stable: the rows are not mariadb-dump's, which writes a FLOAT
+ * with 6 digits; each value is the text of an exact literal (FLOAT as the
+ * double it is, BLOBs in hex, text with its newlines escaped, TIMESTAMP
+ * in UTC), one row a line, in primary-key order (without a key, in the
+ * byte order of the lines). No comments nor dates, and the AUTO_INCREMENT=
+ * counter taken out of each CREATE TABLE into one small file of its own,
+ * so that an insert does not change a table's definition file.
  *
  * The layout (byte-wise path order is script order, one script `mariadb`
  * runs):
  *   0-begin.sql                  the dump's session settings
  *   1-table/<name>/0-create.sql  DROP + CREATE TABLE (a view: its stand-in)
  *   1-table/<name>/1-rows.sql    INSERT INTO ... VALUES (...); a row a line
- *   1-table/<name>/2-end.sql     unlock, the table's triggers
+ *   1-table/<name>/2-end.sql     the table's triggers (after its rows)
  *   2-auto-increment.sql         ALTER TABLE t AUTO_INCREMENT=n; per table
  *   3-routines.sql               events, procedures, functions
  *   4-views.sql                  the views' definitions
  *
  * The checksum of a table is SHA-256 over its INSERT lines; the schema
  * digest is one entry per table, table's triggers, view and the routines,
- * each the SHA-256 of its text. Verification dumps the restored scratch
+ * each the SHA-256 of its text. Verification reads the restored scratch
  * database the same way and compares.
  *
  * A snapshot's SQL is untrusted: restore runs it through the client with
