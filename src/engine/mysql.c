@@ -458,11 +458,14 @@ static int sess_send(struct session *s, const char *sql)
 	buf_printf(&b, "%s;\nSELECT '--dbgit-end--';\n", sql);
 	int rc = child_write(&s->ch, b.data, b.len);
 	buf_free(&b);
-	if (rc < 0)
-		return child_finish(&s->ch, 0) < 0 ? (s->open = 0, ERR_GENERIC)
-						   : err_set(ERR_GENERIC, "job '%s': %s stopped early", s->ch.ce->job,
-							     s->ch.tool);
-	return 0;
+	if (rc == 0)
+		return 0;
+	/* It went away: its own error says why. */
+	s->open = 0;
+	line_reader_free(&s->r);
+	if (child_finish(&s->ch, 0) < 0)
+		return ERR_GENERIC;
+	return err_set(ERR_GENERIC, "job '%s': %s stopped early", s->ch.ce->job, s->ch.tool);
 }
 
 /* 1: a result line; 0: the batch is done; <0: the client failed (its error). */
