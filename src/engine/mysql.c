@@ -22,11 +22,11 @@
  *
  * The layout (byte-wise path order is script order, one script `mariadb`
  * runs):
- *   0-begin.sql                  the dump's session settings
+ *   0-begin.sql                  the dump's session settings, autocommit off
  *   1-table/<name>/0-create.sql  DROP + CREATE TABLE (a view: its stand-in)
  *   1-table/<name>/1-rows.sql    INSERT INTO ... VALUES (...); a row a line
  *   1-table/<name>/2-end.sql     the table's triggers (after its rows)
- *   2-auto-increment.sql         ALTER TABLE t AUTO_INCREMENT=n; per table
+ *   2-auto-increment.sql         ALTER TABLE t AUTO_INCREMENT=n; per table, COMMIT
  *   3-routines.sql               events, procedures, functions
  *   4-views.sql                  the views' definitions
  *
@@ -798,8 +798,13 @@ static int walk_database(struct my_conn *c, const struct job_cfg *job, const cha
 		rc = sess_snapshot(&s, w.t, w.n);
 	if (rc == 0 && w.n)
 		rc = dump_schema(c, job, db, &w, user_options);
-	if (rc == 0 && sink)
+	if (rc == 0 && sink) {
+		/* One transaction per table's rows, not one per row (a commit,
+		 * so a flush, each): each CREATE commits the rows before it,
+		 * and 2-auto-increment.sql ends with the last COMMIT. */
+		buf_puts(&w.header, "SET autocommit = 0;\n");
 		rc = server_write_text(sink, "0-begin.sql", w.header.data, w.header.len);
+	}
 	for (size_t i = 0; rc == 0 && i < w.n; i++) {
 		const struct my_table *t = &w.t[i];
 		if (!t->view)
@@ -822,8 +827,13 @@ static int walk_database(struct my_conn *c, const struct job_cfg *job, const cha
 		sha256_final_hex(h, hex);
 		server_add_summary(summaries, "(auto_increment)", w.n_autoinc, hex);
 	}
-	if (rc == 0 && sink)
-		rc = server_write_text(sink, "2-auto-increment.sql", w.autoinc.data, w.autoinc.len);
+	if (rc == 0 && sink) {
+		struct buf b = BUF_INIT;
+		buf_add(&b, w.autoinc.data ? w.autoinc.data : "", w.autoinc.len);
+		buf_puts(&b, "COMMIT;\n");
+		rc = server_write_text(sink, "2-auto-increment.sql", b.data, b.len);
+		buf_free(&b);
+	}
 	if (rc == 0)
 		rc = dump_routines(c, db, &routines);
 	if (rc == 0 && routines.len)
