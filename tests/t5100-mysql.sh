@@ -44,6 +44,10 @@ SET time_zone = SYSTEM;
 SET SESSION max_recursive_iterations = 1000000;
 INSERT INTO $ODD (\`my col\`) VALUES ('gone');
 DELETE FROM $ODD WHERE \`my col\` = 'gone';
+CREATE TABLE Tcase (id INT PRIMARY KEY, v INT);
+CREATE TABLE tcase (v INT, k CHAR(2), w INT, PRIMARY KEY (k, v));
+INSERT INTO Tcase VALUES (2, 1), (1, 2);
+INSERT INTO tcase VALUES (2, "b", 1), (1, "b", 2), (3, "a", 3);
 CREATE TABLE nopk (a TEXT, b INT);
 INSERT INTO nopk VALUES ('b', 2), ('a', 1), ('a', 1), ('A', 1);
 CREATE TABLE items (k VARCHAR(20) PRIMARY KEY, v INT NOT NULL DEFAULT 3, note TEXT, KEY by_note (note(5)));
@@ -99,6 +103,12 @@ assert (\"function\", \"(routines and events)\") in kinds and (\"table\", \"chil
 	grep -qF "1.1754943508222875e-38" odd.sql
 	grep -qF "0x${all_bytes^^}" odd.sql
 	grep -qF -- "-12345678901234567890123456789012345.123456789012345678901234567891" odd.sql
+	# tables whose names differ in case only, each with its own key
+	git --git-dir="$REPO" show backup/my:1-table/Tcase/1-rows-000000.sql >T
+	printf "%s\n" "INSERT INTO \`Tcase\` VALUES (1,2);" "INSERT INTO \`Tcase\` VALUES (2,1);" | cmp - T
+	git --git-dir="$REPO" show backup/my:1-table/tcase/1-rows-000000.sql >t
+	printf "%s\n" "INSERT INTO \`tcase\` VALUES (3,'\''a'\'',3);" "INSERT INTO \`tcase\` VALUES (1,'\''b'\'',2);" \
+		"INSERT INTO \`tcase\` VALUES (2,'\''b'\'',1);" | cmp - t
 	git --git-dir="$REPO" show backup/my:1-table/items/1-rows-000000.sql | head -n 2 >first
 	grep -q "^INSERT INTO \`items\` VALUES (.k1.,1," first
 	# the counter in its own small file, in no table definition

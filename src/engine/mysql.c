@@ -240,7 +240,7 @@ struct my_table {
 	struct buf pk;    /* `a`,`b` in key order, empty without a primary key */
 	struct buf keyq;  /* QUOTE(`a`),QUOTE(`b`): the key as text (diff) */
 	int partial;
-	int64_t pk_seen;
+	int pk_done;
 	struct buf create, end; /* its parts of the schema dump */
 };
 
@@ -255,9 +255,9 @@ static const char tables_sql[] =
 	" WHERE TABLE_SCHEMA = DATABASE();"
 	"SELECT JSON_OBJECT('t', c.TABLE_NAME, 'c', c.COLUMN_NAME, 'type', c.DATA_TYPE, 'extra', c.EXTRA,"
 	" 'pk', (SELECT k.ORDINAL_POSITION FROM information_schema.KEY_COLUMN_USAGE k WHERE k.TABLE_SCHEMA ="
-	" c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME AND k.COLUMN_NAME = c.COLUMN_NAME AND k.CONSTRAINT_NAME ="
-	" 'PRIMARY')) FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = DATABASE()"
-	" ORDER BY c.TABLE_NAME, c.ORDINAL_POSITION;";
+	" c.TABLE_SCHEMA AND BINARY k.TABLE_NAME = BINARY c.TABLE_NAME AND k.COLUMN_NAME = c.COLUMN_NAME"
+	" AND k.CONSTRAINT_NAME = 'PRIMARY')) FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = DATABASE()"
+	" ORDER BY BINARY c.TABLE_NAME, c.ORDINAL_POSITION;";
 
 static void free_tables(struct my_table *t, size_t n)
 {
@@ -362,7 +362,8 @@ static int read_tables(struct my_conn *c, const struct job_cfg *job, const char 
 		(*n)++;
 	}
 	qsort(t, *n, sizeof(*t), cmp_dir);
-	/* Columns come in table order: each table's are one run. */
+	/* Columns come in the byte order of table names (tables "T" and "t"
+	 * may both exist): each table's are one run. */
 	const struct my_table *last = NULL;
 	cJSON_ArrayForEach (r, rows) {
 		const char *tn = server_jstr(r, "t"), *cn = server_jstr(r, "c"), *type = server_jstr(r, "type");
@@ -373,8 +374,10 @@ static int read_tables(struct my_conn *c, const struct job_cfg *job, const char 
 			for (size_t i = 0; i < *n && !last; i++)
 				if (!strcmp(t[i].name, tn))
 					last = &t[i];
-			if (last)
+			if (last && !last->pk_done) {
 				add_pk((struct my_table *)last, rows);
+				((struct my_table *)last)->pk_done = 1;
+			}
 		}
 		if (last)
 			add_column((struct my_table *)last, cn, type, server_jstr(r, "extra"));
