@@ -21,7 +21,7 @@ job() {
 }
 ODD='`odd ``name "x" y`'
 all_bytes=$(python3 -c 'print(bytes(range(256)).hex())')
-myq mysql -e "CREATE DATABASE app CHARACTER SET utf8mb4"
+myq mysql -e "CREATE DATABASE app CHARACTER SET latin1 COLLATE latin1_german1_ci"
 myq app <<SQL
 CREATE TABLE $ODD (id INT AUTO_INCREMENT PRIMARY KEY, \`my col\` TEXT, b BLOB, d DECIMAL(65,30), f FLOAT,
 	g DOUBLE, dt DATETIME(6), ts TIMESTAMP(6) NULL, j JSON, e ENUM('sad', 'ok', 'b c'), s SET('x', 'y', 'z'),
@@ -159,6 +159,8 @@ test_case "restore --to a new database gives back every table, value and object"
 	[ "$(myq copy1 -e "SELECT id FROM $ODD WHERE \`my col\` = \"next\"")" = 9 ]
 	test_must_fail myq copy1 -e "INSERT INTO child VALUES (3, \"nope\")"
 	[ "$(scratch_dbs)" = 0 ]
+	# the database default, for tables created there later
+	[ "$(myq mysql -e "SELECT DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = \"copy1\"")" = latin1_german1_ci ]
 '
 
 test_case "the snapshot is one script that mariadb runs by hand" '

@@ -257,7 +257,9 @@ static const char tables_sql[] =
 	" 'pk', (SELECT k.ORDINAL_POSITION FROM information_schema.KEY_COLUMN_USAGE k WHERE k.TABLE_SCHEMA ="
 	" c.TABLE_SCHEMA AND BINARY k.TABLE_NAME = BINARY c.TABLE_NAME AND k.COLUMN_NAME = c.COLUMN_NAME"
 	" AND k.CONSTRAINT_NAME = 'PRIMARY')) FROM information_schema.COLUMNS c WHERE c.TABLE_SCHEMA = DATABASE()"
-	" ORDER BY BINARY c.TABLE_NAME, c.ORDINAL_POSITION;";
+	" ORDER BY BINARY c.TABLE_NAME, c.ORDINAL_POSITION;"
+	"SELECT JSON_OBJECT('cs', DEFAULT_CHARACTER_SET_NAME, 'co', DEFAULT_COLLATION_NAME)"
+	" FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE();";
 
 static void free_tables(struct my_table *t, size_t n)
 {
@@ -335,6 +337,22 @@ static void add_pk(struct my_table *t, const cJSON *cols)
 		buf_printf(&t->pk, "%s%s", t->pk.len ? "," : "", q);
 		buf_printf(&t->keyq, "%sQUOTE(%s)", t->keyq.len ? "," : "", q);
 		free(q);
+	}
+}
+
+/* The database's default character set and collation (what a table
+ * created later in a restore gets), from read_tables' rows, as the tail of
+ * an ALTER DATABASE; empty if the server gave none it could be. */
+static void db_charset(const cJSON *rows, struct buf *out)
+{
+	const cJSON *r;
+	cJSON_ArrayForEach (r, rows) {
+		const char *cs = server_jstr(r, "cs"), *co = server_jstr(r, "co");
+		if (!cs || !co || !*cs || !*co || strspn(cs, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(cs) ||
+		    strspn(co, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(co))
+			continue;
+		buf_printf(out, "CHARACTER SET %s COLLATE %s", cs, co);
+		return;
 	}
 }
 
@@ -796,7 +814,10 @@ static int walk_database(struct my_conn *c, const struct job_cfg *job, const cha
 	struct session s;
 	memset(&s, 0, sizeof(s));
 	struct buf routines = BUF_INIT;
+	struct buf charset = BUF_INIT;
 	int rc = read_tables(c, job, db, rows, &w.t, &w.n);
+	if (rc == 0)
+		db_charset(rows, &charset);
 	if (rc == 0 && !no_data && (rc = sess_start(&s, c, db)) == 0)
 		rc = sess_snapshot(&s, w.t, w.n);
 	if (rc == 0 && w.n)
@@ -805,6 +826,8 @@ static int walk_database(struct my_conn *c, const struct job_cfg *job, const cha
 		/* One transaction per table's rows, not one per row (a commit,
 		 * so a flush, each): each CREATE commits the rows before it,
 		 * and 2-auto-increment.sql ends with the last COMMIT. */
+		if (charset.len)
+			buf_printf(&w.header, "ALTER DATABASE %s;\n", charset.data);
 		buf_puts(&w.header, "SET autocommit = 0;\n");
 		rc = server_write_text(sink, "0-begin.sql", w.header.data, w.header.len);
 	}
@@ -829,6 +852,10 @@ static int walk_database(struct my_conn *c, const struct job_cfg *job, const cha
 		sha256_update(h, w.autoinc.data ? w.autoinc.data : "", w.autoinc.len);
 		sha256_final_hex(h, hex);
 		server_add_summary(summaries, "(auto_increment)", w.n_autoinc, hex);
+		h = sha256_new();
+		sha256_update(h, charset.data ? charset.data : "", charset.len);
+		sha256_final_hex(h, hex);
+		server_add_summary(summaries, "(database)", 0, hex);
 	}
 	if (rc == 0 && sink) {
 		struct buf b = BUF_INIT;
@@ -848,6 +875,7 @@ static int walk_database(struct my_conn *c, const struct job_cfg *job, const cha
 	if (rc == 0 && sink)
 		rc = server_write_text(sink, "4-views.sql", w.views.data, w.views.len);
 	buf_free(&routines);
+	buf_free(&charset);
 	buf_free(&w.header);
 	buf_free(&w.autoinc);
 	buf_free(&w.views);
@@ -1106,6 +1134,16 @@ static int copy_database(struct my_conn *c, const struct job_cfg *job, const cha
 	memset(&s, 0, sizeof(s));
 	char *qf = quote_ident(from), *qt = quote_ident(to);
 	int rc = read_tables(c, job, from, rows, &t, &n);
+	/* The default first: routines take the database's collation when
+	 * they are made. */
+	struct buf charset = BUF_INIT;
+	db_charset(rows, &charset);
+	if (rc == 0 && charset.len) {
+		char *sql = xasprintf("ALTER DATABASE %s %s", qt, charset.data);
+		rc = run_sql(c, NULL, sql, NULL, 0);
+		free(sql);
+	}
+	buf_free(&charset);
 	if (rc == 0)
 		rc = pipe_dump(c, from, to, defs);
 	if (rc == 0 && (rc = sess_start(&s, c, to)) == 0)
