@@ -1,4 +1,4 @@
-/* Private to the SQLite engine (sqlite.c, sqlite_compare.c). */
+/* Private to the SQLite engine (src/engine/sqlite*.c). */
 #ifndef DBGIT_SQLITE_INTERNAL_H
 #define DBGIT_SQLITE_INTERNAL_H
 
@@ -8,8 +8,79 @@
 #include "dbgit/config.h"
 #include "dbgit/util.h"
 
+#include "dbgit/engine.h"
+
+/* Where a snapshot's files go (see sqlite.c). */
+#define SQL_PREFIX "1-table/"
+#define BINARY_FILE "binary/db.sqlite"
+#define BINARY_DIR "binary/"
+
 /* "name" with embedded quotes doubled: an SQL identifier. Caller frees. */
 char *sqlite_quote_ident(const char *s);
+
+/* sqlite.c: the one error message for an SQLite code (names path); returns
+ * ERR_GENERIC. */
+int sqlite_fail(sqlite3 *db, int rc, const char *path, const char *what);
+/* Opens the job's source database read-only, with its busy timeout. */
+int sqlite_open_source(const struct job_cfg *job, sqlite3 **out);
+
+/* sqlite_schema.c: one table to dump, and how to read and write its rows. */
+struct sqlite_table {
+	char *name;
+	char *sql;
+	char *dir; /* sanitized name, for paths */
+	int is_virtual;
+	int without_rowid;
+	char *rowid_name;  /* NULL if no separate rowid is kept */
+	char *select;      /* SELECT ... ORDER BY ... */
+	char *insert_head; /* INSERT INTO "t"(...) VALUES( */
+	int ncols;         /* columns in select */
+};
+/* Table names become directory names: keep [A-Za-z0-9_.-], %XX the rest. */
+char *sqlite_sanitize(const char *name);
+void sqlite_table_free(struct sqlite_table *t);
+void sqlite_free_tables(struct sqlite_table *list, size_t n);
+/* exclude_tables / exclude_table_data name the table (any case). */
+int sqlite_excluded(const struct job_cfg *job, const char *name);
+int sqlite_data_excluded(const struct job_cfg *job, const char *name);
+/* The tables to dump, in path order. */
+int sqlite_list_tables(sqlite3 *db, const char *path, const struct job_cfg *job, struct sqlite_table **out,
+		       size_t *n);
+/* Refuses a table that uses a collation only the application defines. */
+int sqlite_check_collations(sqlite3 *db, const char *path, const struct sqlite_table *tables, size_t n);
+int sqlite_has_sequence(sqlite3 *db);
+/* sqlite_sequence, less the rows of excluded tables. */
+struct sqlite_table sqlite_sequence_table(const struct job_cfg *job);
+/* A restore has sqlite_sequence only if a kept table uses AUTOINCREMENT. */
+int sqlite_keeps_autoincrement(const struct sqlite_table *tables, size_t n);
+/* Both return an SQLite code. */
+int sqlite_pragma_int(sqlite3 *db, const char *pragma, int64_t *out);
+int sqlite_fk_violations(sqlite3 *db, int64_t *out);
+/* Adds "schema": the digest of each schema object (see sqlite_schema.c). */
+int sqlite_schema_digest(sqlite3 *db, const char *path, const struct job_cfg *job, cJSON *info);
+
+/* sqlite_dump.c */
+struct sqlite_dumper {
+	sqlite3 *db;
+	const char *path;
+	sqlite3_stmt *real_check; /* SELECT CAST(?1 AS REAL) */
+	struct buf line;
+	struct buf framed; /* one row's checksum input */
+	int enc;           /* SQLITE_UTF8, SQLITE_UTF16LE or SQLITE_UTF16BE */
+	int wal;           /* the source is in WAL mode */
+};
+/* Reads a table's rows in order; writes INSERTs to sink if given; returns
+ * the row count and checksum. */
+int sqlite_walk_rows(struct sqlite_dumper *d, const struct sqlite_table *t, struct dump_sink *sink,
+		     int64_t *rows, char sum[65]);
+void sqlite_add_summary(cJSON *tables, const char *name, int64_t rows, const char *sum);
+int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON *info);
+
+/* sqlite_restore.c */
+int sqlite_restore(const struct job_cfg *job, struct dump_source *src, const char *format,
+		   const char *target);
+int sqlite_restore_wants(const struct job_cfg *job, const char *path);
+int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *info, struct buf *problems);
 
 /* sqlite_compare.c: the engine's compare operation. */
 int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out);
