@@ -59,6 +59,11 @@ int sqlite_fk_violations(sqlite3 *db, int64_t *out);
 /* Adds "schema": the digest of each schema object (see sqlite_schema.c). */
 int sqlite_schema_digest(sqlite3 *db, const char *path, const struct job_cfg *job, cJSON *info);
 
+/* Finds the table whose folder (sqlite_sanitize) is dir and works out
+ * its SELECT and INSERT head as a dump would: 1 if found, 0 if not,
+ * negative on error. */
+int sqlite_table_for_dir(sqlite3 *db, const char *path, const char *dir, struct sqlite_table *out);
+
 /* sqlite_dump.c */
 struct sqlite_dumper {
 	sqlite3 *db;
@@ -84,6 +89,8 @@ int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *info, s
 
 /* sqlite_compare.c: the engine's compare operation. */
 int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out);
+
+struct sqlite_rows;
 
 /* sqlite_exec.c: snapshot SQL and snapshot databases as hostile input. */
 
@@ -113,6 +120,10 @@ struct sqlite_exec {
 	char denied[160]; /* why the authorizer refused, if it did */
 	char *const *only; /* some tables only (restore --table): indexes and */
 	size_t n_only;     /* triggers of other tables, and views, are skipped */
+	struct sqlite_rows *rows; /* the fast path for this row file, or NULL */
+	char *rows_dir;    /* the table folder of that row file */
+	int line_start;    /* the next byte fed starts a line */
+	int fast_line;     /* ... or the fast path has the line so far */
 };
 int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target);
 /* Feeds the next bytes of snapshot file `file` (its lines are counted from
@@ -121,5 +132,27 @@ int sqlite_exec_feed(struct sqlite_exec *x, const char *file, const char *data, 
 /* After the last file: nothing may be left pending. */
 int sqlite_exec_finish(struct sqlite_exec *x);
 int sqlite_exec_close(struct sqlite_exec *x);
+
+/* sqlite_rows.c: the restore's fast path for a table's row file. NULL if
+ * the table cannot take it (see sqlite_rows.c). */
+struct sqlite_rows;
+struct sqlite_rows *sqlite_rows_open(sqlite3 *db, const struct sqlite_table *t);
+enum {
+	ROWS_MORE,     /* the line goes on */
+	ROWS_DONE,     /* the line was a row, and is inserted */
+	ROWS_FALLBACK, /* not a row of dbgit's: sqlite_rows_raw holds the line so
+			  far (empty if it came in one piece: the caller has it) */
+	ROWS_REFUSED,  /* not a row of dbgit's, and too long to hand back */
+	ROWS_FAILED,   /* the insert failed: sqlite3_errmsg says why */
+	ROWS_TOO_LONG, /* longer than limit */
+};
+/* Feeds the next bytes of a line (eol: they end it, with its newline). */
+int sqlite_rows_feed(struct sqlite_rows *r, const char *p, size_t n, int eol, size_t limit);
+const struct buf *sqlite_rows_raw(const struct sqlite_rows *r);
+/* The line ends without its newline (its file ended): FALLBACK or REFUSED. */
+int sqlite_rows_cut(struct sqlite_rows *r);
+/* Forgets the line read so far. */
+void sqlite_rows_abandon(struct sqlite_rows *r);
+void sqlite_rows_free(struct sqlite_rows *r);
 
 #endif

@@ -225,6 +225,43 @@ int sqlite_list_tables(sqlite3 *db, const char *path, const struct job_cfg *job,
 	return 0;
 }
 
+int sqlite_table_for_dir(sqlite3 *db, const char *path, const char *dir, struct sqlite_table *out)
+{
+	sqlite3_stmt *st;
+	memset(out, 0, sizeof(*out));
+	int rc = sqlite3_prepare_v2(db,
+				    "SELECT name, sql FROM sqlite_schema WHERE type='table' AND "
+				    "name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+				    -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return sqlite_fail(db, rc, path, "reading the schema");
+	int found = 0;
+	while (!found && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		const char *sql = (const char *)sqlite3_column_text(st, 1);
+		char *d = name ? sqlite_sanitize(name) : NULL;
+		if (d && !strcmp(d, dir)) {
+			out->name = xstrdup(name);
+			out->sql = xstrdup(sql ? sql : "");
+			out->dir = d;
+			out->is_virtual = !sqlite3_strnicmp(out->sql, "CREATE VIRTUAL TABLE", 20);
+			found = 1;
+		} else {
+			free(d);
+		}
+	}
+	sqlite3_finalize(st);
+	if (!found)
+		return rc == SQLITE_DONE ? 0 : sqlite_fail(db, rc, path, "reading the schema");
+	int is_virtual = out->is_virtual;
+	if (is_virtual || table_prepare(db, path, out) < 0) {
+		sqlite_table_free(out);
+		memset(out, 0, sizeof(*out));
+		return is_virtual ? 0 : ERR_GENERIC;
+	}
+	return 1;
+}
+
 /* SQLite's own collations; any other is the application's, registered at
  * run time by its code. dbgit cannot order, index or even re-create such a
  * table (CREATE TABLE fails without the collation), and a stand-in
