@@ -124,6 +124,7 @@ struct sqlite_exec {
 	char *rows_dir;    /* the table folder of that row file */
 	int line_start;    /* the next byte fed starts a line */
 	int fast_line;     /* ... or the fast path has the line so far */
+	int trusted;       /* dbgit's own statement: the authorizer lets it be */
 };
 int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target);
 /* Feeds the next bytes of snapshot file `file` (its lines are counted from
@@ -136,7 +137,7 @@ int sqlite_exec_close(struct sqlite_exec *x);
 /* sqlite_rows.c: the restore's fast path for a table's row file. NULL if
  * the table cannot take it (see sqlite_rows.c). */
 struct sqlite_rows;
-struct sqlite_rows *sqlite_rows_open(sqlite3 *db, const struct sqlite_table *t);
+struct sqlite_rows *sqlite_rows_open(sqlite3 *db, const struct sqlite_table *t, int *trusted);
 enum {
 	ROWS_MORE,     /* the line goes on */
 	ROWS_DONE,     /* the line was a row, and is inserted */
@@ -145,10 +146,12 @@ enum {
 	ROWS_REFUSED,  /* not a row of dbgit's, and too long to hand back */
 	ROWS_FAILED,   /* the insert failed: sqlite3_errmsg says why */
 	ROWS_TOO_LONG, /* longer than limit */
+	ROWS_IO,       /* a temp file failed: sqlite_rows_errno says why */
 };
 /* Feeds the next bytes of a line (eol: they end it, with its newline). */
 int sqlite_rows_feed(struct sqlite_rows *r, const char *p, size_t n, int eol, size_t limit);
 const struct buf *sqlite_rows_raw(const struct sqlite_rows *r);
+int sqlite_rows_errno(const struct sqlite_rows *r);
 /* The line ends without its newline (its file ended): FALLBACK or REFUSED. */
 int sqlite_rows_cut(struct sqlite_rows *r);
 /* Forgets the line read so far. */

@@ -27,12 +27,21 @@
  * up to ROWS_RAW_MAX bytes; past that, a line that then turns out not to
  * be a row is refused (no dump of dbgit's writes one).
  *
- * Memory per line: the decoded values (a 32 MiB BLOB once, plus the record
- * SQLite builds from it), never the line's text.
+ * Memory per line: the decoded values, never the line's text. A BLOB over
+ * SPILL_MIN is decoded into a temp file instead, where the table allows it
+ * (spill_ok): the row is inserted with a zeroblob of its size, which SQLite
+ * writes without allocating it when it is the row's last value, and the
+ * bytes are copied in with sqlite3_blob_write. Nothing can tell the two
+ * ways apart: no trigger, CHECK, generated column or index sees the row
+ * between the insert and the write. So a 32 MiB BLOB costs a restore a
+ * few pages of cache, not 64 MiB.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sqlite_internal.h"
 
@@ -40,6 +49,9 @@
 #define TOKEN_MAX    64
 /* A value buffer larger than this is given back after its row. */
 #define KEEP_MAX (1 << 20)
+/* A BLOB larger than this goes to a temp file as it is decoded (see
+ * spill_ok). */
+#define SPILL_MIN (1 << 20)
 
 enum state {
 	S_HEAD,	      /* matching the INSERT head */
@@ -80,15 +92,165 @@ struct sqlite_rows {
 	struct buf raw;
 	int raw_gone;
 	size_t line_len;
+	/* the spill of one large BLOB a row */
+	char *table;	 /* the table's name, for sqlite3_blob_open */
+	char **col_name; /* each parameter's column (NULL: the rowid) */
+	int *col_cid;	 /* ... and its cid, -1 for the rowid */
+	int rowid_table;
+	sqlite3_stmt *check; /* spill_ok's: tables, triggers, indexes */
+	int *trusted;	     /* set while dbgit's own statements run */
+	int spill_fd;
+	int spill_col; /* the column spilled this line, or -1 */
+	uint64_t spill_len;
+	int spill_err; /* errno of a failed write */
 };
 
-struct sqlite_rows *sqlite_rows_open(sqlite3 *db, const struct sqlite_table *t)
+/* Which column each parameter of the INSERT fills, as table_prepare
+ * listed them: the rowid first if it is kept, then every column that is
+ * not hidden, in cid order. Leaves the spill off if they do not match. */
+static void spill_setup(struct sqlite_rows *r, const struct sqlite_table *t)
+{
+	sqlite3_stmt *st;
+	r->spill_fd = -1;
+	r->spill_col = -1;
+	if (t->without_rowid || !sqlite3_strnicmp(t->name, "sqlite_", 7))
+		return;
+	r->col_name = calloc((size_t)r->ncols, sizeof(*r->col_name));
+	r->col_cid = calloc((size_t)r->ncols, sizeof(*r->col_cid));
+	if (!r->col_name || !r->col_cid)
+		return;
+	int k = 0;
+	if (t->rowid_name)
+		r->col_cid[k++] = -1;
+	*r->trusted = 1;
+	int ok =
+	    sqlite3_prepare_v2(r->db, "SELECT cid, name, hidden FROM pragma_table_xinfo(?1) ORDER BY cid", -1,
+			       &st, NULL) == SQLITE_OK;
+	if (ok) {
+		sqlite3_bind_text(st, 1, t->name, -1, SQLITE_STATIC);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (sqlite3_column_int(st, 2))
+				continue;
+			if (k == r->ncols) {
+				ok = 0;
+				break;
+			}
+			r->col_cid[k] = sqlite3_column_int(st, 0);
+			r->col_name[k++] = xstrdup((const char *)sqlite3_column_text(st, 1));
+		}
+		sqlite3_finalize(st);
+	}
+	/* Is the table as it was, and is its column in no index? */
+	ok = ok && k == r->ncols &&
+	     sqlite3_prepare_v3(
+		 r->db,
+		 "SELECT (SELECT count(*) FROM sqlite_schema WHERE type='table' AND name=?1 "
+		 "AND sql NOT LIKE '%CHECK%' AND sql NOT LIKE '%WITHOUT%') "
+		 "- (SELECT count(*) FROM sqlite_schema WHERE type='trigger' AND tbl_name=?1 COLLATE NOCASE) "
+		 "- (SELECT count(*) FROM pragma_table_xinfo(?1) WHERE hidden) "
+		 "- (SELECT count(*) FROM pragma_index_list(?1) il, pragma_index_xinfo(il.name) ix "
+		 "WHERE ix.cid = ?2 OR ix.cid = -2)",
+		 -1, SQLITE_PREPARE_PERSISTENT, &r->check, NULL) == SQLITE_OK;
+	*r->trusted = 0;
+	if (ok)
+		r->table = xstrdup(t->name);
+}
+
+/* May the BLOB of parameter col be written after the row (see the top)?
+ * Asked again for every such row: a line that went the slow way may have
+ * changed the schema. */
+static int spill_ok(struct sqlite_rows *r, int col)
+{
+	if (!r->table || r->col_cid[col] < 0)
+		return 0;
+	*r->trusted = 1;
+	sqlite3_reset(r->check);
+	sqlite3_bind_text(r->check, 1, r->table, -1, SQLITE_STATIC);
+	sqlite3_bind_int(r->check, 2, r->col_cid[col]);
+	int ok = sqlite3_step(r->check) == SQLITE_ROW && sqlite3_column_int(r->check, 0) == 1;
+	sqlite3_reset(r->check);
+	*r->trusted = 0;
+	return ok;
+}
+
+/* Moves what the column decoded so far to the spill file. */
+static int spill_write(struct sqlite_rows *r, struct buf *v)
+{
+	for (size_t off = 0; off < v->len;) {
+		ssize_t w = write(r->spill_fd, v->data + off, v->len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			r->spill_err = w < 0 ? errno : ENOSPC;
+			return -1;
+		}
+		off += (size_t)w;
+	}
+	r->spill_len += v->len;
+	buf_clear(v);
+	return 0;
+}
+
+static int spill_start(struct sqlite_rows *r)
+{
+	if (r->spill_fd < 0) {
+		char *dir = NULL;
+		if (fs_mkdtemp(&dir, "blob") < 0) {
+			err_clear();
+			return -1;
+		}
+		char *path = xasprintf("%s/value", dir);
+		r->spill_fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		unlink(path);
+		rmdir(dir);
+		free(path);
+		free(dir);
+		if (r->spill_fd < 0)
+			return -1;
+	}
+	if (ftruncate(r->spill_fd, 0) < 0 || lseek(r->spill_fd, 0, SEEK_SET) < 0)
+		return -1;
+	r->spill_col = r->col;
+	r->spill_len = 0;
+	return 0;
+}
+
+/* After the insert: the spilled bytes into the row. */
+static int spill_copy(struct sqlite_rows *r)
+{
+	if (sqlite3_changes(r->db) != 1)
+		return 0; /* nothing was inserted (OR IGNORE): nothing to fill */
+	sqlite3_blob *h = NULL;
+	int rc = sqlite3_blob_open(r->db, "main", r->table, r->col_name[r->spill_col],
+				   sqlite3_last_insert_rowid(r->db), 1, &h);
+	char *chunk = rc == SQLITE_OK ? malloc(1 << 16) : NULL;
+	if (rc == SQLITE_OK && !chunk)
+		rc = SQLITE_NOMEM;
+	for (uint64_t off = 0; rc == SQLITE_OK && off < r->spill_len;) {
+		size_t want = r->spill_len - off < (1 << 16) ? (size_t)(r->spill_len - off) : (1 << 16);
+		ssize_t n = pread(r->spill_fd, chunk, want, (off_t)off);
+		if (n <= 0) {
+			r->spill_err = n < 0 ? errno : EIO;
+			rc = SQLITE_IOERR;
+			break;
+		}
+		rc = sqlite3_blob_write(h, chunk, (int)n, (int)off);
+		off += (uint64_t)n;
+	}
+	free(chunk);
+	int crc = h ? sqlite3_blob_close(h) : SQLITE_OK;
+	return rc == SQLITE_OK ? crc : rc;
+}
+
+struct sqlite_rows *sqlite_rows_open(sqlite3 *db, const struct sqlite_table *t, int *trusted)
 {
 	if (!t->insert_head || t->ncols <= 0 || t->ncols > 2000)
 		return NULL;
 	struct sqlite_rows *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
+	r->spill_fd = -1;
+	r->trusted = trusted;
 	struct buf sql = BUF_INIT;
 	buf_puts(&sql, t->insert_head);
 	for (int i = 0; i < t->ncols; i++)
@@ -111,6 +273,7 @@ struct sqlite_rows *sqlite_rows_open(sqlite3 *db, const struct sqlite_table *t)
 		return NULL;
 	}
 	r->hex_hi = -1;
+	spill_setup(r, t);
 	return r;
 }
 
@@ -120,6 +283,14 @@ void sqlite_rows_free(struct sqlite_rows *r)
 		return;
 	sqlite3_finalize(r->ins);
 	sqlite3_finalize(r->real);
+	sqlite3_finalize(r->check);
+	for (int i = 0; r->col_name && i < r->ncols; i++)
+		free(r->col_name[i]);
+	free(r->col_name);
+	free(r->col_cid);
+	free(r->table);
+	if (r->spill_fd >= 0)
+		close(r->spill_fd);
 	for (int i = 0; r->vals && i < r->ncols; i++)
 		buf_free(&r->vals[i]);
 	free(r->vals);
@@ -145,6 +316,8 @@ static void line_reset(struct sqlite_rows *r)
 	r->tok_len = 0;
 	r->line_len = 0;
 	r->raw_gone = 0;
+	r->spill_col = -1;
+	r->spill_len = 0;
 	buf_clear(&r->raw);
 	if (r->raw.cap > 2 * ROWS_RAW_MAX)
 		buf_free(&r->raw);
@@ -155,6 +328,11 @@ static void line_reset(struct sqlite_rows *r)
 	}
 }
 
+int sqlite_rows_errno(const struct sqlite_rows *r)
+{
+	return r->spill_err;
+}
+
 int sqlite_rows_cut(struct sqlite_rows *r)
 {
 	return r->raw_gone ? ROWS_REFUSED : ROWS_FALLBACK;
@@ -162,6 +340,7 @@ int sqlite_rows_cut(struct sqlite_rows *r)
 
 void sqlite_rows_abandon(struct sqlite_rows *r)
 {
+	r->spill_err = 0;
 	sqlite3_reset(r->ins);
 	sqlite3_clear_bindings(r->ins);
 	line_reset(r);
@@ -262,6 +441,8 @@ static int bind_token(struct sqlite_rows *r)
 
 static int bind_bytes(struct sqlite_rows *r)
 {
+	if (r->spill_col == r->col)
+		return 1; /* bound at the end of the line */
 	struct buf *v = &r->vals[r->col];
 	const char *p = v->data ? v->data : empty;
 	if (v->len > INT32_MAX)
@@ -392,6 +573,13 @@ static void parse(struct sqlite_rows *r, const unsigned char *p, size_t n, int *
 					r->hex_hi = -1;
 				}
 			}
+			/* Past SPILL_MIN, the column's bytes go on in the file (if
+			 * that fails, in memory). */
+			if (r->kind == K_BLOB && r->spill_col < 0 && v->len > SPILL_MIN && r->table &&
+			    spill_ok(r, r->col))
+				spill_start(r);
+			if (r->spill_col == r->col && spill_write(r, v) < 0)
+				goto bad;
 			if (q) {
 				if (r->hex_hi >= 0)
 					goto bad;
@@ -470,14 +658,39 @@ int sqlite_rows_feed(struct sqlite_rows *r, const char *p, size_t n, int eol, si
 	}
 	int bad;
 	parse(r, (const unsigned char *)p, n, &bad);
+	if (r->spill_err)
+		return ROWS_IO;
 	if (bad || (eol && r->st != S_DONE))
 		return r->raw_gone ? ROWS_REFUSED : ROWS_FALLBACK;
 	if (!eol)
 		return ROWS_MORE;
-	int rc = sqlite3_step(r->ins);
+	int spilled = r->spill_col >= 0, rc = SQLITE_OK;
+	if (spilled && spill_ok(r, r->spill_col)) {
+		rc = sqlite3_bind_zeroblob64(r->ins, r->spill_col + 1, r->spill_len);
+	} else if (spilled) {
+		/* The table changed: the bytes are bound after all. */
+		struct buf *v = &r->vals[r->spill_col];
+		rc = r->spill_len > INT32_MAX || buf_grow(v, (size_t)r->spill_len) < 0 ? SQLITE_TOOBIG
+										       : SQLITE_OK;
+		if (rc == SQLITE_OK &&
+		    pread(r->spill_fd, v->data, (size_t)r->spill_len, 0) != (ssize_t)r->spill_len) {
+			r->spill_err = errno ? errno : EIO;
+			return ROWS_IO;
+		}
+		v->len = (size_t)r->spill_len;
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_blob(r->ins, r->spill_col + 1, v->data ? v->data : empty,
+					       (int)v->len, SQLITE_STATIC);
+		spilled = 0;
+	}
+	if (rc != SQLITE_OK)
+		return ROWS_FAILED;
+	rc = sqlite3_step(r->ins);
 	if (rc != SQLITE_DONE)
 		return ROWS_FAILED; /* the caller reads the message, then abandons */
 	sqlite3_reset(r->ins);
+	if (spilled && (rc = spill_copy(r)) != SQLITE_OK)
+		return r->spill_err ? ROWS_IO : ROWS_FAILED;
 	line_reset(r);
 	return ROWS_DONE;
 }
