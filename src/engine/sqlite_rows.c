@@ -140,7 +140,8 @@ static void spill_setup(struct sqlite_rows *r, const struct sqlite_table *t)
 		}
 		sqlite3_finalize(st);
 	}
-	/* Is the table as it was, and is its column in no index? */
+	/* Is the table as it was, and is its column in no index (nor in an
+	 * expression or a partial index's WHERE, which may read it)? */
 	ok = ok && k == r->ncols &&
 	     sqlite3_prepare_v3(
 		 r->db,
@@ -149,7 +150,7 @@ static void spill_setup(struct sqlite_rows *r, const struct sqlite_table *t)
 		 "- (SELECT count(*) FROM sqlite_schema WHERE type='trigger' AND tbl_name=?1 COLLATE NOCASE) "
 		 "- (SELECT count(*) FROM pragma_table_xinfo(?1) WHERE hidden) "
 		 "- (SELECT count(*) FROM pragma_index_list(?1) il, pragma_index_xinfo(il.name) ix "
-		 "WHERE ix.cid = ?2 OR ix.cid = -2)",
+		 "WHERE ix.cid = ?2 OR ix.cid = -2 OR il.partial)",
 		 -1, SQLITE_PREPARE_PERSISTENT, &r->check, NULL) == SQLITE_OK;
 	*r->trusted = 0;
 	if (ok)
