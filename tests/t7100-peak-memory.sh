@@ -14,7 +14,9 @@
 
 if ! [ -x /usr/bin/time ]; then
 	echo "ok - peak memory # SKIP /usr/bin/time is missing (apt-get install time)"
-	test_done
+	# The figures, as TAP comments.
+sed 's/^/# peak RSS, /' "$T/figures"
+test_done
 	exit
 fi
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
@@ -44,31 +46,33 @@ peak_kb() {
 test_case "the one-row database: what any backup and restore needs" '
 	peak_kb "$DBGIT" --config dbgit.toml backup tiny --no-push --no-rotate >tiny.backup
 	peak_kb "$DBGIT" --config dbgit.toml restore tiny --format sql --to r-tiny.db >tiny.restore
-	echo "peak RSS: backup $(cat tiny.backup) KiB, restore $(cat tiny.restore) KiB"
+	echo "one row: backup $(cat tiny.backup) KiB, restore $(cat tiny.restore) KiB" >>figures
 	same_db tiny.db r-tiny.db
 '
 
 test_case "backup of a 24 MiB BLOB needs less than 2 more copies of it" '
 	kb=$(peak_kb "$DBGIT" --config dbgit.toml backup blob --no-push --no-rotate)
-	echo "peak RSS: ${kb} KiB, $(( (kb - $(cat tiny.backup)) * 1024 * 100 / BLOB ))% of the BLOB above the one-row database"
+	echo "BLOB backup: ${kb} KiB, $(( (kb - $(cat tiny.backup)) * 1024 * 100 / BLOB ))% of the BLOB above one row" | tee -a figures
 	[ $(( (kb - $(cat tiny.backup)) * 1024 )) -lt $((2 * BLOB)) ]
 '
 
 test_case "restore of it (from SQL) needs less than 3 more, and gives it back" '
 	kb=$(peak_kb "$DBGIT" --config dbgit.toml restore blob --format sql --to r-blob.db)
-	echo "peak RSS: ${kb} KiB, $(( (kb - $(cat tiny.restore)) * 1024 * 100 / BLOB ))% of the BLOB above the one-row database"
+	echo "BLOB restore: ${kb} KiB, $(( (kb - $(cat tiny.restore)) * 1024 * 100 / BLOB ))% of the BLOB above one row" | tee -a figures
 	[ $(( (kb - $(cat tiny.restore)) * 1024 )) -lt $((3 * BLOB)) ]
 	same_db blob.db r-blob.db
 '
 
 test_case "100,000 rows: backup and restore need less than 32 MiB more than one row" '
 	kb=$(peak_kb "$DBGIT" --config dbgit.toml backup rows --no-push --no-rotate)
-	echo "backup peak RSS: ${kb} KiB"
+	echo "100,000 rows backup: ${kb} KiB" | tee -a figures
 	[ $(( (kb - $(cat tiny.backup)) * 1024 )) -lt $((32 * MIB)) ]
 	kb=$(peak_kb "$DBGIT" --config dbgit.toml restore rows --format sql --to r-rows.db)
-	echo "restore peak RSS: ${kb} KiB"
+	echo "100,000 rows restore: ${kb} KiB" | tee -a figures
 	[ $(( (kb - $(cat tiny.restore)) * 1024 )) -lt $((32 * MIB)) ]
 	same_db rows.db r-rows.db
 '
 
+# The figures, as TAP comments.
+sed 's/^/# peak RSS, /' "$T/figures"
 test_done
