@@ -680,18 +680,17 @@ static int fast_segment(struct sqlite_exec *x, const char *p, size_t take, int n
 	x->stmt_file = xstrdup(x->file);
 	x->stmt_line = x->line;
 	char msg[200];
-	clean_message(sqlite3_errmsg(x->db), msg, sizeof(msg));
+	if (r == ROWS_IO)
+		snprintf(msg, sizeof(msg), "a temp file for a large value: %s",
+			 strerror(sqlite_rows_errno(x->rows)));
+	else
+		clean_message(sqlite3_errmsg(x->db), msg, sizeof(msg));
 	sqlite_rows_abandon(x->rows);
 	if (r == ROWS_TOO_LONG)
 		return fail_at(x, "a statement longer than SQLite's length limit");
 	if (r == ROWS_REFUSED)
 		return fail_at(x, "a long line that is not a row in dbgit's format");
-	if (r == ROWS_IO) {
-		snprintf(msg, sizeof(msg), "a temp file for a large value: %s", strerror(sqlite_rows_errno(x->rows)));
-		sqlite_rows_abandon(x->rows);
-		return fail_at(x, msg);
-	}
-	return fail_at(x, x->denied[0] ? x->denied : msg);
+	return fail_at(x, x->denied[0] && r != ROWS_IO ? x->denied : msg);
 }
 
 int sqlite_exec_feed(struct sqlite_exec *x, const char *file, const char *data, size_t len)
@@ -726,7 +725,8 @@ int sqlite_exec_feed(struct sqlite_exec *x, const char *file, const char *data, 
 					    !x->stmt.len && !x->vtab_next);
 		if (fast)
 			x->denied[0] = '\0';
-		int rc = fast ? fast_segment(x, p, take, nl != NULL, limit) : slow_segment(x, p, take, nl != NULL, limit);
+		int rc = fast ? fast_segment(x, p, take, nl != NULL, limit)
+			      : slow_segment(x, p, take, nl != NULL, limit);
 		p += take;
 		if (rc < 0)
 			return rc;
