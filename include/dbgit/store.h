@@ -140,6 +140,13 @@ struct dump_source *snap_feed_source(struct snap_feed *f);
 int snap_feed_check(struct snap_feed *f, struct store *st, const char *tree);
 void snap_feed_free(struct snap_feed *f);
 
+/* Writes the commit's plain files and its MANIFEST.json (decrypted if
+ * encrypted) into the new directory dir, built beside it and renamed into
+ * place when complete. An existing empty dir is fine; a non-empty one is
+ * ERR_EXISTS unless force (then it is replaced whole). */
+int snap_export(struct store *st, const char *commit, const char *dir, int force, size_t max_blob,
+		size_t *n_files);
+
 /* Prints a unified diff of the files ending in suffix between two commits,
  * each logical file compared whole (its chunks joined). n_changed receives
  * the number of files that differ. */

@@ -47,8 +47,11 @@ int crypt_hkdf(const unsigned char *ikm, size_t ikmlen, const unsigned char *sal
 	OSSL_PARAM params[5], *p = params;
 	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm, ikmlen);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
+	/* No salt is HashLen zeros (RFC 5869 2.2), OpenSSL's default. */
+	if (saltlen)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, saltlen);
+	if (infolen)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, infolen);
 	*p = OSSL_PARAM_construct_end();
 	int ok = ctx && EVP_KDF_derive(ctx, out, outlen, params) == 1;
 	EVP_KDF_CTX_free(ctx);
