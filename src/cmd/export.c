@@ -54,8 +54,8 @@ const struct cmd_entry cmd_export_entry = {
 		"sqlite3 recipe works from there. DIR is built beside it and renamed into place\n"
 		"when complete. A DIR that is not empty is refused without --force, which\n"
 		"replaces it whole. Files are 0600, directories 0700: they hold the data.\n"
-		"Exit status: 0 exported; 1 the snapshot could not be read (changed, damaged);\n"
-		"2 bad arguments, unknown job or revision, no key or the wrong key, DIR not\n"
+		"Exit status: 0 exported; 1 the snapshot could not be read (changed, damaged,\n"
+		"no key or another key); 2 bad arguments, unknown job or revision, DIR not\n"
 		"empty.\n",
 	.exec = cmd_export,
 };

@@ -69,11 +69,11 @@ int snap_tree_key_id(git_repository *repo, const git_tree *root, const char *com
 static int need_key(const struct crypt_key *key, const char *id, const char *commit)
 {
 	if (!key)
-		return err_set(ERR_USAGE,
+		return err_set(ERR_VERIFY,
 			       "snapshot %.12s is encrypted (key %s); set [repository] key_file to its key file",
 			       commit, id);
 	if (strcmp(key->id, id))
-		return err_set(ERR_USAGE, "snapshot %.12s is encrypted with key %s, not with the key in %s (%s)",
+		return err_set(ERR_VERIFY, "snapshot %.12s is encrypted with key %s, not with the key in %s (%s)",
 			       commit, id, key->file, key->id);
 	return 0;
 }

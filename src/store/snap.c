@@ -86,11 +86,11 @@ static int read_sealed_manifest(struct store *st, git_tree *tree, const char *co
 {
 	const struct crypt_key *key = st->key;
 	if (!key)
-		return err_set(ERR_USAGE,
+		return err_set(ERR_VERIFY,
 			       "snapshot %.12s is encrypted (key %s); set [repository] key_file to its key file",
 			       commit_hex, key_id);
 	if (strcmp(key->id, key_id))
-		return err_set(ERR_USAGE, "snapshot %.12s is encrypted with key %s, not with the key in %s (%s)",
+		return err_set(ERR_VERIFY, "snapshot %.12s is encrypted with key %s, not with the key in %s (%s)",
 			       commit_hex, key_id, key->file, key->id);
 	const git_tree_entry *e = git_tree_entry_byname(tree, SNAP_MANIFEST_ENC);
 	git_odb *odb = NULL;

@@ -59,7 +59,8 @@ struct snap_file {
  * path order, every entry checked (snap_check_entry; sealed names opened
  * with key), without the root's manifest and key entries. *key_used is
  * set to key if the snapshot is encrypted, else NULL. An encrypted
- * snapshot without key, or under another key, is a one-line ERR_USAGE. */
+ * snapshot without key, or under another key, is a one-line ERR_VERIFY
+ * naming the key ids (it cannot be read: exit 1, like a damaged one). */
 int snap_files(git_repository *repo, const struct crypt_key *key, const char *rev, struct snap_file **out,
 	       size_t *n, const struct crypt_key **key_used);
 void snap_files_free(struct snap_file *f, size_t n);
