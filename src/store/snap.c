@@ -128,14 +128,16 @@ int snap_read_manifest_text(struct store *st, const char *commit_hex, char **tex
 	*text = NULL;
 	*len = 0;
 	git_oid oid;
-	git_commit *c = NULL;
+	git_object *c = NULL;
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
 	git_blob *blob = NULL;
 	git_odb *odb = NULL;
 	int rc = 0;
-	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_commit_lookup(&c, st->repo, &oid) < 0 ||
-	    git_commit_tree(&tree, c) < 0) {
+	/* A commit, or the tree of a snapshot being verified before it is
+	 * committed. */
+	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_object_lookup(&c, st->repo, &oid, GIT_OBJECT_ANY) < 0 ||
+	    git_object_peel((git_object **)&tree, c, GIT_OBJECT_TREE) < 0) {
 		rc = store_git_error(commit_hex);
 		goto out;
 	}
@@ -173,7 +175,7 @@ out:
 	git_blob_free(blob);
 	git_tree_entry_free(e);
 	git_tree_free(tree);
-	git_commit_free(c);
+	git_object_free(c);
 	return rc;
 }
 
@@ -320,6 +322,7 @@ struct snap_source {
 	struct snap_file *files;
 	size_t n, cur;
 	const struct crypt_key *key; /* the snapshot's; NULL if plain */
+	git_oid *expect;             /* encrypted: each file's blob by the manifest */
 	struct snap_blob blob;
 	size_t off;
 	size_t max_blob; /* the largest file read whole (see snap_blob_read) */
@@ -387,6 +390,9 @@ static int source_next(struct dump_source *d, const char **path)
 	int rc = snap_blob_read(s->st->repo, s->key, &f->id, s->max_blob, s->commit, f->path, &s->blob);
 	if (rc < 0)
 		return rc;
+	if (s->expect && !git_oid_equal(&f->id, &s->expect[s->cur - 1]))
+		return err_set(ERR_VERIFY, "snapshot %.12s: %s in its tree is not the file its manifest lists",
+			       s->commit, f->path);
 	s->off = 0;
 	*path = f->path;
 	return 1;
@@ -407,6 +413,44 @@ static ssize_t source_read(struct dump_source *d, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
+static int cmp_listed(const void *a, const void *b)
+{
+	return strcmp((*(const struct manifest_file *const *)a)->path, (*(const struct manifest_file *const *)b)->path);
+}
+
+/* An encrypted snapshot's tree is bound to its manifest, which is
+ * authenticated: the same plain paths, each with the blob the manifest
+ * lists. Each chunk authenticates alone, so without this a chunk moved to
+ * another name, or one of an older snapshot put in its place, would go
+ * unnoticed until the restored data was compared. The paths are compared
+ * here, the blobs as each is read (source_next), after it authenticates:
+ * a changed blob is then reported as such. */
+static int match_manifest(struct store *st, struct snap_source *s)
+{
+	struct manifest m;
+	int rc = snap_read_manifest(st, s->commit, &m);
+	if (rc < 0)
+		return rc;
+	/* The manifest lists files in write order; the tree's are sorted. */
+	const struct manifest_file **listed = calloc(m.n_files + 1, sizeof(*listed));
+	for (size_t j = 0; j < m.n_files; j++)
+		listed[j] = &m.files[j];
+	qsort(listed, m.n_files, sizeof(*listed), cmp_listed);
+	s->expect = calloc(s->n + 1, sizeof(*s->expect));
+	size_t i = 0;
+	for (; i < s->n && i < m.n_files; i++)
+		if (strcmp(s->files[i].path, listed[i]->path) || git_oid_fromstr(&s->expect[i], listed[i]->blob) < 0)
+			break;
+	if (i < s->n || i < m.n_files) {
+		const char *path = i < s->n ? s->files[i].path : listed[i]->path;
+		rc = err_set(ERR_VERIFY, "snapshot %.12s: %s in its tree is not the file its manifest lists", s->commit,
+			     path);
+	}
+	free(listed);
+	manifest_free(&m);
+	return rc;
+}
+
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit_hex, size_t max_blob)
 {
 	return snap_source_new_only(out, st, commit_hex, max_blob, NULL, NULL);
@@ -422,8 +466,10 @@ int snap_source_new_only(struct dump_source **out, struct store *st, const char 
 	snprintf(s->commit, sizeof(s->commit), "%s", commit_hex);
 	s->max_blob = max_blob > MANIFEST_MAX_TEXT ? max_blob : MANIFEST_MAX_TEXT;
 	int rc = snap_files(st->repo, st->key, commit_hex, &s->files, &s->n, &s->key);
+	if (rc == 0 && s->key)
+		rc = match_manifest(st, s);
 	if (rc < 0) {
-		free(s);
+		snap_source_free(&s->src);
 		*out = NULL;
 		return rc;
 	}
@@ -431,10 +477,13 @@ int snap_source_new_only(struct dump_source **out, struct store *st, const char 
 	if (want) {
 		size_t kept = 0;
 		for (size_t i = 0; i < s->n; i++) {
-			if (want(arg, s->files[i].path))
+			if (want(arg, s->files[i].path)) {
+				if (s->expect)
+					s->expect[kept] = s->expect[i];
 				s->files[kept++] = s->files[i];
-			else
+			} else {
 				free(s->files[i].path);
+			}
 		}
 		s->n = kept;
 	}
@@ -449,6 +498,7 @@ void snap_source_free(struct dump_source *d)
 		return;
 	snap_blob_release(&s->blob);
 	snap_files_free(s->files, s->n);
+	free(s->expect);
 	free(s);
 }
 
