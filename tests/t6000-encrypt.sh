@@ -35,7 +35,9 @@ sqlite3 "$T/app.db" "CREATE TABLE patients_register(id INTEGER PRIMARY KEY, name
 INSERT INTO patients_register VALUES (1, 'Jane-Q-Public-1947', 'jane.public@example.org', 'hypertension-stage-two');
 CREATE TABLE ward_notes_archive(id INTEGER PRIMARY KEY, note TEXT);
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 3000)
-INSERT INTO ward_notes_archive SELECT i, 'note ' || i || ' ' || hex(randomblob(40)) FROM s;"
+INSERT INTO ward_notes_archive SELECT i, 'note ' || i || ' ' || hex(randomblob(40)) FROM s;
+CREATE TABLE t(x TEXT); INSERT INTO t VALUES ('one-letter-table');
+CREATE TABLE $(printf 'long_%.0s' $(seq 30))name(x); INSERT INTO $(printf 'long_%.0s' $(seq 30))name VALUES (1);"
 
 test_case "keygen writes a 0600 key file with a version line and refuses an existing file" '
 	umask 022
@@ -68,6 +70,10 @@ test_case "a key file others can read is refused, naming it" '
 	expect_exit 2 "$DBGIT" --config "$T/loose.toml" list
 	stderr_has "key file $T/loose.key is accessible by group or others"
 	[ "$(wc -l <.stderr)" = 1 ]
+	expect_exit 2 "$DBGIT" --config "$T/loose.toml" check
+	stderr_has "key file $T/loose.key is accessible by group or others"
+	expect_exit 0 "$DBGIT" --config "$T/loose.toml" init
+	stderr_has "warning: key file $T/loose.key is accessible by group or others"
 '
 
 test_case "with key_file every new snapshot is encrypted: no table name or value in any object" '
@@ -100,6 +106,7 @@ test_case "restore with the key gives an identical database, from the SQL and th
 	expect_exit 0 dg restore app --table patients_register --to r-one.db
 	[ "$(sqlite3 r-one.db "SELECT name FROM patients_register")" = Jane-Q-Public-1947 ]
 	expect_exit 0 dg verify app
+	[ "$(sqlite3 r-sql.db "SELECT x FROM t")" = one-letter-table ]
 '
 
 test_case "list and show read the encrypted manifest" '
@@ -138,8 +145,9 @@ test_case "a changed row changes a few chunks; diff and diff --stat show it in c
 	no_secret_in "$REPO"
 '
 
-test_case "restore --at and verify --all work on encrypted history" '
+test_case "restore --at, verify --all and verify --sample work on encrypted history" '
 	expect_exit 0 dg verify app --all
+	expect_exit 0 dg verify app --sample 2
 	expect_exit 0 dg restore app HEAD~2 --to r-first.db
 	[ "$(sqlite3 r-first.db "SELECT note FROM ward_notes_archive WHERE id = 1500")" != edited-note ]
 	expect_exit 0 dg restore app --at "2999-01-01" --to r-at.db

@@ -366,7 +366,7 @@ int crypt_name_open(const struct crypt_key *key, const char *sealed, char out[25
 {
 	size_t n = strlen(sealed);
 	unsigned char b64[260], raw[200];
-	int ok = n >= 24 && n <= 255 && n % 4 != 1 &&
+	int ok = n >= 23 && n <= 255 && n % 4 != 1 &&
 		 strspn(sealed, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
 	int len = 0;
 	if (ok) {

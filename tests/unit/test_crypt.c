@@ -151,6 +151,8 @@ static void test_formats(void)
 	name[3] = name[3] == 'a' ? 'b' : 'a';
 	CHECK(crypt_name_open(k, name, back, "t") < 0, "a changed name is refused");
 	CHECK(crypt_name_open(k, "0-begin-000000.sql", back, "t") < 0, "a plain name is refused");
+	CHECK(crypt_name_seal(k, "t", name) == 0 && strlen(name) == 23, "a one-byte name: %s", name);
+	CHECK(crypt_name_open(k, name, back, "t") == 0 && !strcmp(back, "t"), "opens too");
 	char longname[200];
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
