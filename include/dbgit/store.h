@@ -53,6 +53,8 @@ struct chunker {
 	size_t avg, min, max;
 };
 void chunker_init(struct chunker *c, enum chunk_mode mode, size_t max_blob);
+/* The same for an encrypted snapshot: smaller chunks (see chunk.c). */
+void chunker_init_sealed(struct chunker *c, enum chunk_mode mode, size_t max_blob);
 size_t chunker_cut(const struct chunker *c, const char *data, size_t len, int at_eof);
 
 /* Writing one snapshot. */

@@ -135,7 +135,10 @@ static int sink_open(struct dump_sink *s, const char *path, enum chunk_mode mode
 		return err_set(ERR_GENERIC, "internal: %s opened while %s is open", path, w->path);
 	w->path = xstrdup(path);
 	w->chunk_no = 0;
-	chunker_init(&w->chunker, mode, w->max_blob);
+	if (w->st->key)
+		chunker_init_sealed(&w->chunker, mode, w->max_blob);
+	else
+		chunker_init(&w->chunker, mode, w->max_blob);
 	buf_clear(&w->pending);
 	return 0;
 }

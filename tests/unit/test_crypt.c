@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dbgit/crypt.h"
+#include "dbgit/store.h"
 #include "dbgit/util.h"
 
 #include "check.h"
@@ -204,8 +205,24 @@ static void test_key_file(void)
 	free(path);
 }
 
+/* Encrypted snapshots are cut finer (no deltas for ciphertext), but never
+ * past max_blob_size, and coarser again when max_blob_size is raised. */
+static void test_sealed_chunks(void)
+{
+	struct chunker c;
+	chunker_init_sealed(&c, CHUNK_LINES, 48u << 20);
+	CHECK(c.avg == 8192 && c.max == 32768 && c.min == 1024, "48M: avg %zu max %zu min %zu", c.avg, c.max, c.min);
+	chunker_init_sealed(&c, CHUNK_LINES, 1u << 30);
+	CHECK(c.avg > 8192 && c.max <= (1u << 30), "1G: avg %zu", c.avg);
+	chunker_init_sealed(&c, CHUNK_LINES, 4096);
+	CHECK(c.max <= 4096, "tiny max_blob_size: max %zu", c.max);
+	chunker_init_sealed(&c, CHUNK_FIXED, 48u << 20);
+	CHECK(c.max == 256 * 1024, "pages: %zu", c.max);
+}
+
 int main(void)
 {
+	test_sealed_chunks();
 	test_hkdf();
 	test_siv_rfc5297();
 	test_siv256();
