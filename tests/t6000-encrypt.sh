@@ -177,8 +177,7 @@ test_case "export refuses a non-empty directory without --force and replaces it 
 	mkdir empty
 	expect_exit 0 dg export app --to empty
 	[ -f empty/MANIFEST.json ]
-	ls -a | grep -q dbgit-export && exit 1
-	true
+	[ -z "$(ls -a | grep dbgit-export)" ]
 '
 
 test_case "without the key an encrypted snapshot is refused in one line naming the key" '

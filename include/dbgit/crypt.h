@@ -27,9 +27,9 @@
 
 struct buf;
 
-#define CRYPT_KEY_ID_LEN 16      /* hex digits of a key id */
-#define CRYPT_SIV_TAG 16         /* bytes */
-#define CRYPT_HEADER 6           /* magic, version, kind */
+#define CRYPT_KEY_ID_LEN     16	 /* hex digits of a key id */
+#define CRYPT_SIV_TAG	     16	 /* bytes */
+#define CRYPT_HEADER	     6	 /* magic, version, kind */
 #define CRYPT_MAX_NAME_PLAIN 175 /* bytes of a name component that fit in 255 once sealed */
 
 enum crypt_kind {
@@ -60,8 +60,8 @@ int crypt_seal(const struct crypt_key *key, enum crypt_kind kind, const void *pl
 /* Checks and opens a sealed blob into out (at most max bytes of plain
  * content). what names the blob in the one-line error ("snapshot
  * 1a2b3c4d5e6f: 1-table/t/1-rows.sql"). */
-int crypt_open(const struct crypt_key *key, enum crypt_kind kind, const void *blob, size_t len,
-	       size_t max, const char *what, struct buf *out);
+int crypt_open(const struct crypt_key *key, enum crypt_kind kind, const void *blob, size_t len, size_t max,
+	       const char *what, struct buf *out);
 
 /* A name component, sealed and encoded for a git tree (NUL-terminated
  * into out, at least 256 bytes). Components longer than

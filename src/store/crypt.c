@@ -32,10 +32,10 @@
 #include "dbgit/util.h"
 
 #define KEY_FILE_VERSION "dbgit-key 1"
-#define KEY_BYTES 32
+#define KEY_BYTES	 32
 static const unsigned char magic[4] = {'d', 'b', 'g', 'E'};
 #define BLOB_VERSION 1
-#define SIV "AES-256-SIV"
+#define SIV	     "AES-256-SIV"
 
 /* ---- primitives ---- */
 
@@ -79,11 +79,12 @@ static int siv(int enc, const char *cipher, const unsigned char *key, size_t key
 		if (len <= CRYPT_SIV_TAG)
 			goto out;
 		/* The tag is set first: the update checks it and fails. */
-		ok = EVP_DecryptInit_ex2(ctx, c, key, NULL, NULL) == 1 &&
-		     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CRYPT_SIV_TAG, (void *)in) == 1 &&
-		     (!adlen || EVP_DecryptUpdate(ctx, NULL, &outl, ad, (int)adlen) == 1) &&
-		     EVP_DecryptUpdate(ctx, out, &outl, in + CRYPT_SIV_TAG, (int)(len - CRYPT_SIV_TAG)) == 1 &&
-		     EVP_DecryptFinal_ex(ctx, out + outl, &outl) == 1;
+		ok =
+		    EVP_DecryptInit_ex2(ctx, c, key, NULL, NULL) == 1 &&
+		    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, CRYPT_SIV_TAG, (void *)in) == 1 &&
+		    (!adlen || EVP_DecryptUpdate(ctx, NULL, &outl, ad, (int)adlen) == 1) &&
+		    EVP_DecryptUpdate(ctx, out, &outl, in + CRYPT_SIV_TAG, (int)(len - CRYPT_SIV_TAG)) == 1 &&
+		    EVP_DecryptFinal_ex(ctx, out + outl, &outl) == 1;
 	}
 out:
 	EVP_CIPHER_CTX_free(ctx);
@@ -119,7 +120,8 @@ struct crypt_key *crypt_key_from_bytes(const unsigned char raw[KEY_BYTES], const
 		       sizeof(k->names)) < 0 ||
 	    crypt_hkdf(raw, KEY_BYTES, salt, sizeof(salt) - 1, info[2], strlen(info[2]), k->manifest,
 		       sizeof(k->manifest)) < 0 ||
-	    crypt_hkdf(raw, KEY_BYTES, salt, sizeof(salt) - 1, info[3], strlen(info[3]), id, sizeof(id)) < 0) {
+	    crypt_hkdf(raw, KEY_BYTES, salt, sizeof(salt) - 1, info[3], strlen(info[3]), id, sizeof(id)) <
+		0) {
 		crypt_key_free(k);
 		return NULL;
 	}
@@ -220,8 +222,8 @@ int crypt_key_load(struct crypt_key **out, const char *path)
 		for (size_t i = 0; rc == 0 && i < KEY_BYTES; i++) {
 			int hi = hexval(hex[2 * i]), lo = hi < 0 ? -1 : hexval(hex[2 * i + 1]);
 			if (hi < 0 || lo < 0)
-				rc = err_set(ERR_USAGE, "key file %s: line 2 is not %d lowercase hex digits", path,
-					     2 * KEY_BYTES);
+				rc = err_set(ERR_USAGE, "key file %s: line 2 is not %d lowercase hex digits",
+					     path, 2 * KEY_BYTES);
 			else
 				raw[i] = (unsigned char)(hi << 4 | lo);
 		}
@@ -265,7 +267,8 @@ int crypt_seal(const struct crypt_key *key, enum crypt_kind kind, const void *pl
 	if (rc == 0) {
 		unsigned char *p = (unsigned char *)out->data;
 		header(kind, p);
-		if (crypt_siv_seal(SIV, kind_key(key, kind), 64, p, CRYPT_HEADER, z, clen, p + CRYPT_HEADER) < 0)
+		if (crypt_siv_seal(SIV, kind_key(key, kind), 64, p, CRYPT_HEADER, z, clen, p + CRYPT_HEADER) <
+		    0)
 			rc = err_set(ERR_GENERIC, "AES-256-SIV is not available from OpenSSL");
 		else
 			out->len = CRYPT_HEADER + CRYPT_SIV_TAG + clen;
@@ -284,8 +287,9 @@ int crypt_open(const struct crypt_key *key, enum crypt_kind kind, const void *bl
 	if (len < CRYPT_HEADER + CRYPT_SIV_TAG + 1 || memcmp(b, magic, 4))
 		return err_set(ERR_VERIFY, "%s: not an encrypted dbgit blob", what);
 	if (b[4] != BLOB_VERSION)
-		return err_set(ERR_VERIFY, "%s: encrypted with blob format %u, which this dbgit does not know",
-			       what, b[4]);
+		return err_set(ERR_VERIFY,
+			       "%s: encrypted with blob format %u, which this dbgit does not know", what,
+			       b[4]);
 	if (memcmp(b, h, CRYPT_HEADER))
 		return err_set(ERR_VERIFY, "%s: not an encrypted %s", what,
 			       kind == CRYPT_MANIFEST ? "manifest" : "chunk");
@@ -293,8 +297,8 @@ int crypt_open(const struct crypt_key *key, enum crypt_kind kind, const void *bl
 	unsigned char *z = malloc(clen);
 	if (!z)
 		return err_set(ERR_GENERIC, "out of memory");
-	if (crypt_siv_open(SIV, kind_key(key, kind), 64, b, CRYPT_HEADER, b + CRYPT_HEADER, len - CRYPT_HEADER,
-			   z) < 0) {
+	if (crypt_siv_open(SIV, kind_key(key, kind), 64, b, CRYPT_HEADER, b + CRYPT_HEADER,
+			   len - CRYPT_HEADER, z) < 0) {
 		free(z);
 		return err_set(ERR_VERIFY, "%s: does not authenticate under key %s: changed or damaged", what,
 			       key->id);
@@ -345,8 +349,9 @@ int crypt_name_seal(const struct crypt_key *key, const char *name, char out[256]
 {
 	size_t len = strlen(name);
 	if (len == 0 || len > CRYPT_MAX_NAME_PLAIN)
-		return err_set(ERR_GENERIC, "'%.60s...': a path component of %zu bytes does not fit an encrypted "
-					    "snapshot (at most %d)",
+		return err_set(ERR_GENERIC,
+			       "'%.60s...': a path component of %zu bytes does not fit an encrypted "
+			       "snapshot (at most %d)",
 			       name, len, CRYPT_MAX_NAME_PLAIN);
 	unsigned char ct[CRYPT_MAX_NAME_PLAIN + CRYPT_SIV_TAG];
 	unsigned char b64[4 * ((sizeof(ct) + 2) / 3) + 1];
@@ -383,7 +388,8 @@ int crypt_name_open(const struct crypt_key *key, const char *sealed, char out[25
 	}
 	if (ok) {
 		char check[256];
-		ok = crypt_siv_open(SIV, key->names, 64, NULL, 0, raw, (size_t)len, (unsigned char *)out) == 0;
+		ok =
+		    crypt_siv_open(SIV, key->names, 64, NULL, 0, raw, (size_t)len, (unsigned char *)out) == 0;
 		if (ok) {
 			out[len - CRYPT_SIV_TAG] = '\0';
 			/* One spelling per name (the base64 tail bits), no NUL or

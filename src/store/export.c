@@ -5,6 +5,7 @@
  * it. The directory is built beside DIR and renamed into place only when
  * complete: DIR is never half written.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -89,6 +90,20 @@ static int fill(struct store *st, const char *commit, const char *tmp, size_t ma
 	return rc;
 }
 
+static int is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct dirent *e;
+	int empty = 1;
+	while (empty && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
 int snap_export(struct store *st, const char *commit, const char *dir, int force, size_t max_blob,
 		size_t *n_files)
 {
@@ -98,14 +113,15 @@ int snap_export(struct store *st, const char *commit, const char *dir, int force
 	if (lstat(dir, &sb) == 0) {
 		if (!S_ISDIR(sb.st_mode))
 			return err_set(ERR_EXISTS, "%s exists and is not a directory", dir);
-		/* rmdir succeeds exactly on an empty directory. */
-		if (rmdir(dir) < 0) {
-			if (errno != ENOTEMPTY && errno != EEXIST)
-				return err_set(ERR_GENERIC, "%s: %s", dir, strerror(errno));
-			if (!force)
-				return err_set(ERR_EXISTS, "%s is not empty (--force replaces it)", dir);
-			replace = 1;
-		}
+		/* An empty one is replaced by the rename (rename(2) takes an
+		 * empty directory's place), so nothing is removed before the
+		 * export is complete. */
+		int empty = is_empty(dir);
+		if (empty < 0)
+			return err_set(ERR_GENERIC, "%s: %s", dir, strerror(errno));
+		if (!empty && !force)
+			return err_set(ERR_EXISTS, "%s is not empty (--force replaces it)", dir);
+		replace = !empty;
 	} else if (errno != ENOENT) {
 		return err_set(ERR_GENERIC, "%s: %s", dir, strerror(errno));
 	}

@@ -22,7 +22,7 @@
 #include "dbgit/util.h"
 #include "store_internal.h"
 
-#define MAX_DEPTH 32
+#define MAX_DEPTH    32
 #define KEY_TEXT_MAX 256
 
 char *snap_key_text(const struct crypt_key *key)
@@ -38,8 +38,8 @@ int snap_tree_key_id(git_repository *repo, const git_tree *root, const char *com
 	if (!e)
 		return 0;
 	git_blob *b = NULL;
-	int ok = git_tree_entry_type(e) == GIT_OBJECT_BLOB && git_blob_lookup(&b, repo, git_tree_entry_id(e)) == 0 &&
-		 git_blob_rawsize(b) < KEY_TEXT_MAX;
+	int ok = git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+		 git_blob_lookup(&b, repo, git_tree_entry_id(e)) == 0 && git_blob_rawsize(b) < KEY_TEXT_MAX;
 	if (ok) {
 		char text[KEY_TEXT_MAX + 1], want[KEY_TEXT_MAX + 1];
 		size_t len = (size_t)git_blob_rawsize(b);
@@ -58,8 +58,8 @@ int snap_tree_key_id(git_repository *repo, const git_tree *root, const char *com
 	git_blob_free(b);
 	if (!ok) {
 		id[0] = '\0';
-		return err_set(ERR_VERIFY, "snapshot %.12s: %s is not a key entry this dbgit can read", commit,
-			       SNAP_KEY_NAME);
+		return err_set(ERR_VERIFY, "snapshot %.12s: %s is not a key entry this dbgit can read",
+			       commit, SNAP_KEY_NAME);
 	}
 	return 0;
 }
@@ -69,12 +69,14 @@ int snap_tree_key_id(git_repository *repo, const git_tree *root, const char *com
 static int need_key(const struct crypt_key *key, const char *id, const char *commit)
 {
 	if (!key)
-		return err_set(ERR_VERIFY,
-			       "snapshot %.12s is encrypted (key %s); set [repository] key_file to its key file",
-			       commit, id);
+		return err_set(
+		    ERR_VERIFY,
+		    "snapshot %.12s is encrypted (key %s); set [repository] key_file to its key file", commit,
+		    id);
 	if (strcmp(key->id, id))
-		return err_set(ERR_VERIFY, "snapshot %.12s is encrypted with key %s, not with the key in %s (%s)",
-			       commit, id, key->file, key->id);
+		return err_set(ERR_VERIFY,
+			       "snapshot %.12s is encrypted with key %s, not with the key in %s (%s)", commit,
+			       id, key->file, key->id);
 	return 0;
 }
 
@@ -117,8 +119,9 @@ static int walk_tree(struct walk *w, const git_tree *tree, const char *prefix, i
 			if (crypt_name_open(w->key, name, plain, what) < 0)
 				return ERR_VERIFY;
 			if (!plain_name_ok(plain))
-				return err_set(ERR_VERIFY, "snapshot %.12s: an encrypted tree entry holds a name no "
-							   "snapshot has",
+				return err_set(ERR_VERIFY,
+					       "snapshot %.12s: an encrypted tree entry holds a name no "
+					       "snapshot has",
 					       w->commit);
 		} else {
 			snprintf(plain, sizeof(plain), "%s", name);
@@ -186,7 +189,8 @@ int snap_files(git_repository *repo, const struct crypt_key *key, const char *re
 	qsort(w.files, w.n, sizeof(*w.files), cmp_file);
 	for (size_t i = 1; i < w.n; i++)
 		if (!strcmp(w.files[i - 1].path, w.files[i].path)) {
-			rc = err_set(ERR_VERIFY, "snapshot %.12s: two tree entries are both %s", rev, w.files[i].path);
+			rc = err_set(ERR_VERIFY, "snapshot %.12s: two tree entries are both %s", rev,
+				     w.files[i].path);
 			goto out;
 		}
 	*out = w.files;
@@ -225,10 +229,11 @@ int snap_blob_read(git_repository *repo, const struct crypt_key *key, const git_
 		r = git_odb_read_header(&size, &type, odb, id);
 	git_odb_free(odb);
 	if (r == 0 && size > limit)
-		return err_set(ERR_VERIFY,
-			       "%s (blob %.12s) holds %zu bytes, more than a snapshot file may (%zu: "
-			       "max_blob_size, at least 16 MiB); raise max_blob_size if this job once wrote it",
-			       path, git_oid_tostr_s(id), size, max);
+		return err_set(
+		    ERR_VERIFY,
+		    "%s (blob %.12s) holds %zu bytes, more than a snapshot file may (%zu: "
+		    "max_blob_size, at least 16 MiB); raise max_blob_size if this job once wrote it",
+		    path, git_oid_tostr_s(id), size, max);
 	if (git_blob_lookup(&b->blob, repo, id) < 0) {
 		const git_error *ge = git_error_last();
 		return err_set(ERR_VERIFY, "cannot read %s (blob %.12s) from the repository: %s", path,
@@ -262,8 +267,8 @@ void snap_blob_release(struct snap_blob *b)
 	b->len = 0;
 }
 
-int snap_blob_put(git_odb *odb, const struct crypt_key *key, enum crypt_kind kind, const void *data, size_t len,
-		  git_oid *id, int *is_new)
+int snap_blob_put(git_odb *odb, const struct crypt_key *key, enum crypt_kind kind, const void *data,
+		  size_t len, git_oid *id, int *is_new)
 {
 	struct buf sealed = BUF_INIT;
 	*is_new = 0;
@@ -300,9 +305,10 @@ int snap_tree_path(const struct crypt_key *key, const char *path, char **out)
 		char comp[CRYPT_MAX_NAME_PLAIN + 2], sealed[256];
 		if (n > CRYPT_MAX_NAME_PLAIN) {
 			buf_free(&b);
-			return err_set(ERR_GENERIC,
-				       "%s: a path component longer than %d bytes does not fit an encrypted snapshot",
-				       path, CRYPT_MAX_NAME_PLAIN);
+			return err_set(
+			    ERR_GENERIC,
+			    "%s: a path component longer than %d bytes does not fit an encrypted snapshot",
+			    path, CRYPT_MAX_NAME_PLAIN);
 		}
 		memcpy(comp, p, n);
 		comp[n] = '\0';

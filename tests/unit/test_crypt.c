@@ -53,12 +53,14 @@ static void test_hkdf(void)
 	size_t nf = unhex("f0f1f2f3f4f5f6f7f8f9", info);
 	CHECK(crypt_hkdf(ikm, ni, salt, ns, info, nf, okm, 42) == 0, "HKDF runs");
 	tohex(okm, 42, hex);
-	CHECK(!strcmp(hex, "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"),
+	CHECK(!strcmp(hex,
+		      "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"),
 	      "RFC 5869 A.1: %s", hex);
 	/* RFC 5869 A.3: empty salt and info */
 	CHECK(crypt_hkdf(ikm, ni, NULL, 0, "", 0, okm, 42) == 0, "HKDF runs without salt");
 	tohex(okm, 42, hex);
-	CHECK(!strcmp(hex, "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"),
+	CHECK(!strcmp(hex,
+		      "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8"),
 	      "RFC 5869 A.3: %s", hex);
 }
 
@@ -71,12 +73,14 @@ static void test_siv_rfc5297(void)
 	size_t np = unhex("112233445566778899aabbccddee", pt);
 	CHECK(crypt_siv_seal("AES-128-SIV", key, nk, ad, na, pt, np, out) == 0, "SIV seal runs");
 	tohex(out, np + 16, hex);
-	CHECK(!strcmp(hex, "85632d07c6e8f37f950acd320a2ecc9340c02b9690c4dc04daef7f6afe5c"), "RFC 5297 A.1: %s",
-	      hex);
-	CHECK(crypt_siv_open("AES-128-SIV", key, nk, ad, na, out, np + 16, back) == 0 && !memcmp(back, pt, np),
+	CHECK(!strcmp(hex, "85632d07c6e8f37f950acd320a2ecc9340c02b9690c4dc04daef7f6afe5c"),
+	      "RFC 5297 A.1: %s", hex);
+	CHECK(crypt_siv_open("AES-128-SIV", key, nk, ad, na, out, np + 16, back) == 0 &&
+		  !memcmp(back, pt, np),
 	      "RFC 5297 A.1 opens");
 	out[3] ^= 1;
-	CHECK(crypt_siv_open("AES-128-SIV", key, nk, ad, na, out, np + 16, back) < 0, "a changed tag is refused");
+	CHECK(crypt_siv_open("AES-128-SIV", key, nk, ad, na, out, np + 16, back) < 0,
+	      "a changed tag is refused");
 }
 
 static void test_siv256(void)
@@ -90,15 +94,17 @@ static void test_siv256(void)
 	unsigned char again[200];
 	crypt_siv_seal("AES-256-SIV", key, 64, "ad", 2, msg, n, again);
 	CHECK(!memcmp(out, again, n + 16), "deterministic: same plaintext, same ciphertext");
-	CHECK(crypt_siv_open("AES-256-SIV", key, 64, "ad", 2, out, n + 16, back) == 0 && !memcmp(back, msg, n),
+	CHECK(crypt_siv_open("AES-256-SIV", key, 64, "ad", 2, out, n + 16, back) == 0 &&
+		  !memcmp(back, msg, n),
 	      "round trip");
 	for (size_t i = 0; i < n + 16; i++) {
 		out[i] ^= 0x40;
-		CHECK(crypt_siv_open("AES-256-SIV", key, 64, "ad", 2, out, n + 16, back) < 0, "byte %zu changed: refused",
-		      i);
+		CHECK(crypt_siv_open("AES-256-SIV", key, 64, "ad", 2, out, n + 16, back) < 0,
+		      "byte %zu changed: refused", i);
 		out[i] ^= 0x40;
 	}
-	CHECK(crypt_siv_open("AES-256-SIV", key, 64, "aD", 2, out, n + 16, back) < 0, "other associated data refused");
+	CHECK(crypt_siv_open("AES-256-SIV", key, 64, "aD", 2, out, n + 16, back) < 0,
+	      "other associated data refused");
 	key[5] ^= 1;
 	CHECK(crypt_siv_open("AES-256-SIV", key, 64, "ad", 2, out, n + 16, back) < 0, "another key refused");
 }
@@ -122,11 +128,13 @@ static void test_formats(void)
 	char hex[1024];
 	tohex((unsigned char *)sealed.data, sealed.len, hex);
 	CHECK(!strncmp(hex, "646267450163", 12), "header: magic dbgE, version 1, kind c: %.12s", hex);
-	CHECK(!strcmp(hex, "64626745016341e8b6d00a71225077b5db4976d82fe2322a65514bbab54479ccfd30349c026b7beff82b8cc"
-			   "e7844e88448c4e873c79b1b7c355d4f6dff560774a9"),
-	      "pinned chunk blob: %s", hex);
+	CHECK(
+	    !strcmp(hex,
+		    "64626745016341e8b6d00a71225077b5db4976d82fe2322a65514bbab54479ccfd30349c026b7beff82b8cc"
+		    "e7844e88448c4e873c79b1b7c355d4f6dff560774a9"),
+	    "pinned chunk blob: %s", hex);
 	CHECK(crypt_open(k, CRYPT_CHUNK, sealed.data, sealed.len, 1 << 20, "t", &plain) == 0 &&
-		      plain.len == strlen(text) && !memcmp(plain.data, text, plain.len),
+		  plain.len == strlen(text) && !memcmp(plain.data, text, plain.len),
 	      "chunk opens");
 	CHECK(crypt_open(k, CRYPT_MANIFEST, sealed.data, sealed.len, 1 << 20, "t", &plain) < 0,
 	      "a chunk is not a manifest");
@@ -138,11 +146,12 @@ static void test_formats(void)
 		      "blob byte %zu changed: refused", i);
 		sealed.data[i] ^= 0x01;
 	}
-	CHECK(crypt_open(k, CRYPT_CHUNK, sealed.data, sealed.len - 1, 1 << 20, "t", &plain) < 0, "cut short: refused");
+	CHECK(crypt_open(k, CRYPT_CHUNK, sealed.data, sealed.len - 1, 1 << 20, "t", &plain) < 0,
+	      "cut short: refused");
 
 	/* The empty chunk (an empty file) round-trips too. */
 	CHECK(crypt_seal(k, CRYPT_CHUNK, "", 0, &sealed) == 0 &&
-		      crypt_open(k, CRYPT_CHUNK, sealed.data, sealed.len, 16, "t", &plain) == 0 && plain.len == 0,
+		  crypt_open(k, CRYPT_CHUNK, sealed.data, sealed.len, 16, "t", &plain) == 0 && plain.len == 0,
 	      "empty chunk");
 
 	char name[256], back[256];
@@ -159,7 +168,8 @@ static void test_formats(void)
 	longname[sizeof(longname) - 1] = '\0';
 	CHECK(crypt_name_seal(k, longname, name) < 0, "a component over 175 bytes is refused");
 	longname[CRYPT_MAX_NAME_PLAIN] = '\0';
-	CHECK(crypt_name_seal(k, longname, name) == 0 && strlen(name) <= 255, "175 bytes fit: %zu", strlen(name));
+	CHECK(crypt_name_seal(k, longname, name) == 0 && strlen(name) <= 255, "175 bytes fit: %zu",
+	      strlen(name));
 	CHECK(crypt_name_open(k, name, back, "t") == 0 && !strcmp(back, longname), "and open");
 	buf_free(&sealed);
 	buf_free(&plain);
@@ -196,7 +206,8 @@ static void test_key_file(void)
 	fd = open(p2, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	CHECK(write(fd, "dbgit-key 2\n00\n", 15) == 15, "write");
 	close(fd);
-	CHECK(crypt_key_load(&k, p2) == ERR_USAGE && strstr(err_last(), "line 1"), "another version: %s", err_last());
+	CHECK(crypt_key_load(&k, p2) == ERR_USAGE && strstr(err_last(), "line 1"), "another version: %s",
+	      err_last());
 	err_clear();
 	unlink(p2);
 	unlink(path);
@@ -211,7 +222,8 @@ static void test_sealed_chunks(void)
 {
 	struct chunker c;
 	chunker_init_sealed(&c, CHUNK_LINES, 48u << 20);
-	CHECK(c.avg == 8192 && c.max == 32768 && c.min == 1024, "48M: avg %zu max %zu min %zu", c.avg, c.max, c.min);
+	CHECK(c.avg == 8192 && c.max == 32768 && c.min == 1024, "48M: avg %zu max %zu min %zu", c.avg, c.max,
+	      c.min);
 	chunker_init_sealed(&c, CHUNK_LINES, 1u << 30);
 	CHECK(c.avg > 8192 && c.max <= (1u << 30), "1G: avg %zu", c.avg);
 	chunker_init_sealed(&c, CHUNK_LINES, 4096);
