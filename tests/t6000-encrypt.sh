@@ -130,6 +130,15 @@ test_case "an unchanged database adds only a commit and a few small objects" '
 	[ "$(sort -n sizes | tail -1)" -lt 8192 ]
 '
 
+test_case "a dry run of an encrypted backup leaves no object behind" '
+	sqlite3 "$T/app.db" "INSERT INTO ward_notes_archive(note) VALUES (\"dry-run-row\")"
+	find "$REPO/objects" -type f | sort >before
+	expect_exit 0 dg backup --dry-run
+	find "$REPO/objects" -type f | sort >after
+	cmp before after
+	sqlite3 "$T/app.db" "DELETE FROM ward_notes_archive WHERE note = \"dry-run-row\""
+'
+
 test_case "a changed row changes a few chunks; diff and diff --stat show it in clear text" '
 	git --git-dir="$REPO" rev-parse backup/app >old
 	sqlite3 "$T/app.db" "UPDATE ward_notes_archive SET note = \"edited-note\" WHERE id = 1500"
