@@ -66,7 +66,7 @@ int snap_tree_key_id(git_repository *repo, const git_tree *root, const char *com
 
 /* The key to open a snapshot encrypted under id with, or a one-line error
  * saying which key it needs. */
-static int need_key(const struct crypt_key *key, const char *id, const char *commit)
+int snap_need_key(const struct crypt_key *key, const char *id, const char *commit)
 {
 	if (!key)
 		return err_set(
@@ -178,7 +178,7 @@ int snap_files(git_repository *repo, const struct crypt_key *key, const char *re
 	if ((rc = snap_tree_key_id(repo, tree, rev, id)) < 0)
 		goto out;
 	if (id[0]) {
-		if ((rc = need_key(key, id, rev)) < 0)
+		if ((rc = snap_need_key(key, id, rev)) < 0)
 			goto out;
 		w.key = key;
 	}

@@ -85,13 +85,8 @@ static int read_sealed_manifest(struct store *st, git_tree *tree, const char *co
 				char **text, size_t *len)
 {
 	const struct crypt_key *key = st->key;
-	if (!key)
-		return err_set(ERR_VERIFY,
-			       "snapshot %.12s is encrypted (key %s); set [repository] key_file to its key file",
-			       commit_hex, key_id);
-	if (strcmp(key->id, key_id))
-		return err_set(ERR_VERIFY, "snapshot %.12s is encrypted with key %s, not with the key in %s (%s)",
-			       commit_hex, key_id, key->file, key->id);
+	if (snap_need_key(key, key_id, commit_hex) < 0)
+		return ERR_VERIFY;
 	const git_tree_entry *e = git_tree_entry_byname(tree, SNAP_MANIFEST_ENC);
 	git_odb *odb = NULL;
 	git_blob *blob = NULL;
@@ -100,13 +95,15 @@ static int read_sealed_manifest(struct store *st, git_tree *tree, const char *co
 	int rc = 0;
 	char what[64];
 	snprintf(what, sizeof(what), "snapshot %.12s: %s", commit_hex, MANIFEST_NAME);
+	/* The size from the header, before the blob is read whole. */
 	if (!e || git_tree_entry_type(e) != GIT_OBJECT_BLOB || git_repository_odb(&odb, st->repo) < 0 ||
-	    git_odb_read_header(&size, &type, odb, git_tree_entry_id(e)) < 0 ||
-	    git_blob_lookup(&blob, st->repo, git_tree_entry_id(e)) < 0) {
+	    git_odb_read_header(&size, &type, odb, git_tree_entry_id(e)) < 0) {
 		rc = err_set(ERR_GENERIC, "snapshot %.12s has no readable %s", commit_hex, SNAP_MANIFEST_ENC);
 	} else if (size > MANIFEST_MAX_TEXT) {
 		rc = err_set(ERR_GENERIC, "snapshot %.12s: %s is larger than %u MiB", commit_hex, SNAP_MANIFEST_ENC,
 			     MANIFEST_MAX_TEXT >> 20);
+	} else if (git_blob_lookup(&blob, st->repo, git_tree_entry_id(e)) < 0) {
+		rc = err_set(ERR_GENERIC, "snapshot %.12s has no readable %s", commit_hex, SNAP_MANIFEST_ENC);
 	} else {
 		struct buf plain = BUF_INIT;
 		rc = crypt_open(key, CRYPT_MANIFEST, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),

@@ -86,6 +86,9 @@ int snap_blob_put(git_odb *odb, const struct crypt_key *key, enum crypt_kind kin
 /* The name a plain path has in the tree: itself, or sealed component by
  * component. Caller frees. */
 int snap_tree_path(const struct crypt_key *key, const char *path, char **out);
+/* 0 if key opens a snapshot encrypted under key id id, else the one-line
+ * error naming the key it needs (ERR_VERIFY). */
+int snap_need_key(const struct crypt_key *key, const char *id, const char *commit);
 /* The key entry's text for key. Caller frees. */
 char *snap_key_text(const struct crypt_key *key);
 /* The key id a snapshot tree was encrypted with ("" if plain). */
