@@ -217,6 +217,7 @@ static const struct field repo_fields[] = {
 	{"path", F_STR, offsetof(struct config, repo_path), 1},
 	{"author", F_STR, offsetof(struct config, author_name), 0},
 	{"max_blob_size", F_SIZE, offsetof(struct config, max_blob_size), 0},
+	{"key_file", F_STR, offsetof(struct config, key_file), 0},
 	{NULL, 0, 0, 0},
 };
 
@@ -438,6 +439,7 @@ static int resolve_paths(struct config *cfg)
 	const char *f = cfg->file;
 	char what[300];
 	if (resolve(f, "[repository] path", &cfg->repo_path) < 0 ||
+	    resolve(f, "[repository] key_file", &cfg->key_file) < 0 ||
 	    resolve(f, "[hooks] dir", &cfg->hooks_dir) < 0 ||
 	    resolve(f, "[metrics] textfile", &cfg->metrics_textfile) < 0)
 		return ERR_USAGE;
@@ -702,6 +704,7 @@ void config_free(struct config *cfg)
 	free(cfg->remotes);
 	free(cfg->jobs);
 	free(cfg->file), free(cfg->repo_path), free(cfg->author_name), free(cfg->author_email);
+	free(cfg->key_file);
 	free(cfg->hooks_dir);
 	free(cfg->metrics_textfile);
 	free(cfg);

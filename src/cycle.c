@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dbgit/crypt.h"
 #include "dbgit/cycle.h"
 #include "dbgit/engine.h"
 #include "dbgit/manifest.h"
@@ -48,6 +49,32 @@ static int write_tree(struct snap_writer *w, const struct manifest *m, const str
 
 static int backup_once(const struct config *cfg, struct store *st, const struct job_cfg *job,
 		       const struct backup_opts *opts, struct backup_result *res, int *healed);
+
+/* A branch never mixes keys silently: after an encrypted snapshot comes
+ * one under the same key. Plain before encrypted is turning key_file on;
+ * plain after encrypted (key_file dropped) or another key is refused. */
+static int same_key(struct store *st, const struct job_cfg *job, const char *branch, const char *parent)
+{
+	char id[CRYPT_KEY_ID_LEN + 1];
+	const struct crypt_key *key = store_key(st);
+	if (!parent[0])
+		return 0;
+	if (snap_key_id(st, parent, id) < 0)
+		return ERR_GENERIC;
+	if (!id[0])
+		return 0;
+	if (!key)
+		return err_set(ERR_USAGE,
+			       "job '%s': branch %s holds snapshots encrypted with key %s; set [repository] key_file "
+			       "to that key (a plain snapshot after them would not be encrypted)",
+			       job->name, branch, id);
+	if (strcmp(key->id, id))
+		return err_set(ERR_USAGE,
+			       "job '%s': branch %s holds snapshots encrypted with key %s, not with the key in %s (%s); "
+			       "a repository never mixes keys",
+			       job->name, branch, id, key->file, key->id);
+	return 0;
+}
 
 /* [verify] sample: after a commit, a few older snapshots are restored
  * too, so bit rot in blobs only they hold is found while good copies
@@ -122,7 +149,7 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 		rc = err_reset(ERR_GENERIC, "job '%s': skipped: %s", job->name, why);
 		goto out;
 	}
-	if ((rc = snap_tip(st, branch, parent)) < 0)
+	if ((rc = snap_tip(st, branch, parent)) < 0 || (rc = same_key(st, job, branch, parent)) < 0)
 		goto out;
 	int64_t start = time_now();
 	/* A command is recorded as it ran, less anything like a password. */
@@ -196,9 +223,13 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 	if ((rc = write_tree(w, manifest, job, tree)) < 0)
 		goto out;
 
-	char *message = xasprintf("%s %s\n\nengine %s, %s, %zu tables, %lld rows, verification %s\n",
-				  job->name, manifest->started, job->engine, job->format, manifest->n_tables,
-				  (long long)manifest_rows(manifest), manifest->verify_result);
+	/* An encrypted snapshot's message says only what a remote's host
+	 * sees anyway: the job (the branch) and the time. */
+	char *message = store_key(st) ? xasprintf("%s %s\n", job->name, manifest->started)
+				      : xasprintf("%s %s\n\nengine %s, %s, %zu tables, %lld rows, verification %s\n",
+						  job->name, manifest->started, job->engine, job->format,
+						  manifest->n_tables, (long long)manifest_rows(manifest),
+						  manifest->verify_result);
 	/* A stop signal during verification: nothing is committed. */
 	if ((rc = sig_check()) < 0) {
 		free(message);

@@ -15,6 +15,7 @@ static const struct cmd_entry *const commands[] = {
 	&cmd_diff_entry,
 	&cmd_restore_entry, &cmd_verify_entry, &cmd_rotate_entry,
 	&cmd_push_entry,    &cmd_status_entry, &cmd_check_entry,
+	&cmd_keygen_entry,  &cmd_export_entry,
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

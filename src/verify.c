@@ -372,7 +372,7 @@ int early_restore_start(struct early_restore *er, struct store *st, const struct
 		return 0;
 	er->eng = eng;
 	er->job = job;
-	if (fs_mkdtemp(&er->dir, "verify") < 0 || snap_feed_new(&er->feed, store_path(st)) < 0)
+	if (fs_mkdtemp(&er->dir, "verify") < 0 || snap_feed_new(&er->feed, st) < 0)
 		return ERR_GENERIC;
 	er->db = xasprintf("%s/restored-%s.db", er->dir, er->format);
 	snap_writer_on_chunk(w, snap_feed_push, er->feed);

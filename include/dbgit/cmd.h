@@ -32,6 +32,8 @@ extern const struct cmd_entry cmd_rotate_entry;
 extern const struct cmd_entry cmd_push_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_check_entry;
+extern const struct cmd_entry cmd_keygen_entry;
+extern const struct cmd_entry cmd_export_entry;
 
 /* Shared helpers for commands (src/cmd/common.c). */
 struct config;

@@ -80,6 +80,8 @@ struct job_cfg {
 struct config {
 	char *file; /* where it was read from */
 	char *repo_path;
+	/* [repository] key_file: encryption at rest (crypt.h); NULL = off */
+	char *key_file;
 	char *author_name;
 	char *author_email;
 	size_t max_blob_size; /* bytes; default 48 MiB */

@@ -35,6 +35,16 @@ int store_lock(struct store *st);
 const char *store_path(const struct store *st);
 /* The libgit2 handle, for the parts that speak git (remote, rotate). */
 struct git_repository *store_git(struct store *st);
+/* Encryption at rest (crypt.h): every snapshot written from now on is
+ * sealed with key (the store takes it over; NULL: plain). Reading does
+ * not depend on it being set, only on the snapshot: a plain snapshot
+ * reads without a key, an encrypted one needs exactly its own. */
+struct crypt_key;
+void store_set_key(struct store *st, struct crypt_key *key);
+const struct crypt_key *store_key(const struct store *st);
+/* The id of the key a snapshot (commit or tree) was encrypted with, ""
+ * if it is plain (out: 17 bytes). */
+int snap_key_id(struct store *st, const char *commit, char out[17]);
 
 /* Chunking (pure; unit-tested): returns the length of the chunk to cut from
  * data[0..len), or 0 if more data is needed before a cut (at_eof = 0). */
@@ -43,6 +53,8 @@ struct chunker {
 	size_t avg, min, max;
 };
 void chunker_init(struct chunker *c, enum chunk_mode mode, size_t max_blob);
+/* The same for an encrypted snapshot: smaller chunks (see chunk.c). */
+void chunker_init_sealed(struct chunker *c, enum chunk_mode mode, size_t max_blob);
 size_t chunker_cut(const struct chunker *c, const char *data, size_t len, int at_eof);
 
 /* Writing one snapshot. */
@@ -119,7 +131,7 @@ void snap_source_free(struct dump_source *src);
  * engines keep equal to path order. snap_feed_check then proves that what
  * was read is exactly the tree's files, in the tree's order. */
 struct snap_feed;
-int snap_feed_new(struct snap_feed **out, const char *repo_path);
+int snap_feed_new(struct snap_feed **out, struct store *st);
 void snap_feed_push(void *feed, const char *path, const char *blob); /* a snap_chunk_cb */
 /* No more chunks (failed: the dump failed; the reader gets an error). */
 void snap_feed_close(struct snap_feed *f, int failed);
@@ -129,6 +141,13 @@ struct dump_source *snap_feed_source(struct snap_feed *f);
  * MANIFEST.json), same paths, same blobs, same order. */
 int snap_feed_check(struct snap_feed *f, struct store *st, const char *tree);
 void snap_feed_free(struct snap_feed *f);
+
+/* Writes the commit's plain files and its MANIFEST.json (decrypted if
+ * encrypted) into the new directory dir, built beside it and renamed into
+ * place when complete. An existing empty dir is fine; a non-empty one is
+ * ERR_EXISTS unless force (then it is replaced whole). */
+int snap_export(struct store *st, const char *commit, const char *dir, int force, size_t max_blob,
+		size_t *n_files);
 
 /* Prints a unified diff of the files ending in suffix between two commits,
  * each logical file compared whole (its chunks joined). n_changed receives

@@ -8,6 +8,7 @@
 
 #include "dbgit/cmd.h"
 #include "dbgit/config.h"
+#include "dbgit/crypt.h"
 #include "dbgit/engine.h"
 #include "dbgit/remote.h"
 #include "dbgit/store.h"
@@ -49,6 +50,16 @@ int cmd_check_config(const struct config *cfg, const struct job_cfg *only, int w
 			warn ? "warning: " : "", cfg->hooks_dir);
 		broken++;
 	}
+	/* init warns before the first backup would fail on it. */
+	struct crypt_key *key = NULL;
+	if (cfg->key_file && crypt_key_load(&key, cfg->key_file) < 0) {
+		fprintf(stderr, "dbgit: %s%s\n", warn ? "warning: " : "", err_last());
+		err_clear();
+		broken++;
+	} else if (key && !quiet) {
+		printf("key %s: ok (key id %s)\n", cfg->key_file, key->id);
+	}
+	crypt_key_free(key);
 	for (size_t i = 0; i < cfg->n_remotes && !only; i++) {
 		const struct remote_cfg *r = &cfg->remotes[i];
 		if (remote_probe(r) < 0) {
@@ -96,6 +107,7 @@ const struct cmd_entry cmd_check_entry = {
 		"is found. The hooks folder must exist; each remote's URL, key and passphrase\n"
 		"files (mode, owner) and known_hosts are checked, and a local remote must be a\n"
 		"git repository; SSH remotes are not contacted (`dbgit push` reports them).\n"
+		"A [repository] key_file must be a key file only its owner may read.\n"
 		"Nothing is written. Exit 1 names each broken job, remote or folder.\n",
 	.exec = cmd_check,
 };

@@ -9,6 +9,7 @@
 #include "dbgit/cmd.h"
 #include "dbgit/rotate.h"
 #include "dbgit/config.h"
+#include "dbgit/crypt.h"
 #include "dbgit/remote.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
@@ -39,7 +40,14 @@ int cmd_setup(struct cmd_ctx *ctx, struct config **cfg, struct store **st)
 	/* What a run killed before it could clean up left in $TMPDIR. */
 	fs_sweep_scratch();
 	rc = store_open(st, (*cfg)->repo_path);
+	/* The key is read once, here: every command then reads encrypted
+	 * snapshots and backup writes them. */
+	struct crypt_key *key = NULL;
+	if (rc == 0 && (*cfg)->key_file && (rc = crypt_key_load(&key, (*cfg)->key_file)) == 0)
+		store_set_key(*st, key);
 	if (rc < 0) {
+		store_free(*st);
+		*st = NULL;
 		config_free(*cfg);
 		*cfg = NULL;
 		return cmd_fail(rc);

@@ -8,6 +8,7 @@
  * read at all.
  */
 #include <git2.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,28 +28,18 @@ struct side_walk {
 	int side;
 	const char *suffix;
 	const char *commit[2];
-	int bad;
+	const struct crypt_key *key[2]; /* each side's, NULL if plain */
 };
 
-static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
+/* Groups a file of one side under its logical name. */
+static int add_file(struct side_walk *w, const char *path, const git_oid *id)
 {
-	struct side_walk *w = payload;
-	if (snap_check_entry(w->commit[w->side], root, e) < 0) {
-		w->bad = 1;
-		return -1;
-	}
-	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-		return 0;
-	char *path = xasprintf("%s%s", root, git_tree_entry_name(e));
 	size_t plen = strlen(path), slen = strlen(w->suffix);
-	if (plen < slen || strcmp(path + plen - slen, w->suffix)) {
-		free(path);
+	if (plen < slen || strcmp(path + plen - slen, w->suffix))
 		return 0;
-	}
 	char *logical = chunk_logical_name(path);
-	free(path);
 	struct lfile *f = NULL;
-	/* Tree walks are in path order, so a file's chunks are adjacent;
+	/* Files come in path order, so a file's chunks are adjacent;
 	 * search from the end. */
 	for (size_t i = w->n; i-- > 0;)
 		if (!strcmp(w->files[i].logical, logical)) {
@@ -67,35 +58,24 @@ static int walk_cb(const char *root, const git_tree_entry *e, void *payload)
 		free(logical);
 	}
 	f->ids[w->side] = realloc(f->ids[w->side], (f->n[w->side] + 1) * sizeof(git_oid));
-	f->ids[w->side][f->n[w->side]++] = *git_tree_entry_id(e);
+	f->ids[w->side][f->n[w->side]++] = *id;
 	return 0;
 }
 
-static int tree_of(struct store *st, const char *hex, git_tree **out)
+static int join(struct store *st, const struct side_walk *w, const struct lfile *f, int side, struct buf *out)
 {
-	git_oid oid;
-	git_object *obj = NULL;
+	struct snap_blob b = SNAP_BLOB_INIT;
 	int rc = 0;
-	if (git_oid_fromstr(&oid, hex) < 0 || git_object_lookup(&obj, st->repo, &oid, GIT_OBJECT_ANY) < 0 ||
-	    git_object_peel((git_object **)out, obj, GIT_OBJECT_TREE) < 0)
-		rc = store_git_error(hex);
-	git_object_free(obj);
-	return rc;
-}
-
-static int join(struct store *st, const struct lfile *f, int side, struct buf *out)
-{
 	buf_clear(out);
-	for (size_t i = 0; i < f->n[side]; i++) {
-		git_blob *b;
+	for (size_t i = 0; rc == 0 && i < f->n[side]; i++) {
 		if (sig_check() < 0)
-			return ERR_INTERRUPTED;
-		if (git_blob_lookup(&b, st->repo, &f->ids[side][i]) < 0)
-			return store_git_error(f->logical);
-		buf_add(out, git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
-		git_blob_free(b);
+			rc = ERR_INTERRUPTED;
+		else if ((rc = snap_blob_read(st->repo, w->key[side], &f->ids[side][i], SIZE_MAX / 2, w->commit[side],
+					      f->logical, &b)) == 0)
+			rc = buf_add(out, b.data, b.len);
 	}
-	return 0;
+	snap_blob_release(&b);
+	return rc;
 }
 
 struct printer {
@@ -136,7 +116,6 @@ static int cmp_lfile(const void *a, const void *b)
 int snap_diff(struct store *st, const char *old_hex, const char *new_hex, const char *suffix,
 	      int color, FILE *out, int *n_changed)
 {
-	git_tree *trees[2] = {NULL, NULL};
 	struct side_walk w = {0};
 	struct buf a = BUF_INIT, b = BUF_INIT;
 	int rc = 0;
@@ -144,13 +123,15 @@ int snap_diff(struct store *st, const char *old_hex, const char *new_hex, const 
 	w.suffix = suffix;
 	w.commit[0] = old_hex;
 	w.commit[1] = new_hex;
-	if ((rc = tree_of(st, old_hex, &trees[0])) < 0 || (rc = tree_of(st, new_hex, &trees[1])) < 0)
-		goto out;
-	for (w.side = 0; w.side < 2; w.side++)
-		if (git_tree_walk(trees[w.side], GIT_TREEWALK_PRE, walk_cb, &w) < 0) {
-			rc = w.bad ? ERR_VERIFY : store_git_error("diff");
+	for (w.side = 0; w.side < 2; w.side++) {
+		struct snap_file *files;
+		size_t n;
+		if ((rc = snap_files(st->repo, st->key, w.commit[w.side], &files, &n, &w.key[w.side])) < 0)
 			goto out;
-		}
+		for (size_t i = 0; i < n; i++)
+			add_file(&w, files[i].path, &files[i].id);
+		snap_files_free(files, n);
+	}
 	qsort(w.files, w.n, sizeof(*w.files), cmp_lfile);
 	struct printer p = {out, color};
 	git_diff_options opts;
@@ -160,7 +141,7 @@ int snap_diff(struct store *st, const char *old_hex, const char *new_hex, const 
 		struct lfile *f = &w.files[i];
 		if (f->n[0] == f->n[1] && (!f->n[0] || !memcmp(f->ids[0], f->ids[1], f->n[0] * sizeof(git_oid))))
 			continue;
-		if ((rc = join(st, f, 0, &a)) < 0 || (rc = join(st, f, 1, &b)) < 0)
+		if ((rc = join(st, &w, f, 0, &a)) < 0 || (rc = join(st, &w, f, 1, &b)) < 0)
 			goto out;
 		git_patch *patch = NULL;
 		int r = git_patch_from_buffers(&patch, a.data, a.len, f->n[0] ? f->logical : NULL, b.data,
@@ -184,7 +165,5 @@ out:
 	free(w.files);
 	buf_free(&a);
 	buf_free(&b);
-	git_tree_free(trees[0]);
-	git_tree_free(trees[1]);
 	return rc;
 }

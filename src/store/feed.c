@@ -12,6 +12,7 @@
  */
 #include <git2.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,9 +34,10 @@ struct snap_feed {
 	int closed, failed;
 	/* reader side */
 	char *repo_path;
+	const struct crypt_key *key; /* the store's: what the writer seals with */
 	git_repository *repo;
 	size_t cur;   /* entries handed to the reader */
-	git_blob *blob;
+	struct snap_blob blob;
 	int loaded;   /* blob of the current entry read (lazily) */
 	size_t off;
 };
@@ -67,8 +69,7 @@ void snap_feed_close(struct snap_feed *f, int failed)
 static int feed_next(struct dump_source *d, const char **path)
 {
 	struct snap_feed *f = (struct snap_feed *)d;
-	git_blob_free(f->blob);
-	f->blob = NULL;
+	snap_blob_release(&f->blob);
 	f->loaded = 0;
 	pthread_mutex_lock(&f->lock);
 	while (f->cur >= f->n && !f->closed)
@@ -104,29 +105,29 @@ static ssize_t feed_read(struct dump_source *d, void *buf, size_t len)
 							GIT_REPOSITORY_OPEN_NO_SEARCH | GIT_REPOSITORY_OPEN_BARE,
 							NULL) < 0)
 			return store_git_error(f->repo_path);
-		if (git_blob_lookup(&f->blob, f->repo, &id) < 0) {
-			const git_error *ge = git_error_last();
-			return err_set(ERR_VERIFY, "cannot read %s (blob %.12s) from the repository: %s", path,
-				       git_oid_tostr_s(&id), ge ? ge->message : "");
-		}
+		/* A chunk is never larger than max_blob_size, itself bounded;
+		 * this reads back what this process just wrote. */
+		int rc = snap_blob_read(f->repo, f->key, &id, SIZE_MAX / 2, "(new)", path, &f->blob);
+		if (rc < 0)
+			return rc;
 		f->loaded = 1;
 		f->off = 0;
 	}
-	size_t size = (size_t)git_blob_rawsize(f->blob);
-	size_t n = size - f->off < len ? size - f->off : len;
-	memcpy(buf, (const char *)git_blob_rawcontent(f->blob) + f->off, n);
+	size_t n = f->blob.len - f->off < len ? f->blob.len - f->off : len;
+	memcpy(buf, f->blob.data + f->off, n);
 	f->off += n;
 	return (ssize_t)n;
 }
 
-int snap_feed_new(struct snap_feed **out, const char *repo_path)
+int snap_feed_new(struct snap_feed **out, struct store *st)
 {
 	struct snap_feed *f = calloc(1, sizeof(*f));
 	f->src.next = feed_next;
 	f->src.read = feed_read;
 	pthread_mutex_init(&f->lock, NULL);
 	pthread_cond_init(&f->more, NULL);
-	f->repo_path = xstrdup(repo_path);
+	f->repo_path = xstrdup(st->path);
+	f->key = st->key;
 	*out = f;
 	return 0;
 }
@@ -136,67 +137,25 @@ struct dump_source *snap_feed_source(struct snap_feed *f)
 	return &f->src;
 }
 
-static int collect(const char *root, const git_tree_entry *e, void *payload)
-{
-	struct buf *b = payload;
-	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-		return 0;
-	char hex[GIT_OID_HEXSZ + 1];
-	git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(e));
-	if (!*root && !strcmp(git_tree_entry_name(e), MANIFEST_NAME))
-		return 0;
-	buf_printf(b, "%s%s %s\n", root, git_tree_entry_name(e), hex);
-	return 0;
-}
-
-static int cmp_line(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int snap_feed_check(struct snap_feed *f, struct store *st, const char *tree_hex)
 {
-	git_oid oid;
-	git_tree *tree = NULL;
-	struct buf walked = BUF_INIT, fed = BUF_INIT;
-	char **lines = NULL;
-	int rc = 0;
-	if (git_oid_fromstr(&oid, tree_hex) < 0 || git_tree_lookup(&tree, st->repo, &oid) < 0 ||
-	    git_tree_walk(tree, GIT_TREEWALK_PRE, collect, &walked) < 0) {
-		rc = store_git_error(tree_hex);
-		goto out;
-	}
-	/* The tree, in byte-wise path order. */
+	struct snap_file *files = NULL;
 	size_t n = 0;
-	for (const char *p = buf_cstr(&walked); *p; p = strchr(p, '\n') + 1)
-		n++;
-	lines = calloc(n + 1, sizeof(*lines));
-	char *p = walked.data;
-	for (size_t i = 0; i < n; i++) {
-		lines[i] = p;
-		p = strchr(p, '\n');
-		*p++ = '\0';
-	}
-	qsort(lines, n, sizeof(*lines), cmp_line);
+	const struct crypt_key *used;
+	/* The tree's files in byte-wise plain path order. */
+	int rc = snap_files(st->repo, st->key, tree_hex, &files, &n, &used);
+	if (rc < 0)
+		return rc;
 	/* What the reader went through: every entry, in order. */
 	pthread_mutex_lock(&f->lock);
-	int complete = f->closed && !f->failed && f->cur == f->n && f->n == n;
-	for (size_t i = 0; complete && i < f->n; i++) {
-		char hex[GIT_OID_HEXSZ + 1];
-		git_oid_tostr(hex, sizeof(hex), &f->entries[i].id);
-		buf_clear(&fed);
-		buf_printf(&fed, "%s %s", f->entries[i].path, hex);
-		if (strcmp(fed.data, lines[i]))
+	int complete = f->closed && !f->failed && f->cur == f->n && f->n == n && used == f->key;
+	for (size_t i = 0; complete && i < f->n; i++)
+		if (strcmp(f->entries[i].path, files[i].path) || !git_oid_equal(&f->entries[i].id, &files[i].id))
 			complete = 0;
-	}
 	pthread_mutex_unlock(&f->lock);
+	snap_files_free(files, n);
 	if (!complete)
 		rc = err_set(ERR_VERIFY, "the files restored while writing are not the snapshot's files, in order");
-out:
-	free(lines);
-	buf_free(&walked);
-	buf_free(&fed);
-	git_tree_free(tree);
 	return rc;
 }
 
@@ -204,7 +163,7 @@ void snap_feed_free(struct snap_feed *f)
 {
 	if (!f)
 		return;
-	git_blob_free(f->blob);
+	snap_blob_release(&f->blob);
 	git_repository_free(f->repo);
 	for (size_t i = 0; i < f->n; i++)
 		free(f->entries[i].path);

@@ -107,8 +107,37 @@ void store_free(struct store *st)
 		close(st->lock_fd);
 	}
 	git_repository_free(st->repo);
+	crypt_key_free(st->key);
 	free(st->path);
 	free(st);
+}
+
+void store_set_key(struct store *st, struct crypt_key *key)
+{
+	crypt_key_free(st->key);
+	st->key = key;
+}
+
+const struct crypt_key *store_key(const struct store *st)
+{
+	return st->key;
+}
+
+int snap_key_id(struct store *st, const char *commit_hex, char id[CRYPT_KEY_ID_LEN + 1])
+{
+	git_oid oid;
+	git_object *obj = NULL;
+	git_tree *tree = NULL;
+	int rc = 0;
+	id[0] = '\0';
+	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_object_lookup(&obj, st->repo, &oid, GIT_OBJECT_ANY) < 0 ||
+	    git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE) < 0)
+		rc = store_git_error(commit_hex);
+	else
+		rc = snap_tree_key_id(st->repo, tree, commit_hex, id);
+	git_tree_free(tree);
+	git_object_free(obj);
+	return rc;
 }
 
 /*

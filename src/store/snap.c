@@ -79,20 +79,70 @@ out:
 	return rc;
 }
 
+/* An encrypted snapshot's manifest: opened with the store's key, which
+ * must be the one the snapshot names. */
+static int read_sealed_manifest(struct store *st, git_tree *tree, const char *commit_hex, const char *key_id,
+				char **text, size_t *len)
+{
+	const struct crypt_key *key = st->key;
+	if (snap_need_key(key, key_id, commit_hex) < 0)
+		return ERR_VERIFY;
+	const git_tree_entry *e = git_tree_entry_byname(tree, SNAP_MANIFEST_ENC);
+	git_odb *odb = NULL;
+	git_blob *blob = NULL;
+	size_t size = 0;
+	git_object_t type = GIT_OBJECT_INVALID;
+	int rc = 0;
+	char what[64];
+	snprintf(what, sizeof(what), "snapshot %.12s: %s", commit_hex, MANIFEST_NAME);
+	/* The size from the header, before the blob is read whole. */
+	if (!e || git_tree_entry_type(e) != GIT_OBJECT_BLOB || git_repository_odb(&odb, st->repo) < 0 ||
+	    git_odb_read_header(&size, &type, odb, git_tree_entry_id(e)) < 0) {
+		rc = err_set(ERR_GENERIC, "snapshot %.12s has no readable %s", commit_hex, SNAP_MANIFEST_ENC);
+	} else if (size > MANIFEST_MAX_TEXT) {
+		rc = err_set(ERR_GENERIC, "snapshot %.12s: %s is larger than %u MiB", commit_hex, SNAP_MANIFEST_ENC,
+			     MANIFEST_MAX_TEXT >> 20);
+	} else if (git_blob_lookup(&blob, st->repo, git_tree_entry_id(e)) < 0) {
+		rc = err_set(ERR_GENERIC, "snapshot %.12s has no readable %s", commit_hex, SNAP_MANIFEST_ENC);
+	} else {
+		struct buf plain = BUF_INIT;
+		rc = crypt_open(key, CRYPT_MANIFEST, git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob),
+				MANIFEST_MAX_TEXT, what, &plain);
+		if (rc == 0) {
+			*len = plain.len;
+			*text = plain.data ? plain.data : xstrdup("");
+		} else {
+			buf_free(&plain);
+		}
+	}
+	git_blob_free(blob);
+	git_odb_free(odb);
+	return rc;
+}
+
 int snap_read_manifest_text(struct store *st, const char *commit_hex, char **text, size_t *len)
 {
 	*text = NULL;
 	*len = 0;
 	git_oid oid;
-	git_commit *c = NULL;
+	git_object *c = NULL;
 	git_tree *tree = NULL;
 	git_tree_entry *e = NULL;
 	git_blob *blob = NULL;
 	git_odb *odb = NULL;
 	int rc = 0;
-	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_commit_lookup(&c, st->repo, &oid) < 0 ||
-	    git_commit_tree(&tree, c) < 0) {
+	/* A commit, or the tree of a snapshot being verified before it is
+	 * committed. */
+	if (git_oid_fromstr(&oid, commit_hex) < 0 || git_object_lookup(&c, st->repo, &oid, GIT_OBJECT_ANY) < 0 ||
+	    git_object_peel((git_object **)&tree, c, GIT_OBJECT_TREE) < 0) {
 		rc = store_git_error(commit_hex);
+		goto out;
+	}
+	char key_id[CRYPT_KEY_ID_LEN + 1];
+	if ((rc = snap_tree_key_id(st->repo, tree, commit_hex, key_id)) < 0)
+		goto out;
+	if (key_id[0]) {
+		rc = read_sealed_manifest(st, tree, commit_hex, key_id, text, len);
 		goto out;
 	}
 	size_t size = 0;
@@ -122,7 +172,7 @@ out:
 	git_blob_free(blob);
 	git_tree_entry_free(e);
 	git_tree_free(tree);
-	git_commit_free(c);
+	git_object_free(c);
 	return rc;
 }
 
@@ -260,25 +310,19 @@ int snap_resolve_time(struct store *st, const char *branch, int64_t t, char out[
 	return 0;
 }
 
-/* The source: every blob of the commit's tree in byte-wise path order
- * (git's tree order walked depth-first is exactly that). */
-struct entry {
-	char *path;
-	git_oid id;
-};
-
+/* The source: every file of the snapshot in byte-wise plain path order,
+ * each read (and opened, if encrypted) through files.c. */
 struct snap_source {
 	struct dump_source src; /* first */
 	struct store *st;
-	struct entry *entries;
-	size_t n, cap, cur;
-	git_blob *blob;
+	char commit[41];
+	struct snap_file *files;
+	size_t n, cur;
+	const struct crypt_key *key; /* the snapshot's; NULL if plain */
+	git_oid *expect;             /* encrypted: each file's blob by the manifest */
+	struct snap_blob blob;
 	size_t off;
-	const char *commit; /* while the tree is walked, for messages */
-	int bad;            /* the walk met an entry no snapshot has */
-	size_t max_blob;    /* the largest blob read whole (see source_next) */
-	int (*want)(void *arg, const char *path); /* NULL: every file */
-	void *want_arg;
+	size_t max_blob; /* the largest file read whole (see snap_blob_read) */
 };
 
 #define MAX_NAME 255
@@ -331,85 +375,77 @@ int snap_check_entry(const char *commit, const char *root, const git_tree_entry 
 		       commit, shown, why);
 }
 
-static int collect(const char *root, const git_tree_entry *e, void *payload)
-{
-	struct snap_source *s = payload;
-	if (snap_check_entry(s->commit, root, e) < 0) {
-		s->bad = 1;
-		return -1;
-	}
-	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB)
-		return 0;
-	if (s->n == s->cap) {
-		s->cap = s->cap ? 2 * s->cap : 64;
-		s->entries = realloc(s->entries, s->cap * sizeof(*s->entries));
-	}
-	char *path = xasprintf("%s%s", root, git_tree_entry_name(e));
-	if (s->want && !s->want(s->want_arg, path)) {
-		free(path);
-		return 0;
-	}
-	s->entries[s->n].path = path;
-	s->entries[s->n].id = *git_tree_entry_id(e);
-	s->n++;
-	return 0;
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-	return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
-}
-
 static int source_next(struct dump_source *d, const char **path)
 {
 	struct snap_source *s = (struct snap_source *)d;
-	git_blob_free(s->blob);
-	s->blob = NULL;
+	snap_blob_release(&s->blob);
 	if (sig_check() < 0)
 		return ERR_INTERRUPTED;
 	if (s->cur >= s->n)
 		return 0;
-	struct entry *e = &s->entries[s->cur++];
-	/* libgit2 inflates a blob whole: a few MB of compressed zeros pushed
-	 * by someone else would cost gigabytes here. dbgit never writes a
-	 * blob over max_blob_size (or a manifest over its own limit), so the
-	 * size is checked from the object's header before it is read. */
-	size_t size = 0;
-	git_object_t type = GIT_OBJECT_INVALID;
-	git_odb *odb = NULL;
-	int r = git_repository_odb(&odb, s->st->repo);
-	if (r == 0)
-		r = git_odb_read_header(&size, &type, odb, &e->id);
-	git_odb_free(odb);
-	if (r == 0 && size > s->max_blob)
-		return err_set(ERR_VERIFY,
-			       "%s (blob %.12s) holds %zu bytes, more than a snapshot file may (%zu: "
-			       "max_blob_size, at least 16 MiB); raise max_blob_size if this job once wrote it",
-			       e->path, git_oid_tostr_s(&e->id), size, s->max_blob);
-	if (git_blob_lookup(&s->blob, s->st->repo, &e->id) < 0) {
-		const git_error *ge = git_error_last();
-		return err_set(ERR_VERIFY, "cannot read %s (blob %.12s) from the repository: %s", e->path,
-			       git_oid_tostr_s(&e->id), ge ? ge->message : "");
-	}
+	struct snap_file *f = &s->files[s->cur++];
+	int rc = snap_blob_read(s->st->repo, s->key, &f->id, s->max_blob, s->commit, f->path, &s->blob);
+	if (rc < 0)
+		return rc;
+	if (s->expect && !git_oid_equal(&f->id, &s->expect[s->cur - 1]))
+		return err_set(ERR_VERIFY, "snapshot %.12s: %s in its tree is not the file its manifest lists",
+			       s->commit, f->path);
 	s->off = 0;
-	*path = e->path;
+	*path = f->path;
 	return 1;
 }
 
 static ssize_t source_read(struct dump_source *d, void *buf, size_t len)
 {
 	struct snap_source *s = (struct snap_source *)d;
-	if (!s->blob)
+	if (!s->blob.data)
 		return 0;
 	/* Every restore reads through here: a stop signal ends it. */
 	if (sig_check() < 0)
 		return -1;
-	size_t size = (size_t)git_blob_rawsize(s->blob);
-	size_t n = size - s->off < len ? size - s->off : len;
-	memcpy(buf, (const char *)git_blob_rawcontent(s->blob) + s->off, n);
+	size_t n = s->blob.len - s->off < len ? s->blob.len - s->off : len;
+	memcpy(buf, s->blob.data + s->off, n);
 	s->off += n;
 	progress_add(n);
 	return (ssize_t)n;
+}
+
+static int cmp_listed(const void *a, const void *b)
+{
+	return strcmp((*(const struct manifest_file *const *)a)->path, (*(const struct manifest_file *const *)b)->path);
+}
+
+/* An encrypted snapshot's tree is bound to its manifest, which is
+ * authenticated: the same plain paths, each with the blob the manifest
+ * lists. Each chunk authenticates alone, so without this a chunk moved to
+ * another name, or one of an older snapshot put in its place, would go
+ * unnoticed until the restored data was compared. The paths are compared
+ * here, the blobs as each is read (source_next), after it authenticates:
+ * a changed blob is then reported as such. */
+static int match_manifest(struct store *st, struct snap_source *s)
+{
+	struct manifest m;
+	int rc = snap_read_manifest(st, s->commit, &m);
+	if (rc < 0)
+		return rc;
+	/* The manifest lists files in write order; the tree's are sorted. */
+	const struct manifest_file **listed = calloc(m.n_files + 1, sizeof(*listed));
+	for (size_t j = 0; j < m.n_files; j++)
+		listed[j] = &m.files[j];
+	qsort(listed, m.n_files, sizeof(*listed), cmp_listed);
+	s->expect = calloc(s->n + 1, sizeof(*s->expect));
+	size_t i = 0;
+	for (; i < s->n && i < m.n_files; i++)
+		if (strcmp(s->files[i].path, listed[i]->path) || git_oid_fromstr(&s->expect[i], listed[i]->blob) < 0)
+			break;
+	if (i < s->n || i < m.n_files) {
+		const char *path = i < s->n ? s->files[i].path : listed[i]->path;
+		rc = err_set(ERR_VERIFY, "snapshot %.12s: %s in its tree is not the file its manifest lists", s->commit,
+			     path);
+	}
+	free(listed);
+	manifest_free(&m);
+	return rc;
 }
 
 int snap_source_new(struct dump_source **out, struct store *st, const char *commit_hex, size_t max_blob)
@@ -420,34 +456,36 @@ int snap_source_new(struct dump_source **out, struct store *st, const char *comm
 int snap_source_new_only(struct dump_source **out, struct store *st, const char *commit_hex, size_t max_blob,
 			 int (*want)(void *arg, const char *path), void *arg)
 {
-	git_oid oid;
-	git_commit *c = NULL;
-	git_tree *tree = NULL;
 	struct snap_source *s = calloc(1, sizeof(*s));
 	s->src.next = source_next;
 	s->src.read = source_read;
 	s->st = st;
-	s->commit = commit_hex;
+	snprintf(s->commit, sizeof(s->commit), "%s", commit_hex);
 	s->max_blob = max_blob > MANIFEST_MAX_TEXT ? max_blob : MANIFEST_MAX_TEXT;
-	s->want = want;
-	s->want_arg = arg;
-	int rc = 0;
-	git_object *obj = NULL;
-	if (git_oid_fromstr(&oid, commit_hex) < 0 ||
-	    git_object_lookup(&obj, st->repo, &oid, GIT_OBJECT_ANY) < 0 ||
-	    git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE) < 0 ||
-	    git_tree_walk(tree, GIT_TREEWALK_PRE, collect, s) < 0) {
-		rc = s->bad ? ERR_VERIFY : store_git_error(commit_hex);
+	int rc = snap_files(st->repo, st->key, commit_hex, &s->files, &s->n, &s->key);
+	if (rc == 0 && s->key)
+		rc = match_manifest(st, s);
+	if (rc < 0) {
 		snap_source_free(&s->src);
-		s = NULL;
-	} else {
-		qsort(s->entries, s->n, sizeof(*s->entries), cmp_entry);
+		*out = NULL;
+		return rc;
 	}
-	git_tree_free(tree);
-	git_object_free(obj);
-	git_commit_free(c);
-	*out = s ? &s->src : NULL;
-	return rc;
+	/* The others are never read from the repository. */
+	if (want) {
+		size_t kept = 0;
+		for (size_t i = 0; i < s->n; i++) {
+			if (want(arg, s->files[i].path)) {
+				if (s->expect)
+					s->expect[kept] = s->expect[i];
+				s->files[kept++] = s->files[i];
+			} else {
+				free(s->files[i].path);
+			}
+		}
+		s->n = kept;
+	}
+	*out = &s->src;
+	return 0;
 }
 
 void snap_source_free(struct dump_source *d)
@@ -455,10 +493,9 @@ void snap_source_free(struct dump_source *d)
 	struct snap_source *s = (struct snap_source *)d;
 	if (!s)
 		return;
-	git_blob_free(s->blob);
-	for (size_t i = 0; i < s->n; i++)
-		free(s->entries[i].path);
-	free(s->entries);
+	snap_blob_release(&s->blob);
+	snap_files_free(s->files, s->n);
+	free(s->expect);
 	free(s);
 }
 

@@ -28,11 +28,72 @@
 
 #include <git2.h>
 
+#include "dbgit/crypt.h"
+#include "dbgit/util.h"
+
 struct store {
 	git_repository *repo;
 	char *path;
 	int lock_fd;
+	struct crypt_key *key; /* [repository] key_file; NULL: snapshots written plain */
 };
+
+/*
+ * Snapshot contents go through files.c only: every blob written
+ * (snap_blob_put), every blob read (snap_blob_read), every walk over a
+ * snapshot's files (snap_files). Encryption lives there and in crypt.c,
+ * nowhere else.
+ *
+ * An encrypted snapshot's root holds SNAP_KEY_NAME (plain: the key id),
+ * SNAP_MANIFEST_ENC (the sealed manifest) and the files under sealed
+ * names (crypt_name_seal per path component).
+ */
+#define SNAP_KEY_NAME "dbgit-encrypted"
+#define SNAP_MANIFEST_ENC "MANIFEST.enc"
+
+struct snap_file {
+	char *path; /* plain */
+	git_oid id;
+};
+/* The files of a snapshot (a commit or tree id, hex) in byte-wise plain
+ * path order, every entry checked (snap_check_entry; sealed names opened
+ * with key), without the root's manifest and key entries. *key_used is
+ * set to key if the snapshot is encrypted, else NULL. An encrypted
+ * snapshot without key, or under another key, is a one-line ERR_VERIFY
+ * naming the key ids (it cannot be read: exit 1, like a damaged one). */
+int snap_files(git_repository *repo, const struct crypt_key *key, const char *rev, struct snap_file **out,
+	       size_t *n, const struct crypt_key **key_used);
+void snap_files_free(struct snap_file *f, size_t n);
+
+/* One blob's content: plain as stored, or opened (key != NULL). */
+struct snap_blob {
+	const char *data;
+	size_t len;
+	git_blob *blob;
+	struct buf plain;
+};
+#define SNAP_BLOB_INIT {NULL, 0, NULL, BUF_INIT}
+/* Reads blob id of snapshot commit (file path, for messages): refused
+ * before it is read if larger than max (plain bytes), then opened with
+ * key if that is not NULL. Errors are ERR_VERIFY naming commit and path. */
+int snap_blob_read(git_repository *repo, const struct crypt_key *key, const git_oid *id, size_t max,
+		   const char *commit, const char *path, struct snap_blob *b);
+void snap_blob_release(struct snap_blob *b);
+/* Writes data as a blob (sealed as kind if key is not NULL) unless the
+ * repository has it; *is_new says whether it was written. */
+int snap_blob_put(git_odb *odb, const struct crypt_key *key, enum crypt_kind kind, const void *data, size_t len,
+		  git_oid *id, int *is_new);
+/* The name a plain path has in the tree: itself, or sealed component by
+ * component. Caller frees. */
+int snap_tree_path(const struct crypt_key *key, const char *path, char **out);
+/* 0 if key opens a snapshot encrypted under key id id, else the one-line
+ * error naming the key it needs (ERR_VERIFY). */
+int snap_need_key(const struct crypt_key *key, const char *id, const char *commit);
+/* The key entry's text for key. Caller frees. */
+char *snap_key_text(const struct crypt_key *key);
+/* The key id a snapshot tree was encrypted with ("" if plain). */
+int snap_tree_key_id(git_repository *repo, const git_tree *root, const char *commit,
+		     char id[CRYPT_KEY_ID_LEN + 1]);
 
 /* Flushes every object written so far to disk (one syncfs), so a ref
  * moved afterwards never names an object a crash could lose. */

@@ -74,16 +74,12 @@ static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 	w->chunk_no++;
 
 	git_oid oid;
-	int rc = 0;
-	if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) < 0) {
-		rc = store_git_error(name);
+	int rc = 0, is_new = 0;
+	char *tree_path = NULL;
+	if ((rc = snap_blob_put(w->odb, w->st->key, CRYPT_CHUNK, data, len, &oid, &is_new)) < 0 ||
+	    (rc = snap_tree_path(w->st->key, name, &tree_path)) < 0)
 		goto out;
-	}
-	if (!git_odb_exists(w->odb, &oid)) {
-		if (git_odb_write(&oid, w->odb, data, len, GIT_OBJECT_BLOB) < 0) {
-			rc = store_git_error(store_path(w->st));
-			goto out;
-		}
+	if (is_new) {
 		w->new_blobs++;
 		if ((rc = note_fresh(w, &oid)) < 0)
 			goto out;
@@ -92,7 +88,7 @@ static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 	memset(&e, 0, sizeof(e));
 	e.mode = GIT_FILEMODE_BLOB;
 	e.id = oid;
-	e.path = name;
+	e.path = tree_path;
 	e.file_size = (uint32_t)len;
 	if (git_index_add(w->index, &e) < 0) {
 		rc = store_git_error(name);
@@ -108,6 +104,7 @@ static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 	cJSON_AddStringToObject(f, "blob", hex);
 	cJSON_AddItemToArray(w->files, f);
 out:
+	free(tree_path);
 	free(name);
 	return rc;
 }
@@ -138,7 +135,10 @@ static int sink_open(struct dump_sink *s, const char *path, enum chunk_mode mode
 		return err_set(ERR_GENERIC, "internal: %s opened while %s is open", path, w->path);
 	w->path = xstrdup(path);
 	w->chunk_no = 0;
-	chunker_init(&w->chunker, mode, w->max_blob);
+	if (w->st->key)
+		chunker_init_sealed(&w->chunker, mode, w->max_blob);
+	else
+		chunker_init(&w->chunker, mode, w->max_blob);
 	buf_clear(&w->pending);
 	return 0;
 }
@@ -281,28 +281,44 @@ out:
 	return 0;
 }
 
-int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree_out[41])
+/* A file at the root of the snapshot, next to the chunks. */
+static int add_root_blob(struct snap_writer *w, const struct crypt_key *key, enum crypt_kind kind,
+			 const char *name, const char *text)
 {
-	git_oid oid, tree;
-	size_t len = strlen(manifest_json);
-	if (git_odb_hash(&oid, manifest_json, len, GIT_OBJECT_BLOB) < 0)
-		return store_git_error(w->st->path);
-	if (!git_odb_exists(w->odb, &oid) &&
-	    (git_odb_write(&oid, w->odb, manifest_json, len, GIT_OBJECT_BLOB) < 0 || note_fresh(w, &oid) < 0))
-		return store_git_error(w->st->path);
+	git_oid oid;
+	int is_new = 0;
+	size_t len = strlen(text);
+	if (snap_blob_put(w->odb, key, kind, text, len, &oid, &is_new) < 0 ||
+	    (is_new && note_fresh(w, &oid) < 0))
+		return ERR_GENERIC;
 	git_index_entry e;
 	memset(&e, 0, sizeof(e));
 	e.mode = GIT_FILEMODE_BLOB;
 	e.id = oid;
-	e.path = MANIFEST_NAME;
+	e.path = name;
 	e.file_size = (uint32_t)len;
 	if (git_index_add(w->index, &e) < 0)
 		return store_git_error(w->st->path);
+	return 0;
+}
+
+int snap_writer_tree(struct snap_writer *w, const char *manifest_json, char tree_out[41])
+{
+	git_oid tree;
+	/* Encrypted: the sealed manifest and the key entry that says which
+	 * key opens the snapshot; plain: MANIFEST.json as it is. */
+	const struct crypt_key *key = w->st->key;
+	char *key_text = key ? snap_key_text(key) : NULL;
+	int rc = add_root_blob(w, key, CRYPT_MANIFEST, key ? SNAP_MANIFEST_ENC : MANIFEST_NAME, manifest_json);
+	if (rc == 0 && key)
+		rc = add_root_blob(w, NULL, CRYPT_MANIFEST, SNAP_KEY_NAME, key_text);
+	free(key_text);
+	if (rc < 0)
+		return rc;
 	git_oid *fresh_trees;
 	size_t n_trees;
 	if (find_new_trees(w, &fresh_trees, &n_trees) < 0)
 		return ERR_GENERIC;
-	int rc = 0;
 	if (git_index_write_tree_to(&tree, w->index, w->st->repo) < 0)
 		rc = store_git_error(w->st->path);
 	for (size_t i = 0; rc == 0 && i < n_trees; i++)
