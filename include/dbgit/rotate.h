@@ -62,7 +62,9 @@ void rotate_result_free(struct rotate_result *res);
 
 /* Removes objects no ref reaches any more: expires reflogs, writes one
  * pack of everything reachable, then deletes old packs and loose objects.
- * Crash-safe: no reachable object is ever missing. */
+ * Crash-safe: no reachable object is ever missing. Blobs it has named for
+ * the packer before (the lineage cache in the repository) are not read
+ * again. */
 int store_reclaim(struct store *st);
 
 struct reclaim_result {

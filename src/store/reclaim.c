@@ -24,9 +24,47 @@
  * finishes the job. Concurrent writers are excluded by the repository lock
  * (store_lock), which the caller holds.
  *
- * Test hook: DBGIT_TEST_PAUSE_RECLAIM=<stage> (reflog, packed, deleting)
- * makes reclaim announce "reclaim paused at <stage>" on stderr and sleep,
- * so a test can kill it there.
+ * The nightly pack (store_maintain) is in proportion to the change. The
+ * full reclaim above is the only thing that gives space back, and it
+ * rewrites every object: needed after a rotation dropped snapshots, wasted
+ * on a night that only added some. Such a night merges geometrically
+ * instead (git repack --geometric=2, counting objects): with the packs
+ * sorted by object count, the loose objects and the smallest packs go
+ * into one new pack, up to the largest pack that holds at most twice as
+ * many objects as everything smaller (geometric_split); the bigger packs
+ * are left alone. libgit2 1.5 cannot reuse a pack's deltas nor write thin
+ * packs, so every merge recomputes the deltas of all it merges; the rule
+ * bounds that work: an object is rewritten only when it joins a pack at
+ * least 1.5 times the size of the one it was in (the pack it joins is at
+ * least twice any smaller pack, and at least 1.5 times the largest one
+ * merged), so an object is rewritten at most log_1.5(n) times in a
+ * history of n objects: amortised O(log n) per object, against O(n) per
+ * night for "pack everything again". The delta search per object is
+ * bounded by the packer's window. What stays in proportion to the history
+ * is reading its trees (not blobs) once a night, to name the merged blobs
+ * after their paths: a few hundred small objects a snapshot. The price is
+ * space: each pack holds its
+ * own delta bases (a pack cannot delta against another), so a repository
+ * of k packs holds about k full copies of the chunks that changed where
+ * one pack would hold one; the packs stay few (log of the history).
+ * When the rule would merge every pack, or leave more than STORE_PACK_BOUND
+ * of them, the full reclaim runs instead (the same work, and it also drops
+ * what no ref reaches). The merge takes exactly the noted loose objects
+ * and the objects of the packs it merges, reachable or not, and deletes
+ * them only after its pack is written, fsynced and checked to hold every
+ * one of them: nothing leaves the repository, objects only move into a
+ * synced pack, so the merge needs no ref to be durable first, and a kill
+ * anywhere leaves duplicates at worst, which the next night merges away.
+ *
+ * Naming blobs for the packer (lineage_name) needs each blob's first line.
+ * A cache (blob id -> hash, <gitdir>/dbgit-lineage, validated on read)
+ * keeps the names of earlier runs, so a reclaim reads only blobs it has
+ * not named before instead of inflating every blob of every snapshot.
+ *
+ * Test hooks: DBGIT_TEST_PAUSE_RECLAIM=<stage> (reflog, packed, deleting;
+ * merged, merge-deleting for the geometric merge) makes reclaim announce
+ * "reclaim paused at <stage>" on stderr and sleep, so a test can kill it
+ * there. DBGIT_TEST_LOOSE_MIN=<bytes> replaces store_wants_pack's 32 MiB.
  */
 #include <dirent.h>
 #include <errno.h>
