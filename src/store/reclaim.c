@@ -1457,7 +1457,9 @@ int store_maintain(struct store *st, int dropped, struct pack_result *res)
 		why = "the merge takes every pack";
 		goto full;
 	}
-	if (kept + n_info - m + 1 > STORE_PACK_BOUND) {
+	/* .keep packs are the user's and outside the count: a full reclaim
+	 * keeps them too, so counting them could ask for one every night. */
+	if (n_info - m + 1 > STORE_PACK_BOUND) {
 		why = "too many packs";
 		goto full;
 	}
