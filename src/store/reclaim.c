@@ -47,6 +47,11 @@
  * own delta bases (a pack cannot delta against another), so a repository
  * of k packs holds about k full copies of the chunks that changed where
  * one pack would hold one; the packs stay few (log of the history).
+ * Measured (1,000,000 rows, 10 nights of 1% churn, no rotation, a busy
+ * 2-core machine): uniform churn, 4 full repacks instead of 9 and 97.8 MB
+ * after night 10 instead of 62.5 MB; skewed churn, nightly CPU 16-20 s on
+ * a geometric night against 28-35 s for "pack everything", 125 MB after
+ * night 10 (3 packs) against 62.0 MB for the old policy.
  * When the rule would merge every pack, or leave more than STORE_PACK_BOUND
  * of them, the full reclaim runs instead (the same work, and it also drops
  * what no ref reaches). The merge takes exactly the noted loose objects
