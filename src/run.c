@@ -360,8 +360,7 @@ int cycle_run(const struct config *cfg, struct store *st, const struct job_cfg *
 	}
 	/* After the push: a successful push moves the leases off the old
 	 * tips, so the dropped snapshots' objects can go this very run. */
-	if (!opts->dry_run && !sig_pending() && (rewritten_any || store_wants_pack(st)) &&
-	    store_reclaim(st) < 0) {
+	if (!opts->dry_run && !sig_pending() && store_maintain(st, rewritten_any, NULL) < 0) {
 		log_warn("reclaiming space failed: %s", err_last());
 		err_clear();
 	}

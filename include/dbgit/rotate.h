@@ -62,20 +62,46 @@ void rotate_result_free(struct rotate_result *res);
 
 /* Removes objects no ref reaches any more: expires reflogs, writes one
  * pack of everything reachable, then deletes old packs and loose objects.
- * Crash-safe: no reachable object is ever missing. */
+ * Crash-safe: no reachable object is ever missing. Blobs it has named for
+ * the packer before (the lineage cache in the repository) are not read
+ * again. */
 int store_reclaim(struct store *st);
 
 struct reclaim_result {
 	uint64_t bytes_before, bytes_after; /* size of objects/ */
 	size_t objects;                     /* objects in the new pack */
 	size_t reflog_dropped;              /* reflog entries expired */
+	size_t names;                       /* blobs named for the packer */
+	size_t names_read;                  /* of them, read (not in the lineage cache) */
 };
 int store_reclaim_ex(struct store *st, struct reclaim_result *res);
 
-/* True when loose objects have piled up enough to be worth packing (with
- * deltas, by store_reclaim): at least 32 MiB of them, and at least half as
- * much as is already packed, and more than one snapshot in the repository.
- * Without rotation, this is what keeps a repository compact. */
+/* True when loose objects have piled up enough to be worth packing: at
+ * least 32 MiB of them and more than one snapshot in the repository. */
 int store_wants_pack(struct store *st);
+
+/* What store_maintain did. */
+enum store_pack_kind {
+	STORE_PACK_NONE,      /* nothing worth packing */
+	STORE_PACK_GEOMETRIC, /* loose objects and the smaller packs merged */
+	STORE_PACK_FULL,      /* store_reclaim_ex: everything rewritten */
+};
+struct pack_result {
+	enum store_pack_kind kind;
+	struct reclaim_result full;   /* kind == STORE_PACK_FULL */
+	size_t loose, packs_merged;   /* what the geometric merge took */
+	size_t objects;               /* objects in its new pack */
+	size_t packs_after;           /* packs in the repository afterwards */
+	size_t names, names_read;     /* as in reclaim_result */
+};
+
+/* The nightly maintenance, in proportion to the change (reclaim.c says
+ * why): a full store_reclaim_ex when dropped (a rotation dropped
+ * snapshots: only that gives space back), else, when store_wants_pack,
+ * a geometric merge of the loose objects with the smaller packs; a full
+ * reclaim when that merge would take every pack or leave more than
+ * STORE_PACK_BOUND packs. Crash-safe like store_reclaim. res may be NULL. */
+#define STORE_PACK_BOUND 16
+int store_maintain(struct store *st, int dropped, struct pack_result *res);
 
 #endif

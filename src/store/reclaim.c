@@ -24,9 +24,52 @@
  * finishes the job. Concurrent writers are excluded by the repository lock
  * (store_lock), which the caller holds.
  *
- * Test hook: DBGIT_TEST_PAUSE_RECLAIM=<stage> (reflog, packed, deleting)
- * makes reclaim announce "reclaim paused at <stage>" on stderr and sleep,
- * so a test can kill it there.
+ * The nightly pack (store_maintain) is in proportion to the change. The
+ * full reclaim above is the only thing that gives space back, and it
+ * rewrites every object: needed after a rotation dropped snapshots, wasted
+ * on a night that only added some. Such a night merges geometrically
+ * instead (git repack --geometric=2, counting objects): with the packs
+ * sorted by object count, the loose objects and the smallest packs go
+ * into one new pack, up to the largest pack that holds at most twice as
+ * many objects as everything smaller (geometric_split); the bigger packs
+ * are left alone. libgit2 1.5 cannot reuse a pack's deltas nor write thin
+ * packs, so every merge recomputes the deltas of all it merges; the rule
+ * bounds that work: an object is rewritten only when it joins a pack at
+ * least 1.5 times the size of the one it was in (the pack it joins is at
+ * least twice any smaller pack, and at least 1.5 times the largest one
+ * merged), so an object is rewritten at most log_1.5(n) times in a
+ * history of n objects: amortised O(log n) per object, against O(n) per
+ * night for "pack everything again". The delta search per object is
+ * bounded by the packer's window. What stays in proportion to the history
+ * is reading its trees (not blobs) once a night, to name the merged blobs
+ * after their paths: a few hundred small objects a snapshot. The price is
+ * space: each pack holds its
+ * own delta bases (a pack cannot delta against another), so a repository
+ * of k packs holds about k full copies of the chunks that changed where
+ * one pack would hold one; the packs stay few (log of the history).
+ * Measured (1,000,000 rows, 10 nights of 1% churn, no rotation, a busy
+ * 2-core machine): uniform churn, 4 full repacks instead of 9 and 97.8 MB
+ * after night 10 instead of 62.5 MB; skewed churn, nightly CPU 16-20 s on
+ * a geometric night against 28-35 s for "pack everything", 125 MB after
+ * night 10 (3 packs) against 62.0 MB for the old policy.
+ * When the rule would merge every pack, or leave more than STORE_PACK_BOUND
+ * of them, the full reclaim runs instead (the same work, and it also drops
+ * what no ref reaches). The merge takes exactly the noted loose objects
+ * and the objects of the packs it merges, reachable or not, and deletes
+ * them only after its pack is written, fsynced and checked to hold every
+ * one of them: nothing leaves the repository, objects only move into a
+ * synced pack, so the merge needs no ref to be durable first, and a kill
+ * anywhere leaves duplicates at worst, which the next night merges away.
+ *
+ * Naming blobs for the packer (lineage_name) needs each blob's first line.
+ * A cache (blob id -> hash, <gitdir>/dbgit-lineage, validated on read)
+ * keeps the names of earlier runs, so a reclaim reads only blobs it has
+ * not named before instead of inflating every blob of every snapshot.
+ *
+ * Test hooks: DBGIT_TEST_PAUSE_RECLAIM=<stage> (reflog, packed, deleting;
+ * merged, merge-deleting for the geometric merge) makes reclaim announce
+ * "reclaim paused at <stage>" on stderr and sleep, so a test can kill it
+ * there. DBGIT_TEST_LOOSE_MIN=<bytes> replaces store_wants_pack's 32 MiB.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -490,6 +533,225 @@ out:
 	return rc;
 }
 
+/* The lineage cache: blob id -> hash of the blob's first line, so that
+ * naming a blob for the packer (lineage_name) reads it only the first
+ * time. It lives in <gitdir>/dbgit-lineage:
+ *   "DBGITLN1", a little-endian u64 count, count records of (20-byte blob
+ *   id, little-endian u64 hash), then the SHA-256 of all of that in hex.
+ * It is read from the repository, so untrusted: a file whose size, count
+ * or checksum does not add up is ignored (and rewritten by this run). A
+ * well-formed but wrong cache can only make deltas worse, never lose or
+ * change an object: the names steer the packer's delta search and nothing
+ * else. Written to a temp file and renamed, without fsync: a torn file
+ * after a crash fails its checksum and is rebuilt. */
+#define LCACHE_MAGIC "DBGITLN1"
+#define LCACHE_REC 28
+
+struct lcache {
+	git_oid *key;
+	uint64_t *val;
+	unsigned char *used;
+	size_t cap, len;
+};
+
+static int lcache_grow(struct lcache *c)
+{
+	size_t ncap = c->cap ? c->cap * 2 : 1024;
+	git_oid *key = calloc(ncap, sizeof(*key));
+	uint64_t *val = calloc(ncap, sizeof(*val));
+	unsigned char *used = calloc(ncap, 1);
+	if (!key || !val || !used) {
+		free(key);
+		free(val);
+		free(used);
+		return err_set(ERR_GENERIC, "out of memory");
+	}
+	for (size_t i = 0; i < c->cap; i++) {
+		if (!c->used[i])
+			continue;
+		size_t j = oid_hash(&c->key[i]) & (ncap - 1);
+		while (used[j])
+			j = (j + 1) & (ncap - 1);
+		used[j] = 1;
+		key[j] = c->key[i];
+		val[j] = c->val[i];
+	}
+	free(c->key);
+	free(c->val);
+	free(c->used);
+	c->key = key;
+	c->val = val;
+	c->used = used;
+	c->cap = ncap;
+	return 0;
+}
+
+static int lcache_get(const struct lcache *c, const git_oid *id, uint64_t *v)
+{
+	if (!c->cap)
+		return 0;
+	for (size_t j = oid_hash(id) & (c->cap - 1); c->used[j]; j = (j + 1) & (c->cap - 1))
+		if (git_oid_equal(&c->key[j], id)) {
+			*v = c->val[j];
+			return 1;
+		}
+	return 0;
+}
+
+static int lcache_put(struct lcache *c, const git_oid *id, uint64_t v)
+{
+	if (c->cap) {
+		for (size_t j = oid_hash(id) & (c->cap - 1); c->used[j]; j = (j + 1) & (c->cap - 1))
+			if (git_oid_equal(&c->key[j], id)) {
+				c->val[j] = v;
+				return 0;
+			}
+	}
+	if ((c->len + 1) * 2 > c->cap && lcache_grow(c) < 0)
+		return -1;
+	size_t j = oid_hash(id) & (c->cap - 1);
+	while (c->used[j])
+		j = (j + 1) & (c->cap - 1);
+	c->used[j] = 1;
+	c->key[j] = *id;
+	c->val[j] = v;
+	c->len++;
+	return 0;
+}
+
+static void lcache_free(struct lcache *c)
+{
+	free(c->key);
+	free(c->val);
+	free(c->used);
+	memset(c, 0, sizeof(*c));
+}
+
+static uint64_t le64_get(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void le64_put(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static char *lcache_path(git_repository *repo)
+{
+	return xasprintf("%sdbgit-lineage", git_repository_path(repo));
+}
+
+/* Loads the cache at path into c (empty if absent or not valid). */
+static void lcache_load(struct lcache *c, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return;
+	const char *why = NULL;
+	struct sha256 *sum = sha256_new();
+	unsigned char head[16], rec[LCACHE_REC];
+	char want[65], got[65];
+	struct stat sb;
+	if (fstat(fileno(f), &sb) < 0 || fread(head, 1, sizeof(head), f) != sizeof(head) ||
+	    memcmp(head, LCACHE_MAGIC, 8) != 0) {
+		why = "not a lineage cache";
+		goto out;
+	}
+	uint64_t count = le64_get(head + 8);
+	if (count > (uint64_t)sb.st_size / LCACHE_REC ||
+	    (uint64_t)sb.st_size != sizeof(head) + count * LCACHE_REC + 64) {
+		why = "size does not match its count";
+		goto out;
+	}
+	sha256_update(sum, head, sizeof(head));
+	for (uint64_t i = 0; i < count; i++) {
+		git_oid id;
+		if (fread(rec, 1, sizeof(rec), f) != sizeof(rec)) {
+			why = "truncated";
+			goto out;
+		}
+		sha256_update(sum, rec, sizeof(rec));
+		git_oid_fromraw(&id, rec);
+		if (lcache_put(c, &id, le64_get(rec + 20)) < 0) {
+			err_clear();
+			why = "out of memory";
+			goto out;
+		}
+	}
+	if (fread(want, 1, 64, f) != 64) {
+		why = "truncated";
+		goto out;
+	}
+	want[64] = '\0';
+	sha256_final_hex(sum, got);
+	sum = NULL;
+	if (strcmp(want, got) != 0)
+		why = "checksum mismatch";
+out:
+	sha256_free(sum);
+	fclose(f);
+	if (why) {
+		log_info("reclaim: ignoring the lineage cache %s (%s); it is rebuilt", path, why);
+		lcache_free(c);
+	}
+}
+
+/* Replaces the cache at path with c. A cache that cannot be written only
+ * costs the next run its blob reads. */
+static void lcache_save(const struct lcache *c, const char *path)
+{
+	char *tmp = xasprintf("%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
+	int ok = f != NULL;
+	if (!f && fd >= 0)
+		close(fd);
+	struct sha256 *sum = sha256_new();
+	unsigned char head[16], rec[LCACHE_REC];
+	char hex[65];
+	memcpy(head, LCACHE_MAGIC, 8);
+	le64_put(head + 8, c->len);
+	sha256_update(sum, head, sizeof(head));
+	ok = ok && fwrite(head, 1, sizeof(head), f) == sizeof(head);
+	for (size_t i = 0; ok && i < c->cap; i++) {
+		if (!c->used[i])
+			continue;
+		memcpy(rec, c->key[i].id, 20);
+		le64_put(rec + 20, c->val[i]);
+		sha256_update(sum, rec, sizeof(rec));
+		ok = fwrite(rec, 1, sizeof(rec), f) == sizeof(rec);
+	}
+	sha256_final_hex(sum, hex);
+	ok = ok && fwrite(hex, 1, 64, f) == 64;
+	if (f && fclose(f) != 0)
+		ok = 0;
+	if (ok && rename(tmp, path) < 0)
+		ok = 0;
+	if (!ok) {
+		log_warn("reclaim: cannot write the lineage cache %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	free(tmp);
+}
+
+/* What goes into one pack: the packer, the names it is given, and (for a
+ * geometric merge) the only objects it may take. */
+struct packctx {
+	git_packbuilder *pb;
+	git_repository *repo;
+	struct oidset seen;        /* trees and blobs visited */
+	const struct oidset *want; /* NULL: every object reached */
+	struct oidset inserted;    /* with want: what went in so far */
+	struct lcache *cache;      /* names known before this run */
+	struct lcache *out;        /* names to keep for the next run */
+	size_t named, read;        /* blobs named; of them, read to name them */
+};
+
 /* The name a blob goes into the packer with. The packer looks for delta
  * bases among neighbours in (name hash, size) order, and its name hash is
  * made from the name's last characters: so a chunk is named after its
@@ -497,37 +759,60 @@ out:
  * content-defined, so a chunk's first line is the same in every snapshot
  * the chunk appears in, changed or not, whatever its number there: the
  * versions of one chunk become neighbours, and a small delta window finds
- * them (pack.windowMemory, set by store_reclaim). */
-static char *lineage_name(git_repository *repo, const git_oid *id, const char *path)
+ * them (pack.windowMemory, set by pack_begin). The hash is a function of
+ * the blob's content, hence of its id: the cache returns what reading the
+ * blob would, and only blobs not named before are read. */
+static char *lineage_name(struct packctx *cx, const git_oid *id, const char *path)
 {
 	char *logical = chunk_logical_name(path);
-	git_blob *b = NULL;
-	if (git_blob_lookup(&b, repo, id) < 0)
-		return logical;
-	const char *p = git_blob_rawcontent(b);
-	size_t n = (size_t)git_blob_rawsize(b), i = 0;
 	uint64_t h = 1469598103934665603ULL;
-	for (; i < n && i < 4096 && p[i] != '\n'; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ULL;
+	cx->named++;
+	if (!lcache_get(cx->cache, id, &h)) {
+		git_blob *b = NULL;
+		if (git_blob_lookup(&b, cx->repo, id) < 0) {
+			git_error_clear();
+			return logical;
+		}
+		const char *p = git_blob_rawcontent(b);
+		size_t n = (size_t)git_blob_rawsize(b), i = 0;
+		for (; i < n && i < 4096 && p[i] != '\n'; i++) {
+			h ^= (unsigned char)p[i];
+			h *= 1099511628211ULL;
+		}
+		git_blob_free(b);
+		cx->read++;
 	}
-	git_blob_free(b);
+	if (lcache_put(cx->out, id, h) < 0)
+		err_clear(); /* only a smaller cache */
 	char *name = xasprintf("%s#%016llx", logical, (unsigned long long)h);
 	free(logical);
 	return name;
 }
 
-/* Adds a tree and everything below it to the pack, once, each blob under
- * its lineage_name. */
-static int insert_tree(git_packbuilder *pb, git_repository *repo, const git_oid *id, const char *prefix,
-		       struct oidset *seen)
+/* Whether id goes into this pack (once). 1 yes, 0 no, negative on error. */
+static int take(struct packctx *cx, const git_oid *id)
 {
-	if (oidset_has(seen, id))
+	if (!cx->want)
+		return 1;
+	if (!oidset_has(cx->want, id))
 		return 0;
-	if (oidset_add(seen, id) < 0)
+	return oidset_add(&cx->inserted, id);
+}
+
+/* Adds a tree and everything below it to the pack, once, each blob under
+ * its lineage_name. With want, every tree is still walked (a tree outside
+ * the merge may hold blobs inside it) but only wanted objects go in. */
+static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix)
+{
+	if (oidset_has(&cx->seen, id))
+		return 0;
+	if (oidset_add(&cx->seen, id) < 0)
 		return ERR_GENERIC;
 	git_tree *tree = NULL;
-	if (git_tree_lookup(&tree, repo, id) < 0 || git_packbuilder_insert(pb, id, prefix) < 0) {
+	int t = take(cx, id);
+	if (t < 0)
+		return t;
+	if (git_tree_lookup(&tree, cx->repo, id) < 0 || (t && git_packbuilder_insert(cx->pb, id, prefix) < 0)) {
 		git_tree_free(tree);
 		return store_git_error("reclaim: collecting objects");
 	}
@@ -539,13 +824,17 @@ static int insert_tree(git_packbuilder *pb, git_repository *repo, const git_oid 
 		char *path = xasprintf("%s%s", prefix, git_tree_entry_name(e));
 		if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
 			char *sub = xasprintf("%s/", path);
-			rc = insert_tree(pb, repo, eid, sub, seen);
+			rc = insert_tree(cx, eid, sub);
 			free(sub);
-		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && !oidset_has(seen, eid)) {
-			char *name = lineage_name(repo, eid, path);
-			if (oidset_add(seen, eid) < 0 || git_packbuilder_insert(pb, eid, name) < 0)
-				rc = store_git_error("reclaim: collecting objects");
-			free(name);
+		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && !oidset_has(&cx->seen, eid)) {
+			if (oidset_add(&cx->seen, eid) < 0 || (t = take(cx, eid)) < 0) {
+				rc = ERR_GENERIC;
+			} else if (t) {
+				char *name = lineage_name(cx, eid, path);
+				if (git_packbuilder_insert(cx->pb, eid, name) < 0)
+					rc = store_git_error("reclaim: collecting objects");
+				free(name);
+			}
 		}
 		free(path);
 	}
@@ -554,24 +843,25 @@ static int insert_tree(git_packbuilder *pb, git_repository *repo, const git_oid 
 }
 
 /* Every commit the walk yields, newest first, with its tree. */
-static int insert_history(git_packbuilder *pb, git_repository *repo, git_revwalk *walk)
+static int insert_history(struct packctx *cx, git_revwalk *walk)
 {
-	struct oidset seen = {0};
 	git_oid id;
-	int rc = 0, e;
+	int rc = 0, e, t;
 	while (rc == 0 && (e = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 		if ((rc = sig_check()) < 0)
 			break;
-		if (git_commit_lookup(&c, repo, &id) < 0 || git_packbuilder_insert(pb, &id, NULL) < 0)
+		if ((t = take(cx, &id)) < 0)
+			rc = t;
+		else if (git_commit_lookup(&c, cx->repo, &id) < 0 ||
+			 (t && git_packbuilder_insert(cx->pb, &id, NULL) < 0))
 			rc = store_git_error("reclaim: collecting objects");
 		else
-			rc = insert_tree(pb, repo, git_commit_tree_id(c), "", &seen);
+			rc = insert_tree(cx, git_commit_tree_id(c), "");
 		git_commit_free(c);
 	}
 	if (rc == 0 && e != GIT_ITEROVER)
 		rc = store_git_error("reclaim: walking history");
-	oidset_free(&seen);
 	return rc;
 }
 
@@ -583,18 +873,13 @@ static int stop_on_signal(int stage, uint32_t current, uint32_t total, void *pay
 	return sig_pending() ? GIT_EUSER : 0;
 }
 
-/* Step 4. Writes the pack into packdir and returns its base name
- * ("pack-<hex>"), or NULL in *base if nothing is reachable. */
-static int write_pack(git_repository *repo, const char *packdir, const struct roots *r,
-		      size_t *objects, char **base)
+/* A packer for repo, with the lineage cache loaded into cache. */
+static int pack_begin(struct packctx *cx, git_repository *repo, struct lcache *cache)
 {
-	git_packbuilder *pb = NULL;
-	git_revwalk *walk = NULL;
-	int rc = 0;
-	*base = NULL;
-	*objects = 0;
-	if (r->n_commits == 0 && r->n_others == 0)
-		return 0;
+	memset(cx, 0, sizeof(*cx));
+	cx->repo = repo;
+	cx->cache = cache;
+	cx->out = cache;
 	/* A small delta window: lineage_name makes a chunk's other versions its
 	 * nearest neighbours, so a wide window mostly tries bases that cannot
 	 * help (measured: 100 MB database, 24 s -> 17 s; 4 nights of a 15 MB
@@ -608,46 +893,92 @@ static int write_pack(git_repository *repo, const char *packdir, const struct ro
 		git_config_free(cfg);
 	}
 	git_error_clear();
-	if (git_packbuilder_new(&pb, repo) < 0 || git_revwalk_new(&walk, repo) < 0) {
-		rc = store_git_error("reclaim: starting a pack");
-		goto out;
-	}
-	git_packbuilder_set_threads(pb, 0);
-	git_packbuilder_set_callbacks(pb, stop_on_signal, NULL);
-	for (size_t i = 0; i < r->n_commits; i++)
-		if (git_revwalk_push(walk, &r->commits[i]) < 0) {
-			rc = store_git_error("reclaim: walking history");
-			goto out;
-		}
-	if ((rc = insert_history(pb, repo, walk)) < 0)
-		goto out;
-	for (size_t i = 0; i < r->n_others; i++)
-		if (git_packbuilder_insert_recur(pb, &r->others[i], NULL) < 0) {
-			rc = store_git_error("reclaim: collecting objects");
-			goto out;
-		}
-	if (git_packbuilder_write(pb, packdir, 0, NULL, NULL) < 0) {
-		rc = sig_pending() ? sig_check() : store_git_error("reclaim: writing the pack");
-		goto out;
-	}
-	*objects = git_packbuilder_object_count(pb);
-	*base = xasprintf("pack-%s", git_packbuilder_name(pb));
-	char *pack = xasprintf("%s/%s.pack", packdir, *base);
-	char *idx = xasprintf("%s/%s.idx", packdir, *base);
-	rc = fsync_path(pack);
+	if (git_packbuilder_new(&cx->pb, repo) < 0)
+		return store_git_error("reclaim: starting a pack");
+	git_packbuilder_set_threads(cx->pb, 0);
+	git_packbuilder_set_callbacks(cx->pb, stop_on_signal, NULL);
+	return 0;
+}
+
+static void pack_end(struct packctx *cx)
+{
+	git_packbuilder_free(cx->pb);
+	oidset_free(&cx->seen);
+	oidset_free(&cx->inserted);
+	memset(cx, 0, sizeof(*cx));
+}
+
+/* Writes the pack into packdir, fsyncs the .pack, the .idx and the
+ * directory, and returns its base name ("pack-<hex>"). */
+static int pack_write(struct packctx *cx, const char *packdir, size_t *objects, char **base)
+{
+	*base = NULL;
+	if (git_packbuilder_write(cx->pb, packdir, 0, NULL, NULL) < 0)
+		return sig_pending() ? sig_check() : store_git_error("reclaim: writing the pack");
+	*objects = git_packbuilder_object_count(cx->pb);
+	char *b = xasprintf("pack-%s", git_packbuilder_name(cx->pb));
+	char *pack = xasprintf("%s/%s.pack", packdir, b);
+	char *idx = xasprintf("%s/%s.idx", packdir, b);
+	int rc = fsync_path(pack);
 	if (rc == 0)
 		rc = fsync_path(idx);
 	if (rc == 0)
 		rc = fsync_path(packdir);
 	free(pack);
 	free(idx);
+	if (rc < 0)
+		free(b);
+	else
+		*base = b;
+	return rc;
+}
+
+/* Step 4. Writes the pack of everything reachable into packdir and
+ * returns its base name, or NULL in *base if nothing is reachable. The
+ * lineage cache keeps exactly the blobs named here: every live blob. */
+static int write_pack(git_repository *repo, const char *packdir, const struct roots *r,
+		      struct reclaim_result *res, char **base)
+{
+	struct packctx cx;
+	struct lcache cache = {0}, fresh = {0};
+	git_revwalk *walk = NULL;
+	int rc = 0;
+	*base = NULL;
+	res->objects = 0;
+	if (r->n_commits == 0 && r->n_others == 0)
+		return 0;
+	char *cpath = lcache_path(repo);
+	lcache_load(&cache, cpath);
+	if ((rc = pack_begin(&cx, repo, &cache)) < 0)
+		goto out;
+	cx.out = &fresh;
+	if (git_revwalk_new(&walk, repo) < 0) {
+		rc = store_git_error("reclaim: walking history");
+		goto out;
+	}
+	for (size_t i = 0; i < r->n_commits; i++)
+		if (git_revwalk_push(walk, &r->commits[i]) < 0) {
+			rc = store_git_error("reclaim: walking history");
+			goto out;
+		}
+	if ((rc = insert_history(&cx, walk)) < 0)
+		goto out;
+	for (size_t i = 0; i < r->n_others; i++)
+		if (git_packbuilder_insert_recur(cx.pb, &r->others[i], NULL) < 0) {
+			rc = store_git_error("reclaim: collecting objects");
+			goto out;
+		}
+	res->names = cx.named;
+	res->names_read = cx.read;
+	if ((rc = pack_write(&cx, packdir, &res->objects, base)) < 0)
+		goto out;
+	lcache_save(&fresh, cpath);
 out:
 	git_revwalk_free(walk);
-	git_packbuilder_free(pb);
-	if (rc < 0) {
-		free(*base);
-		*base = NULL;
-	}
+	pack_end(&cx);
+	lcache_free(&cache);
+	lcache_free(&fresh);
+	free(cpath);
 	return rc;
 }
 
@@ -701,7 +1032,7 @@ int store_reclaim_ex(struct store *st, struct reclaim_result *res)
 		goto out;
 	pause_at("reflog");
 
-	if ((rc = write_pack(repo, packdir, &roots, &res->objects, &new_base)) < 0)
+	if ((rc = write_pack(repo, packdir, &roots, res, &new_base)) < 0)
 		goto out;
 	if (new_base) {
 		char *idx = xasprintf("%s/%s.idx", packdir, new_base);
@@ -759,9 +1090,9 @@ int store_reclaim_ex(struct store *st, struct reclaim_result *res)
 		git_error_clear();
 	}
 	res->bytes_after = disk_usage(objdir);
-	log_info("reclaim: %zu objects in one pack, %llu -> %llu KiB", res->objects,
-		 (unsigned long long)(res->bytes_before / 1024),
-		 (unsigned long long)(res->bytes_after / 1024));
+	log_info("reclaim: %zu objects in one pack, %llu -> %llu KiB; %zu blobs named, %zu of them read",
+		 res->objects, (unsigned long long)(res->bytes_before / 1024),
+		 (unsigned long long)(res->bytes_after / 1024), res->names, res->names_read);
 
 out:
 	oidset_free(&live);
@@ -803,6 +1134,18 @@ static uint64_t dir_bytes(const char *dir, int packs)
 	return total;
 }
 
+/* The least loose data worth a pack. The test build may lower it
+ * (DBGIT_TEST_LOOSE_MIN, bytes) so a test need not write 32 MiB a night. */
+static uint64_t loose_min(void)
+{
+#ifdef DBGIT_TEST_HOOKS
+	const char *v = getenv("DBGIT_TEST_LOOSE_MIN");
+	if (v && *v)
+		return strtoull(v, NULL, 10);
+#endif
+	return 32ull * 1024 * 1024;
+}
+
 int store_wants_pack(struct store *st)
 {
 	const char *gitdir = git_repository_path(store_git(st));
@@ -812,11 +1155,13 @@ int store_wants_pack(struct store *st)
 		loose += dir_bytes(dir, 0);
 		free(dir);
 	}
+	/* Packing the loose objects no longer rewrites the packs (store_maintain
+	 * merges geometrically), so there is no "half of what is packed" rule. */
+	if (loose < loose_min())
+		return 0;
 	char *packdir = xasprintf("%s/objects/pack", gitdir);
 	uint64_t packed = dir_bytes(packdir, 1);
 	free(packdir);
-	if (loose < 32ull * 1024 * 1024 || loose * 2 < packed)
-		return 0;
 	if (packed > 0)
 		return 1;
 	/* A single snapshot gains little from a pack (there is nothing to
@@ -828,5 +1173,326 @@ int store_wants_pack(struct store *st)
 		while (commits < 2 && git_revwalk_next(&id, walk) == 0)
 			commits++;
 	git_revwalk_free(walk);
+	git_error_clear();
 	return commits >= 2;
+}
+
+/* The number of objects in a pack, from its .idx header (v2: magic,
+ * version, then the fan-out table whose last entry is the count; v1: the
+ * fan-out table alone). The file is untrusted: a header that does not
+ * agree with the file's size is an error, and the caller falls back to a
+ * full repack, which reads every object through libgit2's checks. */
+static int idx_count(const char *path, uint32_t *count)
+{
+	unsigned char h[8 + 256 * 4];
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t got = fstat(fd, &sb) == 0 ? read(fd, h, sizeof(h)) : -1;
+	close(fd);
+	if (got != (ssize_t)sizeof(h))
+		return -1;
+	int v2 = memcmp(h, "\377tOc", 4) == 0;
+	if (v2 && memcmp(h + 4, "\0\0\0\2", 4) != 0)
+		return -1;
+	const unsigned char *fan = h + (v2 ? 8 : 0);
+	uint32_t prev = 0, n = 0;
+	for (int i = 0; i < 256; i++) {
+		const unsigned char *q = fan + 4 * i;
+		n = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+		if (n < prev)
+			return -1;
+		prev = n;
+	}
+	/* v2: header, fan-out, then 20 + 4 (+4) bytes an object, two ids. */
+	uint64_t least = v2 ? 8 + 1024 + (uint64_t)n * 28 + 40 : 1024 + (uint64_t)n * 24 + 40;
+	if ((uint64_t)sb.st_size < least)
+		return -1;
+	*count = n;
+	return 0;
+}
+
+struct packinfo {
+	char *base;
+	uint32_t objects;
+};
+
+static int packinfo_cmp(const void *a, const void *b)
+{
+	const struct packinfo *x = a, *y = b;
+	return x->objects < y->objects ? -1 : x->objects > y->objects;
+}
+
+/* The geometric rule (git repack --geometric=2, counting objects): with
+ * the packs sorted by object count, pack j is merged with every smaller
+ * pack and the loose objects when it holds at most twice as many objects
+ * as they do together. Returns how many of the sorted packs to merge: all
+ * up to the largest j that qualifies, so the packs that stay each hold
+ * more than twice what is below them. */
+static size_t geometric_split(const struct packinfo *p, size_t n, size_t loose)
+{
+	uint64_t below = loose;
+	size_t m = 0;
+	for (size_t j = 0; j < n; j++) {
+		if (p[j].objects <= 2 * below)
+			m = j + 1;
+		below += p[j].objects;
+	}
+	return m;
+}
+
+static int want_add(const git_oid *id, void *payload)
+{
+	return oidset_add(payload, id) < 0 ? -1 : 0;
+}
+
+/* Adds every object of the pack at idx_path to want. */
+static int pack_objects(const char *idx_path, struct oidset *want)
+{
+	git_odb_backend *be = NULL;
+	git_odb *odb = NULL;
+	int rc = -1;
+	if (git_odb_new(&odb) == 0 && git_odb_backend_one_pack(&be, idx_path) == 0) {
+		if (git_odb_add_backend(odb, be, 1) == 0)
+			rc = git_odb_foreach(odb, want_add, want);
+		else
+			be->free(be);
+	}
+	git_odb_free(odb);
+	if (rc < 0)
+		return store_git_error(idx_path);
+	return 0;
+}
+
+/* The geometric merge: one new pack of the noted loose objects and the
+ * packs in merge, then (as steps 4-6 of the full reclaim) check it, and
+ * only then delete what it replaces. It takes exactly the objects it
+ * replaces, reachable or not, so no ref needs to be read before deleting:
+ * nothing leaves the repository, it only moves into a synced pack. */
+static int geometric_merge(git_repository *repo, const char *objdir, const char *packdir,
+			   const struct strlist *loose, const struct packinfo *merge, size_t n_merge,
+			   struct pack_result *res)
+{
+	struct oidset want = {0};
+	struct roots roots = {0};
+	struct lcache cache = {0};
+	struct packctx cx = {0};
+	git_revwalk *walk = NULL;
+	char *cpath = NULL, *new_base = NULL;
+	int rc = 0;
+
+	size_t ol = strlen(objdir);
+	for (size_t i = 0; i < loose->n; i++) {
+		/* "<objdir>/xx/<38 hex>", as note_existing built it */
+		const char *p = loose->v[i] + ol + 1;
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid id;
+		memcpy(hex, p, 2);
+		memcpy(hex + 2, p + 3, GIT_OID_HEXSZ - 2);
+		hex[GIT_OID_HEXSZ] = '\0';
+		if (git_oid_fromstr(&id, hex) == 0 && oidset_add(&want, &id) < 0) {
+			rc = -1;
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n_merge; i++) {
+		char *idx = xasprintf("%s/%s.idx", packdir, merge[i].base);
+		rc = pack_objects(idx, &want);
+		free(idx);
+		if (rc < 0)
+			goto out;
+	}
+	if (want.len == 0)
+		goto out;
+
+	cpath = lcache_path(repo);
+	lcache_load(&cache, cpath);
+	if ((rc = pack_begin(&cx, repo, &cache)) < 0)
+		goto out;
+	cx.want = &want;
+	/* History first, for the names that find deltas; then whatever no
+	 * ref reaches (kept as it is: only a full reclaim drops it). */
+	if ((rc = collect_roots(repo, &roots)) < 0)
+		goto out;
+	if (git_revwalk_new(&walk, repo) < 0) {
+		rc = store_git_error("pack: walking history");
+		goto out;
+	}
+	for (size_t i = 0; i < roots.n_commits; i++)
+		if (git_revwalk_push(walk, &roots.commits[i]) < 0) {
+			rc = store_git_error("pack: walking history");
+			goto out;
+		}
+	if ((rc = insert_history(&cx, walk)) < 0)
+		goto out;
+	for (size_t i = 0; i < want.cap; i++) {
+		if (!want.used[i] || oidset_has(&cx.inserted, &want.slot[i]))
+			continue;
+		if (git_packbuilder_insert(cx.pb, &want.slot[i], NULL) < 0) {
+			rc = store_git_error("pack: collecting objects");
+			goto out;
+		}
+	}
+	res->names = cx.named;
+	res->names_read = cx.read;
+	if ((rc = pack_write(&cx, packdir, &res->objects, &new_base)) < 0)
+		goto out;
+	lcache_save(&cache, cpath);
+
+	/* Check, reading the new pack alone, that it holds every object it
+	 * replaces; on any doubt stop with nothing deleted. */
+	git_odb_backend *be = NULL;
+	git_odb *odb = NULL;
+	char *idx = xasprintf("%s/%s.idx", packdir, new_base);
+	rc = -1;
+	if (git_odb_new(&odb) == 0 && git_odb_backend_one_pack(&be, idx) == 0) {
+		if (git_odb_add_backend(odb, be, 1) == 0) {
+			rc = 0;
+			for (size_t i = 0; rc == 0 && i < want.cap; i++)
+				if (want.used[i] && !git_odb_exists(odb, &want.slot[i]))
+					rc = -1;
+		} else {
+			be->free(be);
+		}
+	}
+	git_odb_free(odb);
+	git_error_clear();
+	if (rc < 0) {
+		rc = err_set(ERR_GENERIC, "pack: the new pack %s lacks objects it replaces; nothing deleted",
+			     idx);
+		free(idx);
+		goto out;
+	}
+	free(idx);
+	pause_at("merged");
+	if ((rc = sig_check()) < 0)
+		goto out;
+
+	/* The caches that list packs; commit-graph names commits, which all stay. */
+	static const char *const caches[] = {"pack/multi-pack-index", "info/packs"};
+	for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++) {
+		char *p = xasprintf("%s/%s", objdir, caches[i]);
+		unlink(p);
+		free(p);
+	}
+	for (size_t i = 0; i < n_merge; i++)
+		if (strcmp(merge[i].base, new_base) != 0)
+			remove_pack(packdir, merge[i].base);
+	pause_at("merge-deleting");
+	for (size_t i = 0; i < loose->n; i++)
+		if (unlink(loose->v[i]) < 0 && errno != ENOENT)
+			log_warn("pack: cannot remove %s: %s", loose->v[i], strerror(errno));
+	for (int i = 0; i < 256; i++) {
+		char *sub = xasprintf("%s/%02x", objdir, i);
+		rmdir(sub); /* only if empty */
+		free(sub);
+	}
+	git_odb *fresh = NULL;
+	if (git_odb_open(&fresh, objdir) == 0) {
+		if (git_repository_set_odb(repo, fresh) < 0)
+			git_error_clear();
+		git_odb_free(fresh);
+	} else {
+		git_error_clear();
+	}
+out:
+	git_revwalk_free(walk);
+	pack_end(&cx);
+	lcache_free(&cache);
+	roots_free(&roots);
+	oidset_free(&want);
+	free(cpath);
+	free(new_base);
+	return rc;
+}
+
+int store_maintain(struct store *st, int dropped, struct pack_result *res)
+{
+	struct pack_result scratch;
+	git_repository *repo = store_git(st);
+	struct strlist packs = {0}, loose = {0};
+	struct packinfo *info = NULL;
+	size_t n_info = 0;
+	char *objdir = NULL, *packdir = NULL;
+	const char *why = NULL;
+	int rc = 0;
+
+	if (!res)
+		res = &scratch;
+	memset(res, 0, sizeof(*res));
+	if (dropped) {
+		why = "snapshots were dropped";
+		goto full;
+	}
+	if (!store_wants_pack(st))
+		return 0;
+	objdir = xasprintf("%sobjects", git_repository_path(repo));
+	packdir = xasprintf("%s/pack", objdir);
+	mkdir(packdir, 0700);
+	sweep_pack_dir(packdir);
+	if ((rc = note_existing(objdir, packdir, &packs, &loose)) < 0)
+		goto out;
+	info = calloc(packs.n + 1, sizeof(*info));
+	if (!info) {
+		rc = err_set(ERR_GENERIC, "out of memory");
+		goto out;
+	}
+	size_t kept = 0;
+	for (size_t i = 0; i < packs.n; i++) {
+		char *p = xasprintf("%s/%s.keep", packdir, packs.v[i]);
+		int keep = fs_exists(p);
+		free(p);
+		if (keep) {
+			kept++;
+			continue;
+		}
+		p = xasprintf("%s/%s.idx", packdir, packs.v[i]);
+		int e = idx_count(p, &info[n_info].objects);
+		free(p);
+		if (e < 0) {
+			why = "a pack index could not be read";
+			goto full;
+		}
+		info[n_info++].base = packs.v[i];
+	}
+	qsort(info, n_info, sizeof(*info), packinfo_cmp);
+	size_t m = geometric_split(info, n_info, loose.n);
+	if (m == n_info) {
+		why = "the merge takes every pack";
+		goto full;
+	}
+	/* .keep packs are the user's and outside the count: a full reclaim
+	 * keeps them too, so counting them could ask for one every night. */
+	if (n_info - m + 1 > STORE_PACK_BOUND) {
+		why = "too many packs";
+		goto full;
+	}
+	res->kind = STORE_PACK_GEOMETRIC;
+	res->loose = loose.n;
+	res->packs_merged = m;
+	rc = geometric_merge(repo, objdir, packdir, &loose, info, m, res);
+	if (rc == 0) {
+		res->packs_after = kept + n_info - m + 1;
+		log_info("pack: %zu loose objects and %zu of %zu packs merged into one of %zu objects; "
+			 "%zu packs; %zu blobs named, %zu of them read",
+			 res->loose, m, n_info + kept, res->objects, res->packs_after, res->names,
+			 res->names_read);
+	}
+	goto out;
+full:
+	log_debug("pack: full repack: %s", why);
+	res->kind = STORE_PACK_FULL;
+	rc = store_reclaim_ex(st, &res->full);
+	res->objects = res->full.objects;
+	res->names = res->full.names;
+	res->names_read = res->full.names_read;
+	res->packs_after = rc == 0 ? 1 : 0;
+out:
+	free(info);
+	strlist_free(&packs);
+	strlist_free(&loose);
+	free(packdir);
+	free(objdir);
+	return rc;
 }
