@@ -196,6 +196,31 @@ test_case "a restore that lost a document fails verification naming the collecti
 	[ "$(scratch_dbs)" = 0 ]
 '
 
+test_case "a scratch database left by a dbgit killed with -9 is dropped by the next run" '
+	before=$(git --git-dir="$REPO" rev-parse backup/m)
+	touch "$MONGO_FAKE/hang-mongorestore"
+	PATH=$PATH_WITH "$DBGIT" --config "$T/dbgit.toml" backup --no-push m 2>err &
+	bg=$!
+	for i in $(seq 1 600); do [ ! -s "$MONGO_FAKE/restoring" ] || break; sleep 0.05; done
+	[ -s "$MONGO_FAKE/restoring" ]
+	kill -KILL $bg
+	rc=0
+	wait $bg || rc=$?
+	[ "$rc" = 137 ]
+	kill "$(cat "$MONGO_FAKE/restoring")"
+	rm "$MONGO_FAKE/hang-mongorestore" "$MONGO_FAKE/restoring"
+	[ "$(git --git-dir="$REPO" rev-parse backup/m)" = "$before" ]
+	left=$(ls "$MONGO_FAKE/data" | grep "^dbgit_m_${bg}_")
+	[ -n "$left" ]
+	# one of a run still alive (this shell stands in for it), and one of
+	# job "m_7" (its pid part is not that of a run of job "m"), stay
+	mkdir "$MONGO_FAKE/data/dbgit_m_$$_target" "$MONGO_FAKE/data/dbgit_m_7_$$_0"
+	dg -v backup --no-push m 2>err
+	grep -q "dropped scratch database $left" err
+	[ "$(ls "$MONGO_FAKE/data" | grep ^dbgit_ | tr "\n" " ")" = "dbgit_m_$$_target dbgit_m_7_$$_0 " ]
+	rmdir "$MONGO_FAKE/data/dbgit_m_$$_target" "$MONGO_FAKE/data/dbgit_m_7_$$_0"
+'
+
 test_case "exclude_collections leaves a collection out" '
 	dg backup --no-push ex
 	git --git-dir="$REPO" ls-tree -r --name-only backup/ex >names

@@ -248,6 +248,8 @@ static const char mongosh_program[] =
 	"  print(d.getCollectionNames().length);\n"
 	"} else if (req.op === 'count') {\n"
 	"  print(d.getCollectionNames().filter(user).length);\n"
+	"} else if (req.op === 'list') {\n"
+	"  for (const n of conn.getDBNames()) if (n.startsWith(req.db)) print(n);\n"
 	"} else if (req.op === 'drop') {\n"
 	"  d.dropDatabase();\n"
 	"} else if (req.op === 'install') {\n"
@@ -964,6 +966,34 @@ static int walk_database(struct mg *m, const char *db, int exclusions, struct du
 	return rc;
 }
 
+/* Scratch databases of this job left by a run that was killed (-9, a
+ * crash): dropped when the pid in their name is gone (see
+ * child_scratch_abandoned; only this host's processes are seen). */
+static void sweep_scratch(struct mg *m)
+{
+	char *prefix = scratch_name(m->job, "/x");
+	/* "dbgit_<job>_<pid>_x": the prefix up to the pid. */
+	*strrchr(prefix, '_') = '\0';
+	strrchr(prefix, '_')[1] = '\0';
+	struct buf out = BUF_INIT;
+	if (run_mongosh(m, "list", prefix, NULL, 0, &out) < 0) {
+		err_clear(); /* the dump that follows says what is wrong */
+		buf_clear(&out);
+	}
+	char *save = NULL;
+	for (char *l = strtok_r((char *)buf_cstr(&out), "\r\n", &save); l;
+	     l = strtok_r(NULL, "\r\n", &save)) {
+		if (strncmp(l, prefix, strlen(prefix)) || !child_scratch_abandoned(l))
+			continue;
+		if (run_mongosh(m, "drop", l, NULL, 0, NULL) == 0)
+			log_info("job '%s': dropped scratch database %s, left by a run that was killed", m->job->name, l);
+		else
+			err_clear();
+	}
+	buf_free(&out);
+	free(prefix);
+}
+
 static int mg_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON *info)
 {
 	/* All the tools a run needs, before anything is dumped. */
@@ -975,6 +1005,8 @@ static int mg_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON *inf
 	struct mg m;
 	if (rc < 0 || mg_open(&m, job) < 0)
 		return ERR_GENERIC;
+	if (strcmp(job->verify, "none"))
+		sweep_scratch(&m);
 	rc = walk_database(&m, job->database, 1, sink, info);
 	if (rc == 0) {
 		cJSON *formats = cJSON_AddArrayToObject(info, "formats");

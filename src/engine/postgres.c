@@ -37,7 +37,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -821,27 +820,12 @@ static void pg_discard(const struct job_cfg *job, const char *target)
 
 /*
  * Scratch databases of this job left by a run that was killed (-9, a
- * crash, a reboot): scratch_name puts the pid in the name, so a database
- * whose every number-only part names no live process is dropped. Every
- * such part, not just the one after the job's name: a job "a" must never
- * take job "a_7"'s database for its own. Only processes on this host are
+ * crash, a reboot): scratch_name puts the pid in the name
+ * (child_scratch_abandoned says whose). Only processes on this host are
  * seen, so a job of the same name run by a dbgit on another host against
  * the same server would lose its scratch database mid-run: give jobs on
  * different hosts different names.
  */
-static int pid_alive(const char *s, size_t n)
-{
-	if (n == 0 || n > 9)
-		return -1; /* not a pid */
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return -1;
-	long pid = strtol(s, NULL, 10);
-	if (pid <= 0)
-		return -1;
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
 static void sweep_scratch(struct child_env *ce, const struct job_cfg *job)
 {
 	char *mine = scratch_name(job, "/x");
@@ -866,15 +850,7 @@ static void sweep_scratch(struct child_env *ce, const struct job_cfg *job)
 		const char *name = jstr(r, "n");
 		if (rc < 0 || !name)
 			break;
-		int pids = 0, alive = 0;
-		for (const char *p = name + strlen("dbgit_"); *p;) {
-			size_t len = strcspn(p, "_");
-			int a = pid_alive(p, len);
-			pids += a >= 0;
-			alive += a == 1;
-			p += len + (p[len] == '_');
-		}
-		if (!pids || alive)
+		if (!child_scratch_abandoned(name))
 			continue;
 		if (drop_database(ce, job, name) == 0)
 			log_info("job '%s': dropped scratch database %s, left by a run that was killed", job->name, name);

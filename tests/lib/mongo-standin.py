@@ -15,7 +15,9 @@ checks the process contract dbgit promises and fails loudly otherwise:
 Every call is logged to $MONGO_FAKE/log (argv as JSON, one line a call).
 Behaviour switches, files in $MONGO_FAKE: fail-<tool> (its content is the
 error line, exit 1), reverse (mongodump writes documents in reverse
-order), lose-doc (mongorestore drops each collection's last document).
+order), lose-doc (mongorestore drops each collection's last document),
+hang-mongorestore (it writes its pid to $MONGO_FAKE/restoring once it has
+restored, then sleeps: a run to kill).
 
 Also a library for the tests: `mongo-standin.py bson OUT.bson < docs.py`
 writes the documents of a Python literal list as BSON (a tiny encoder), and
@@ -168,6 +170,12 @@ def mongorestore(argv):
             shutil.copy(path, os.path.join(dst, name))
         else:
             die("standin: unexpected file %s" % name, 95)
+    if os.path.exists(os.path.join(FAKE, "hang-mongorestore")):
+        # a run killed while it restores: say where, then wait to be killed
+        with open(os.path.join(FAKE, "restoring"), "w") as f:
+            f.write("%d\n" % os.getpid())
+        import time
+        time.sleep(60)
 
 
 def collections(db):
@@ -199,6 +207,10 @@ def mongosh(argv):
     op = req["op"]
     if op in ("ping", "count"):
         print(len(collections(req["db"])))
+    elif op == "list":
+        for name in sorted(os.listdir(data)):
+            if name.startswith(req["db"]):
+                print(name)
     elif op == "drop":
         shutil.rmtree(os.path.join(data, req["db"]), ignore_errors=True)
     elif op == "install":
