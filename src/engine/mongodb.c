@@ -196,8 +196,12 @@ static void conn_args(const struct mg *m, struct argv *a)
 	}
 	if (job->user)
 		arg(a, "--username=%s", job->user);
+	/* Named always: the tools' default is the --db given, and
+	 * mongorestore into the scratch database gives none. */
 	if (job->auth_database)
 		arg(a, "--authenticationDatabase=%s", job->auth_database);
+	else if (job->user && !job->uri)
+		arg(a, "--authenticationDatabase=%s", job->database);
 }
 
 static int run_tool(struct mg *m, struct argv *a)
@@ -236,10 +240,10 @@ static int run_mongodump(struct mg *m, const char *db, const char *out, int excl
 static const char mongosh_program[] =
 	"const fs = require('fs');\n"
 	"const conn = new Mongo(req.uri);\n"
-	"if (req.user) {\n"
-	"  let pw;\n"
-	"  if (req.pwfile) { const l = fs.readFileSync(req.pwfile, 'utf8'); pw = JSON.parse(l.slice(l.indexOf(':') + 1)); }\n"
-	"  conn.getDB(req.authdb).auth(req.user, pw);\n"
+	/* Never a prompt: stdin is /dev/null. */
+	"if (req.user && req.pwfile) {\n"
+	"  const l = fs.readFileSync(req.pwfile, 'utf8');\n"
+	"  conn.getDB(req.authdb).auth(req.user, JSON.parse(l.slice(l.indexOf(':') + 1)));\n"
 	"}\n"
 	"const d = conn.getDB(req.db);\n"
 	"const user = (n) => !n.startsWith('system.');\n"
