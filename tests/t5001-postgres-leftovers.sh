@@ -115,7 +115,8 @@ test_case "a scratch database left by a dbgit killed with -9 is dropped by the n
 	pgq postgres -c "CREATE DATABASE dbgit_pg_$$_target" -c "CREATE DATABASE dbgit_pg_7_$$_0"
 	dg -v backup pg 2>err
 	grep -q "dropped scratch database $left" err
-	[ "$(pgq postgres -c "SELECT string_agg(datname, \$\$ \$\$ ORDER BY datname) FROM pg_database WHERE datname LIKE \$\$dbgit%\$\$")" = "dbgit_pg_$$_target dbgit_pg_7_$$_0" ]
+	[ "$(scratch_dbs)" = 2 ]
+	[ "$(pgq postgres -c "SELECT count(*) FROM pg_database WHERE datname IN (\$\$dbgit_pg_$$_target\$\$, \$\$dbgit_pg_7_$$_0\$\$)")" = 2 ]
 	pgq postgres -c "DROP DATABASE dbgit_pg_$$_target" -c "DROP DATABASE dbgit_pg_7_$$_0"
 	pgq app -c "DROP TABLE bulk"
 '

@@ -217,7 +217,9 @@ test_case "a scratch database left by a dbgit killed with -9 is dropped by the n
 	mkdir "$MONGO_FAKE/data/dbgit_m_$$_target" "$MONGO_FAKE/data/dbgit_m_7_$$_0"
 	dg -v backup --no-push m 2>err
 	grep -q "dropped scratch database $left" err
-	[ "$(ls "$MONGO_FAKE/data" | grep ^dbgit_ | tr "\n" " ")" = "dbgit_m_$$_target dbgit_m_7_$$_0 " ]
+	[ "$(ls "$MONGO_FAKE/data" | grep -c ^dbgit_)" = 2 ]
+	[ -d "$MONGO_FAKE/data/dbgit_m_$$_target" ]
+	[ -d "$MONGO_FAKE/data/dbgit_m_7_$$_0" ]
 	rmdir "$MONGO_FAKE/data/dbgit_m_$$_target" "$MONGO_FAKE/data/dbgit_m_7_$$_0"
 '
 
@@ -236,6 +238,33 @@ test_case "a password_file others can read, or a password in the uri, is refused
 	sed -i "/^host =/d; /^port =/d" "$T/bad.toml"
 	expect_exit 2 "$DBGIT" --config "$T/bad.toml" backup m
 	stderr_has "uri holds a password: put it in password_file"
+'
+
+test_case "documents out of _id order are sorted in bounded memory: 10 times the documents, about the same peak" '
+	[ -x /usr/bin/time ] || { echo "/usr/bin/time is missing (apt-get install time)"; false; }
+	for n in 20000 200000; do
+		mkdir -p "$MONGO_FAKE/data/mem$n"
+		# newest first: the reverse of _id order, about 300 bytes a document
+		python3 -c "
+import sys; n = $n
+print(\"[\" + \",\".join(\"{\\\"_id\\\": %d, \\\"s\\\": \\\"%s\\\"}\" % (n - i, (\"%08d\" % i) * 30) for i in range(n)) + \"]\")
+" | standin bson "$MONGO_FAKE/data/mem$n/c.bson"
+		printf "%s\n" "[[job]]" "name = \"mem$n\"" "engine = \"mongodb\"" "database = \"mem$n\"" "verify = \"none\"" >>"$T/dbgit.toml"
+	done
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0"
+	for n in 20000 200000; do
+		PATH=$PATH_WITH /usr/bin/time -f "%M" -o "peak$n" "$DBGIT" --config "$T/dbgit.toml" backup --no-push "mem$n" >/dev/null
+	done
+	small=$(tail -1 peak20000)
+	big=$(tail -1 peak200000)
+	echo "peak KiB: $small for 20000 documents, $big for 200000"
+	[ "$big" -lt $((small * 3 / 2 + 40000)) ]
+	for f in $(git --git-dir="$REPO" ls-tree -r --name-only backup/mem200000 | grep documents); do
+		git --git-dir="$REPO" show "backup/mem200000:$f"
+	done | sed "s/^{ \"_id\" : { \"\$numberInt\" : \"\([0-9]*\)\" }.*/\1/" >ids
+	[ "$(wc -l <ids)" = 200000 ]
+	sort -n -c ids
+	[ "$(head -1 ids)" = 1 ]
 '
 
 test_case "check passes with the tools and a server, and names what fails" '
