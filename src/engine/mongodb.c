@@ -66,8 +66,8 @@
 #include "dbgit/engine.h"
 
 #define COLL_PREFIX "collections/"
-#define DOCS_FILE "documents"
-#define META_FILE "metadata"
+#define DOCS_FILE   "documents"
+#define META_FILE   "metadata"
 /* Longest document line read back from a snapshot (a BSON document is at
  * most 16 MiB; its Extended JSON may be a few times longer). */
 #define MAX_LINE (128u << 20)
@@ -128,12 +128,13 @@ static int need_tool(const struct job_cfg *job, const char *tool)
 	if (on_path(tool))
 		return 0;
 	if (!strcmp(tool, "mongosh"))
-		return err_set(ERR_GENERIC,
-			       "job '%s': mongosh not found on PATH: install the MongoDB Shell (it drops the scratch "
-			       "database a verification restores into)",
-			       job->name);
-	return err_set(ERR_GENERIC, "job '%s': %s not found on PATH: install MongoDB Database Tools", job->name,
-		       tool);
+		return err_set(
+		    ERR_GENERIC,
+		    "job '%s': mongosh not found on PATH: install the MongoDB Shell (it drops the scratch "
+		    "database a verification restores into)",
+		    job->name);
+	return err_set(ERR_GENERIC, "job '%s': %s not found on PATH: install MongoDB Database Tools",
+		       job->name, tool);
 }
 
 /* A JSON string is also a YAML double-quoted scalar. */
@@ -238,42 +239,45 @@ static int run_mongodump(struct mg *m, const char *db, const char *out, int excl
  * JSON (the password stays in the 0600 config file, which the script
  * reads). Its standard output, if wanted, into *out. */
 static const char mongosh_program[] =
-	"const fs = require('fs');\n"
-	"const conn = new Mongo(req.uri);\n"
-	/* Never a prompt: stdin is /dev/null. */
-	"if (req.user && req.pwfile) {\n"
-	"  const l = fs.readFileSync(req.pwfile, 'utf8');\n"
-	"  conn.getDB(req.authdb).auth(req.user, JSON.parse(l.slice(l.indexOf(':') + 1)));\n"
-	"}\n"
-	"const d = conn.getDB(req.db);\n"
-	"const user = (n) => !n.startsWith('system.');\n"
-	"if (req.op === 'ping') {\n"
-	"  const r = conn.getDB('admin').runCommand({ping: 1}); if (!r.ok) throw new Error('ping failed');\n"
-	"  print(d.getCollectionNames().length);\n"
-	"} else if (req.op === 'count') {\n"
-	"  print(d.getCollectionNames().filter(user).length);\n"
-	"} else if (req.op === 'list') {\n"
-	"  for (const n of conn.getDBNames()) if (n.startsWith(req.db)) print(n);\n"
-	"} else if (req.op === 'drop') {\n"
-	"  d.dropDatabase();\n"
-	"} else if (req.op === 'install') {\n"
-	"  const to = conn.getDB(req.to);\n"
-	"  const infos = d.getCollectionInfos().filter((i) => user(i.name));\n"
-	"  const keep = new Set(infos.map((i) => i.name));\n"
-	"  for (const i of infos.filter((i) => i.type !== 'view')) {\n"
-	"    const r = conn.adminCommand({renameCollection: req.db + '.' + i.name, to: req.to + '.' + i.name, dropTarget: true});\n"
-	"    if (!r.ok) throw new Error('renameCollection ' + i.name + ': ' + r.errmsg);\n"
-	"  }\n"
-	"  for (const i of infos.filter((i) => i.type === 'view')) {\n"
-	"    if (to.getCollectionNames().includes(i.name)) to.getCollection(i.name).drop();\n"
-	"    const o = i.options.collation ? {collation: i.options.collation} : {};\n"
-	"    to.createView(i.name, i.options.viewOn, i.options.pipeline || [], o);\n"
-	"  }\n"
-	"  if (req.force) for (const n of to.getCollectionNames().filter(user)) if (!keep.has(n)) to.getCollection(n).drop();\n"
-	"  d.dropDatabase();\n"
-	"}\n";
+    "const fs = require('fs');\n"
+    "const conn = new Mongo(req.uri);\n"
+    /* Never a prompt: stdin is /dev/null. */
+    "if (req.user && req.pwfile) {\n"
+    "  const l = fs.readFileSync(req.pwfile, 'utf8');\n"
+    "  conn.getDB(req.authdb).auth(req.user, JSON.parse(l.slice(l.indexOf(':') + 1)));\n"
+    "}\n"
+    "const d = conn.getDB(req.db);\n"
+    "const user = (n) => !n.startsWith('system.');\n"
+    "if (req.op === 'ping') {\n"
+    "  const r = conn.getDB('admin').runCommand({ping: 1}); if (!r.ok) throw new Error('ping failed');\n"
+    "  print(d.getCollectionNames().length);\n"
+    "} else if (req.op === 'count') {\n"
+    "  print(d.getCollectionNames().filter(user).length);\n"
+    "} else if (req.op === 'list') {\n"
+    "  for (const n of conn.getDBNames()) if (n.startsWith(req.db)) print(n);\n"
+    "} else if (req.op === 'drop') {\n"
+    "  d.dropDatabase();\n"
+    "} else if (req.op === 'install') {\n"
+    "  const to = conn.getDB(req.to);\n"
+    "  const infos = d.getCollectionInfos().filter((i) => user(i.name));\n"
+    "  const keep = new Set(infos.map((i) => i.name));\n"
+    "  for (const i of infos.filter((i) => i.type !== 'view')) {\n"
+    "    const r = conn.adminCommand({renameCollection: req.db + '.' + i.name, to: req.to + '.' + i.name, "
+    "dropTarget: true});\n"
+    "    if (!r.ok) throw new Error('renameCollection ' + i.name + ': ' + r.errmsg);\n"
+    "  }\n"
+    "  for (const i of infos.filter((i) => i.type === 'view')) {\n"
+    "    if (to.getCollectionNames().includes(i.name)) to.getCollection(i.name).drop();\n"
+    "    const o = i.options.collation ? {collation: i.options.collation} : {};\n"
+    "    to.createView(i.name, i.options.viewOn, i.options.pipeline || [], o);\n"
+    "  }\n"
+    "  if (req.force) for (const n of to.getCollectionNames().filter(user)) if (!keep.has(n)) "
+    "to.getCollection(n).drop();\n"
+    "  d.dropDatabase();\n"
+    "}\n";
 
-static int run_mongosh(struct mg *m, const char *op, const char *db, const char *to, int force, struct buf *out)
+static int run_mongosh(struct mg *m, const char *op, const char *db, const char *to, int force,
+		       struct buf *out)
 {
 	const struct job_cfg *job = m->job;
 	cJSON *req = cJSON_CreateObject();
@@ -298,7 +302,8 @@ static int run_mongosh(struct mg *m, const char *op, const char *db, const char 
 	int rc = 0;
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 || fs_write_all(fd, "const req = ", 12) < 0 || fs_write_all(fd, json, strlen(json)) < 0 ||
-	    fs_write_all(fd, ";\n", 2) < 0 || fs_write_all(fd, mongosh_program, sizeof(mongosh_program) - 1) < 0)
+	    fs_write_all(fd, ";\n", 2) < 0 ||
+	    fs_write_all(fd, mongosh_program, sizeof(mongosh_program) - 1) < 0)
 		rc = err_set(ERR_GENERIC, "job '%s': %s: %s", job->name, path, strerror(errno));
 	if (fd >= 0)
 		close(fd);
@@ -346,7 +351,10 @@ static char *sanitize(const char *name)
 
 static int hexval(int c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+				      : -1;
 }
 
 /* mongodump's file name back to the collection name (%XX). */
@@ -435,13 +443,9 @@ static void doc_key(const bson_t *doc, struct buf *k)
 		return;
 	}
 	switch (bson_iter_type(&it)) {
-	case BSON_TYPE_MINKEY:
-		buf_puts(k, "01");
-		break;
+	case BSON_TYPE_MINKEY: buf_puts(k, "01"); break;
 	case BSON_TYPE_NULL:
-	case BSON_TYPE_UNDEFINED:
-		buf_puts(k, "02");
-		break;
+	case BSON_TYPE_UNDEFINED: buf_puts(k, "02"); break;
 	case BSON_TYPE_INT32:
 	case BSON_TYPE_INT64:
 	case BSON_TYPE_DOUBLE:
@@ -473,7 +477,7 @@ static void doc_key(const bson_t *doc, struct buf *k)
 	case BSON_TYPE_SYMBOL: {
 		uint32_t n = 0;
 		const char *s = bson_iter_type(&it) == BSON_TYPE_UTF8 ? bson_iter_utf8(&it, &n)
-								       : bson_iter_symbol(&it, &n);
+								      : bson_iter_symbol(&it, &n);
 		buf_puts(k, "04");
 		/* 00 inside a string sorts before any other byte, after the end. */
 		for (uint32_t i = 0; i < n; i++)
@@ -485,9 +489,7 @@ static void doc_key(const bson_t *doc, struct buf *k)
 		buf_puts(k, "08");
 		key_bytes(k, bson_iter_oid(&it)->bytes, 12);
 		break;
-	case BSON_TYPE_BOOL:
-		buf_puts(k, bson_iter_bool(&it) ? "0901" : "0900");
-		break;
+	case BSON_TYPE_BOOL: buf_puts(k, bson_iter_bool(&it) ? "0901" : "0900"); break;
 	case BSON_TYPE_DATE_TIME:
 		buf_puts(k, "0a");
 		key_u64(k, (uint64_t)bson_iter_date_time(&it) ^ (1ull << 63));
@@ -499,13 +501,13 @@ static void doc_key(const bson_t *doc, struct buf *k)
 		key_u64(k, ((uint64_t)ts << 32) | inc);
 		break;
 	}
-	case BSON_TYPE_MAXKEY:
-		buf_puts(k, "7f");
-		break;
+	case BSON_TYPE_MAXKEY: buf_puts(k, "7f"); break;
 	default: {
 		/* Documents, arrays, binary, regex...: by their bytes, a fixed
 		 * order if not BSON's. */
-		static const char cls[] = {[BSON_TYPE_DOCUMENT] = 5, [BSON_TYPE_ARRAY] = 6, [BSON_TYPE_BINARY] = 7,
+		static const char cls[] = {[BSON_TYPE_DOCUMENT] = 5,
+					   [BSON_TYPE_ARRAY] = 6,
+					   [BSON_TYPE_BINARY] = 7,
 					   [BSON_TYPE_REGEX] = 12};
 		bson_type_t t = bson_iter_type(&it);
 		buf_printf(k, "%02x%02x", (size_t)t < sizeof(cls) && cls[t] ? cls[t] : 13, (unsigned)t);
@@ -577,8 +579,9 @@ static int doc_json(const struct docs *d, const bson_t *doc, char **json, size_t
 {
 	*json = bson_as_canonical_extended_json(doc, len);
 	if (!*json)
-		return err_set(ERR_GENERIC, "job '%s': collection %s: a document libbson cannot write as JSON "
-					    "(invalid UTF-8?)",
+		return err_set(ERR_GENERIC,
+			       "job '%s': collection %s: a document libbson cannot write as JSON "
+			       "(invalid UTF-8?)",
 			       d->job, d->coll);
 	return 0;
 }
@@ -685,7 +688,8 @@ static int docs_sort(struct mg *m, struct docs *d, struct tally *t)
 		while ((rc = line_reader_next(&r, &l, &n)) == 1) {
 			const char *tab = memchr(l, '\t', n);
 			if (!tab) {
-				rc = err_set(ERR_GENERIC, "job '%s': sort wrote an unexpected line", m->job->name);
+				rc = err_set(ERR_GENERIC, "job '%s': sort wrote an unexpected line",
+					     m->job->name);
 				break;
 			}
 			size_t skip = (size_t)(tab + 1 - l);
@@ -733,7 +737,8 @@ static void meta_schema(const bson_t *meta, const char *coll, cJSON *schema)
 	add_schema(schema, type, coll, coll, &rest);
 	bson_destroy(&rest);
 	bson_iter_t idx;
-	if (!bson_iter_init_find(&it, meta, "indexes") || !BSON_ITER_HOLDS_ARRAY(&it) || !bson_iter_recurse(&it, &idx))
+	if (!bson_iter_init_find(&it, meta, "indexes") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+	    !bson_iter_recurse(&it, &idx))
 		return;
 	while (bson_iter_next(&idx)) {
 		uint32_t n;
@@ -749,8 +754,8 @@ static void meta_schema(const bson_t *meta, const char *coll, cJSON *schema)
 		bson_iter_t nm;
 		char *name = xasprintf("%s.%s", coll,
 				       bson_iter_init_find(&nm, &spec, "name") && BSON_ITER_HOLDS_UTF8(&nm)
-					       ? bson_iter_utf8(&nm, NULL)
-					       : "?");
+					   ? bson_iter_utf8(&nm, NULL)
+					   : "?");
 		add_schema(schema, "index", name, coll, &clean);
 		free(name);
 		bson_destroy(&clean);
@@ -760,9 +765,9 @@ static void meta_schema(const bson_t *meta, const char *coll, cJSON *schema)
 /* ---- the walk over a mongodump output ---- */
 
 struct coll {
-	char *name;   /* the collection's name */
-	char *dir;    /* its folder in the snapshot */
-	char *base;   /* its files in the dump: base.bson, base.metadata.json */
+	char *name; /* the collection's name */
+	char *dir;  /* its folder in the snapshot */
+	char *base; /* its files in the dump: base.bson, base.metadata.json */
 	int has_bson, has_meta;
 };
 
@@ -857,7 +862,8 @@ static int list_colls(const struct job_cfg *job, const char *dir, struct coll **
 			bson_t *meta = NULL;
 			rc = read_meta(job, path, path, &meta);
 			bson_iter_t it;
-			if (rc == 0 && bson_iter_init_find(&it, meta, "collectionName") && BSON_ITER_HOLDS_UTF8(&it))
+			if (rc == 0 && bson_iter_init_find(&it, meta, "collectionName") &&
+			    BSON_ITER_HOLDS_UTF8(&it))
 				c[i].name = xstrdup(bson_iter_utf8(&it, NULL));
 			if (meta)
 				bson_destroy(meta);
@@ -871,7 +877,8 @@ static int list_colls(const struct job_cfg *job, const char *dir, struct coll **
 		qsort(c, n, sizeof(*c), cmp_coll);
 	for (size_t i = 0; rc == 0 && i + 1 < n; i++)
 		if (!strcmp(c[i].dir, c[i + 1].dir))
-			rc = err_set(ERR_GENERIC, "job '%s': two collections named %s in the dump", job->name, c[i].name);
+			rc = err_set(ERR_GENERIC, "job '%s': two collections named %s in the dump", job->name,
+				     c[i].name);
 	if (rc < 0) {
 		free_colls(c, n);
 		return rc;
@@ -892,8 +899,8 @@ static void add_summary(cJSON *summaries, const char *name, int64_t rows, const 
 
 /* One collection: documents (sorted), then metadata, into sink (may be
  * NULL: inspect), its summary and schema into info. */
-static int walk_coll(struct mg *m, const char *dir, const struct coll *c, struct dump_sink *sink, cJSON *summaries,
-		     cJSON *schema)
+static int walk_coll(struct mg *m, const char *dir, const struct coll *c, struct dump_sink *sink,
+		     cJSON *summaries, cJSON *schema)
 {
 	int rc = 0;
 	if (c->has_bson) {
@@ -935,9 +942,11 @@ static int walk_coll(struct mg *m, const char *dir, const struct coll *c, struct
 			char *json = bson_as_canonical_extended_json(meta, &len);
 			char *f = xasprintf(COLL_PREFIX "%s/" META_FILE ".json", c->dir);
 			if (!json)
-				rc = err_set(ERR_GENERIC, "job '%s': %s: not writable as JSON", m->job->name, path);
+				rc = err_set(ERR_GENERIC, "job '%s': %s: not writable as JSON", m->job->name,
+					     path);
 			if (rc == 0 && sink && (rc = sink->open(sink, f, CHUNK_LINES)) == 0 &&
-			    (rc = sink->write(sink, json, len)) == 0 && (rc = sink->write(sink, "\n", 1)) == 0)
+			    (rc = sink->write(sink, json, len)) == 0 &&
+			    (rc = sink->write(sink, "\n", 1)) == 0)
 				rc = sink->close(sink);
 			bson_free(json);
 			free(f);
@@ -990,7 +999,8 @@ static void sweep_scratch(struct mg *m)
 		if (strncmp(l, prefix, strlen(prefix)) || !child_scratch_abandoned(l))
 			continue;
 		if (run_mongosh(m, "drop", l, NULL, 0, NULL) == 0)
-			log_info("job '%s': dropped scratch database %s, left by a run that was killed", m->job->name, l);
+			log_info("job '%s': dropped scratch database %s, left by a run that was killed",
+				 m->job->name, l);
 		else
 			err_clear();
 	}
@@ -1026,10 +1036,10 @@ static int mg_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON *inf
 struct rebuild {
 	const struct job_cfg *job;
 	char *dir;
-	int fd;            /* the file being written */
-	char *cur;         /* "folder/documents" or "folder/metadata" */
-	struct buf line;   /* a documents line not yet ended */
-	int docs;          /* cur is a documents file */
+	int fd;		 /* the file being written */
+	char *cur;	 /* "folder/documents" or "folder/metadata" */
+	struct buf line; /* a documents line not yet ended */
+	int docs;	 /* cur is a documents file */
 	int files;
 };
 
@@ -1037,8 +1047,8 @@ static int rb_finish_file(struct rebuild *r)
 {
 	int rc = 0;
 	if (r->docs && r->line.len)
-		rc = err_set(ERR_VERIFY, "the snapshot of '%s': %s.json does not end with a newline", r->job->name,
-			     r->cur);
+		rc = err_set(ERR_VERIFY, "the snapshot of '%s': %s.json does not end with a newline",
+			     r->job->name, r->cur);
 	if (r->fd >= 0 && close(r->fd) < 0 && rc == 0)
 		rc = err_set(ERR_GENERIC, "%s: %s", r->dir, strerror(errno));
 	r->fd = -1;
@@ -1061,8 +1071,8 @@ static int rb_open(struct rebuild *r, const char *path, int *skip)
 	int meta = file && !strncmp(file, META_FILE "-", strlen(META_FILE) + 1);
 	if (!slash || !valid_folder(folder, (size_t)(slash - folder)) || (!docs && !meta) ||
 	    !ends_with(file, strlen(file), ".json", &stem) || strchr(file, '/'))
-		return err_set(ERR_VERIFY, "the snapshot of '%s' holds an unexpected file: %.200s", r->job->name,
-			       path);
+		return err_set(ERR_VERIFY, "the snapshot of '%s' holds an unexpected file: %.200s",
+			       r->job->name, path);
 	char *cur = xasprintf("%.*s/%s", (int)(slash - folder), folder, docs ? DOCS_FILE : META_FILE);
 	if (r->cur && !strcmp(r->cur, cur)) {
 		free(cur);
@@ -1074,7 +1084,8 @@ static int rb_open(struct rebuild *r, const char *path, int *skip)
 	r->docs = docs;
 	if (rc < 0)
 		return rc;
-	char *out = xasprintf("%s/%.*s.%s", r->dir, (int)(slash - folder), folder, docs ? "bson" : "metadata.json");
+	char *out =
+	    xasprintf("%s/%.*s.%s", r->dir, (int)(slash - folder), folder, docs ? "bson" : "metadata.json");
 	/* O_EXCL: each file of the snapshot once (chunks come in order). */
 	r->fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (r->fd < 0)
@@ -1103,14 +1114,15 @@ static int rb_line(struct rebuild *r, const char *l, size_t n)
 static int rb_data(struct rebuild *r, const char *p, size_t n)
 {
 	if (!r->docs)
-		return fs_write_all(r->fd, p, n) < 0 ? err_set(ERR_GENERIC, "%s: %s", r->dir, strerror(errno)) : 0;
+		return fs_write_all(r->fd, p, n) < 0 ? err_set(ERR_GENERIC, "%s: %s", r->dir, strerror(errno))
+						     : 0;
 	int rc = 0;
 	while (rc == 0 && n) {
 		const char *nl = memchr(p, '\n', n);
 		size_t take = nl ? (size_t)(nl - p) : n;
 		if (r->line.len + take > MAX_LINE)
-			return err_set(ERR_VERIFY, "the snapshot of '%s': %s.json has a line over %u MiB", r->job->name,
-				       r->cur, MAX_LINE >> 20);
+			return err_set(ERR_VERIFY, "the snapshot of '%s': %s.json has a line over %u MiB",
+				       r->job->name, r->cur, MAX_LINE >> 20);
 		if (nl && r->line.len == 0) {
 			rc = rb_line(r, p, take);
 		} else {
@@ -1158,7 +1170,8 @@ static int rebuild_dump(const struct job_cfg *job, struct dump_source *src, cons
 	return rc;
 }
 
-static int mg_restore(const struct job_cfg *job, struct dump_source *src, const char *format, const char *target)
+static int mg_restore(const struct job_cfg *job, struct dump_source *src, const char *format,
+		      const char *target)
 {
 	(void)format;
 	int rc = need_tool(job, "mongorestore");
@@ -1253,7 +1266,8 @@ static int collections_in(struct mg *m, const char *db, long *count)
 	char *end = NULL;
 	*count = rc == 0 ? strtol(buf_cstr(&out), &end, 10) : 0;
 	if (rc == 0 && (end == buf_cstr(&out) || *count < 0))
-		rc = err_set(ERR_GENERIC, "job '%s': mongosh gave no count for database %s", m->job->name, db);
+		rc =
+		    err_set(ERR_GENERIC, "job '%s': mongosh gave no count for database %s", m->job->name, db);
 	buf_free(&out);
 	return rc;
 }
@@ -1262,7 +1276,8 @@ static int mg_db_target_check(const struct job_cfg *job, const char *name, int f
 {
 	if (!valid_db_name(name))
 		return err_set(ERR_USAGE,
-			       "'%s' is not a MongoDB database name (1 to 63 bytes, none of /\\. \"$*<>:|?)", name);
+			       "'%s' is not a MongoDB database name (1 to 63 bytes, none of /\\. \"$*<>:|?)",
+			       name);
 	int rc = need_tool(job, "mongosh");
 	struct mg m;
 	if (rc < 0 || mg_open(&m, job) < 0)
@@ -1270,10 +1285,11 @@ static int mg_db_target_check(const struct job_cfg *job, const char *name, int f
 	long n = 0;
 	rc = collections_in(&m, name, &n);
 	if (rc == 0 && n > 0 && !force)
-		rc = err_set(ERR_USAGE,
-			     "database %s already holds %ld collections; --force replaces them (once the restore is "
-			     "verified)",
-			     name, n);
+		rc = err_set(
+		    ERR_USAGE,
+		    "database %s already holds %ld collections; --force replaces them (once the restore is "
+		    "verified)",
+		    name, n);
 	mg_close(&m);
 	return rc;
 }
@@ -1316,10 +1332,12 @@ static int mg_probe(const struct job_cfg *job)
 static int mg_check(const struct job_cfg *job)
 {
 	if (!job->database)
-		return err_set(ERR_USAGE, "missing required key 'database' (the MongoDB database to back up)");
+		return err_set(ERR_USAGE,
+			       "missing required key 'database' (the MongoDB database to back up)");
 	if (job->path || job->command || job->socket)
-		return err_set(ERR_USAGE, "keys 'path', 'command' and 'socket' do not apply to engine \"mongodb\" "
-					  "(use uri or host/port, database)");
+		return err_set(ERR_USAGE,
+			       "keys 'path', 'command' and 'socket' do not apply to engine \"mongodb\" "
+			       "(use uri or host/port, database)");
 	if (strcmp(job->format, "sql"))
 		return err_set(ERR_USAGE, "engine \"mongodb\" writes its own format; leave 'format' out");
 	if (job->uri && (job->host || job->port))
@@ -1332,8 +1350,9 @@ static int mg_check(const struct job_cfg *job)
 		if (!s || strncmp(job->uri, "mongodb", 7))
 			return err_set(ERR_USAGE, "uri must start with mongodb:// or mongodb+srv://");
 		if (at && (!slash || at < slash) && memchr(s + 3, ':', (size_t)(at - (s + 3))))
-			return err_set(ERR_USAGE, "uri holds a password: put it in password_file instead (it would "
-						  "be on the tools' command lines)");
+			return err_set(ERR_USAGE,
+				       "uri holds a password: put it in password_file instead (it would "
+				       "be on the tools' command lines)");
 	}
 	if (job->password_file && !job->user)
 		return err_set(ERR_USAGE, "password_file needs 'user' (who the password is for)");
@@ -1341,15 +1360,15 @@ static int mg_check(const struct job_cfg *job)
 }
 
 const struct engine engine_mongodb = {
-	.name = "mongodb",
-	.check = mg_check,
-	.dump = mg_dump,
-	.restore = mg_restore,
-	.inspect = mg_inspect,
-	.compare = NULL,
-	.early_format = NULL,
-	.discard = mg_discard,
-	.db_target_check = mg_db_target_check,
-	.db_install = mg_db_install,
-	.probe = mg_probe,
+    .name = "mongodb",
+    .check = mg_check,
+    .dump = mg_dump,
+    .restore = mg_restore,
+    .inspect = mg_inspect,
+    .compare = NULL,
+    .early_format = NULL,
+    .discard = mg_discard,
+    .db_target_check = mg_db_target_check,
+    .db_install = mg_db_install,
+    .probe = mg_probe,
 };
