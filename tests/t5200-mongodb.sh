@@ -56,6 +56,9 @@ EOF
 cat >"$MONGO_FAKE/data/app/odd name%2Fé.metadata.json" <<'EOF'
 {"options":{},"indexes":[{"v":2,"key":{"_id":1},"name":"_id_","ns":"app.odd name/é"}],"collectionName":"odd name/é","type":"collection"}
 EOF
+: >"$MONGO_FAKE/data/app/empty.bson"
+echo '{"options":{},"indexes":[{"v":2,"key":{"_id":1},"name":"_id_"}],"collectionName":"empty","type":"collection"}' \
+	>"$MONGO_FAKE/data/app/empty.metadata.json"
 cat >"$MONGO_FAKE/data/app/recent.metadata.json" <<'EOF'
 {"options":{"viewOn":"users","pipeline":[{"$match":{"age":{"$gt":40}}}]},"indexes":[],"collectionName":"recent","type":"view"}
 EOF
@@ -86,7 +89,7 @@ import json; m = json.load(open(\"m.json\"))
 assert m[\"engine\"] == \"mongodb\", m
 assert m[\"verification\"][\"result\"] == \"passed\", m
 t = {x[\"name\"]: x[\"rows\"] for x in m[\"tables\"]}
-assert t == {\"users\": 3, \"odd name/é\": 6, \"logs\": 1}, t
+assert t == {\"users\": 3, \"odd name/é\": 6, \"logs\": 1, \"empty\": 0}, t
 s = sorted((x[\"type\"], x[\"name\"]) for x in m[\"schema\"])
 assert (\"view\", \"recent\") in s and (\"index\", \"users.name_1\") in s and (\"table\", \"users\") in s, s
 "
@@ -166,7 +169,7 @@ test_case "restore --to a new database gives back the same documents; a database
 	python3 -c "import json; json.load(open(\"$MONGO_FAKE/data/copy1/recent.metadata.json\"))"
 	[ "$(scratch_dbs)" = 0 ]
 	expect_exit 2 dg restore m --to copy1
-	stderr_has "database copy1 already holds 4 collections"
+	stderr_has "database copy1 already holds 5 collections"
 	dg restore m --to copy1 --force
 	expect_exit 2 dg restore m --to "a.b"
 	stderr_has "is not a MongoDB database name"
