@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "server.h"
 #include "dbgit/engine.h"
 
 #define COLL_PREFIX "collections/"
@@ -335,20 +336,6 @@ static int run_mongosh(struct mg *m, const char *op, const char *db, const char 
 
 /* ---- names ---- */
 
-/* Collection names become folder names: keep [A-Za-z0-9_.-], %XX the rest
- * (mongorestore reads %XX in a file name back as the byte). */
-static char *sanitize(const char *name)
-{
-	struct buf b = BUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (isalnum(*p) || *p == '_' || (*p == '.' && p != (const unsigned char *)name) || *p == '-')
-			buf_add(&b, p, 1);
-		else
-			buf_printf(&b, "%%%02X", *p);
-	}
-	return b.data ? b.data : xstrdup("%");
-}
-
 static int hexval(int c)
 {
 	return c >= '0' && c <= '9'   ? c - '0'
@@ -373,7 +360,7 @@ static char *unescape(const char *s, size_t n)
 	return b.data ? b.data : xstrdup("");
 }
 
-/* A folder name of a snapshot (untrusted) that sanitize could have made. */
+/* A folder name of a snapshot (untrusted) that server_sanitize could have made. */
 static int valid_folder(const char *s, size_t n)
 {
 	if (n == 0 || n > 400 || s[0] == '.')
@@ -388,20 +375,6 @@ static int valid_folder(const char *s, size_t n)
 		}
 	}
 	return 1;
-}
-
-/* The scratch database for a target path (verification, restore --to),
- * named after the job, the pid and the file so that runs never meet: a
- * later run can tell a killed run's leftovers by the pid. */
-static char *scratch_name(const struct job_cfg *job, const char *target)
-{
-	const char *slash = strrchr(target, '/');
-	if (!slash)
-		return xstrdup(target);
-	char *name = xasprintf("dbgit_%.20s_%ld_%.16s", job->name, (long)getpid(), slash + 1);
-	for (char *p = name; *p; p++)
-		*p = (char)(isalnum((unsigned char)*p) ? tolower((unsigned char)*p) : '_');
-	return name;
 }
 
 /* ---- documents: canonical Extended JSON in _id order ---- */
@@ -871,7 +844,7 @@ static int list_colls(const struct job_cfg *job, const char *dir, struct coll **
 		}
 		if (!c[i].name)
 			c[i].name = unescape(c[i].base, strlen(c[i].base));
-		c[i].dir = sanitize(c[i].name);
+		c[i].dir = server_sanitize(c[i].name);
 	}
 	if (rc == 0 && n)
 		qsort(c, n, sizeof(*c), cmp_coll);
@@ -886,15 +859,6 @@ static int list_colls(const struct job_cfg *job, const char *dir, struct coll **
 	*out = c;
 	*n_out = n;
 	return 0;
-}
-
-static void add_summary(cJSON *summaries, const char *name, int64_t rows, const char *sum)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "name", name);
-	cJSON_AddNumberToObject(o, "rows", (double)rows);
-	cJSON_AddStringToObject(o, "checksum", sum);
-	cJSON_AddItemToArray(summaries, o);
 }
 
 /* One collection: documents (sorted), then metadata, into sink (may be
@@ -927,7 +891,7 @@ static int walk_coll(struct mg *m, const char *dir, const struct coll *c, struct
 		char hex[65];
 		sha256_final_hex(t.h, hex);
 		if (rc == 0)
-			add_summary(summaries, c->name, t.docs, hex);
+			server_add_summary(summaries, c->name, t.docs, hex);
 		if (rc == 0 && !sorted)
 			log_debug("job '%s': collection %s sorted by _id", m->job->name, c->name);
 		free(path);
@@ -984,7 +948,7 @@ static int walk_database(struct mg *m, const char *db, int exclusions, struct du
  * child_scratch_abandoned; only this host's processes are seen). */
 static void sweep_scratch(struct mg *m)
 {
-	char *prefix = scratch_name(m->job, "/x");
+	char *prefix = server_scratch_name(m->job, "/x");
 	/* "dbgit_<job>_<pid>_x": the prefix up to the pid. */
 	*strrchr(prefix, '_') = '\0';
 	strrchr(prefix, '_')[1] = '\0';
@@ -1180,7 +1144,7 @@ static int mg_restore(const struct job_cfg *job, struct dump_source *src, const 
 	struct mg m;
 	if (rc < 0 || mg_open(&m, job) < 0)
 		return ERR_GENERIC;
-	char *db = scratch_name(job, target);
+	char *db = server_scratch_name(job, target);
 	char *top = xasprintf("%s/restore", m.ce.dir);
 	char *dir = xasprintf("%s/%s", top, db);
 	if (mkdir(top, 0700) < 0 || mkdir(dir, 0700) < 0)
@@ -1216,7 +1180,7 @@ static int mg_inspect(const struct job_cfg *job, const char *target, cJSON *info
 	if (rc == 0)
 		rc = mg_open(&m, job);
 	if (rc == 0) {
-		char *db = scratch_name(job, target);
+		char *db = server_scratch_name(job, target);
 		rc = walk_database(&m, db, 0, NULL, info);
 		free(db);
 		mg_close(&m);
@@ -1238,7 +1202,7 @@ static void mg_discard(const struct job_cfg *job, const char *target)
 		err_clear();
 		return;
 	}
-	char *db = scratch_name(job, target);
+	char *db = server_scratch_name(job, target);
 	if (run_mongosh(&m, "drop", db, NULL, 0, NULL) < 0) {
 		log_warn("job '%s': scratch database %s not dropped: %s", job->name, db, err_last());
 		err_clear();
@@ -1299,7 +1263,7 @@ static int mg_db_install(const struct job_cfg *job, const char *scratch, const c
 	struct mg m;
 	if (mg_open(&m, job) < 0)
 		return ERR_GENERIC;
-	char *from = scratch_name(job, scratch);
+	char *from = server_scratch_name(job, scratch);
 	long n = 0;
 	int rc = collections_in(&m, name, &n);
 	if (rc == 0 && n > 0 && !force)
