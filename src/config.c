@@ -274,6 +274,9 @@ static const struct field job_fields[] = {
 	{"password_file", F_STR, offsetof(struct job_cfg, password_file), 0},
 	{"command", F_STR, offsetof(struct job_cfg, command), 0},
 	{"options", F_STRLIST, offsetof(struct job_cfg, options), 0},
+	{"uri", F_STR, offsetof(struct job_cfg, uri), 0},
+	{"auth_database", F_STR, offsetof(struct job_cfg, auth_database), 0},
+	{"exclude_collections", F_STRLIST, offsetof(struct job_cfg, exclude_collections), 0},
 	{"keep", F_KEEP, offsetof(struct job_cfg, keep), 0},
 	{"max_blob_size", F_SIZE, offsetof(struct job_cfg, max_blob_size), 0},
 	{"shrink_limit", F_FRACTION, offsetof(struct job_cfg, shrink_limit), 0},
@@ -342,7 +345,8 @@ static int check_job(const struct ctx *c, const cJSON *t, struct job_cfg *job)
 			   job->name);
 	const struct engine *e = engine_find(job->engine);
 	if (!e)
-		return bad(c, t, "engine", "unknown engine '%s' (known: sqlite, command, postgres, mysql)", job->engine);
+		return bad(c, t, "engine", "unknown engine '%s' (known: sqlite, command, postgres, mysql, mongodb)",
+			   job->engine);
 	if (job->format && strcmp(job->format, "sql") && strcmp(job->format, "binary") &&
 	    strcmp(job->format, "both"))
 		return bad(c, t, "format", "format must be \"sql\", \"binary\" or \"both\", not '%s'",
@@ -700,6 +704,8 @@ void config_free(struct config *cfg)
 		free_list(j->options, j->n_options);
 		free(j->verify), free(j->host), free(j->socket), free(j->database), free(j->user);
 		free(j->password_file), free(j->command);
+		free(j->uri), free(j->auth_database);
+		free_list(j->exclude_collections, j->n_exclude_coll);
 	}
 	free(cfg->remotes);
 	free(cfg->jobs);

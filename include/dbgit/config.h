@@ -57,6 +57,11 @@ struct job_cfg {
 	char *user;
 	char *password_file;
 	char *command; /* engine = "command" */
+	/* engine = "mongodb" */
+	char *uri;            /* mongodb:// URI without a password */
+	char *auth_database;  /* --authenticationDatabase */
+	char **exclude_collections;
+	size_t n_exclude_coll;
 	char **options;
 	size_t n_options;
 	struct keep_policy keep; /* job override; .set == 0 means use default */

@@ -96,12 +96,13 @@ static int cmd_diff(struct cmd_ctx *ctx, int argc, char **argv)
 			printf("  no changes\n");
 		goto done;
 	}
-	/* Text formats: SQL dumps, and the output of engine "command", as
-	 * each snapshot's manifest says. */
+	/* Text formats: SQL dumps, the output of engine "command" and
+	 * MongoDB's documents as JSON lines, as each snapshot's manifest says. */
 	if ((rc = snap_read_manifest(st, old_id, &mo)) < 0 || (rc = snap_read_manifest(st, new_id, &mn)) < 0)
 		goto done;
 	const char *suffix = manifest_has_format(&mo, "sql") && manifest_has_format(&mn, "sql") ? ".sql"
 			     : manifest_has_format(&mo, "stream") && manifest_has_format(&mn, "stream") ? ".out"
+			     : manifest_has_format(&mo, "json") && manifest_has_format(&mn, "json")	? ".json"
 													: NULL;
 	if (!suffix) {
 		rc = err_set(ERR_USAGE,

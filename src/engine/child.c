@@ -301,3 +301,32 @@ void line_reader_free(struct line_reader *r)
 {
 	buf_free(&r->buf);
 }
+
+/* 1: a live process, 0: none, -1: s is no pid. */
+static int pid_alive(const char *s, size_t n)
+{
+	if (n == 0 || n > 9)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+	long pid = strtol(s, NULL, 10);
+	if (pid <= 0)
+		return -1;
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+int child_scratch_abandoned(const char *name)
+{
+	if (strncmp(name, "dbgit_", 6))
+		return 0;
+	int pids = 0, alive = 0;
+	for (const char *p = name + 6; *p;) {
+		size_t len = strcspn(p, "_");
+		int a = pid_alive(p, len);
+		pids += a >= 0;
+		alive += a == 1;
+		p += len + (p[len] == '_');
+	}
+	return pids > 0 && alive == 0;
+}

@@ -57,6 +57,13 @@ int child_write(struct child *c, const void *data, size_t len);
 /* The first line of its standard error so far ("" if none). */
 void child_first_error(const struct child *c, char *out, size_t len);
 
+/* Whether a scratch database name "dbgit_<job>_<pid>_<base>" was left by
+ * a run that is gone: it has a number-only part and none of its
+ * number-only parts is the pid of a live process on this host. Every
+ * part, not just the one after the job's name: job "a" must never take
+ * job "a_7"'s database for one of its own. */
+int child_scratch_abandoned(const char *name);
+
 /* Buffered reader of a child's output, one line at a time. */
 struct line_reader {
 	int fd;

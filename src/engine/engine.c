@@ -12,12 +12,14 @@ extern const struct engine engine_sqlite;
 extern const struct engine engine_command;
 extern const struct engine engine_postgres;
 extern const struct engine engine_mysql;
+extern const struct engine engine_mongodb;
 
 static const struct engine *const engines[] = {
 	&engine_sqlite,
 	&engine_command,
 	&engine_postgres,
 	&engine_mysql,
+	&engine_mongodb,
 };
 
 const struct engine *engine_find(const char *name)

@@ -25,7 +25,7 @@
 /* 2^53: every integer up to here is exact in a JSON number (a double). */
 #define MAX_EXACT 9007199254740992.0
 
-static const char *const known_formats[] = {"sql", "binary", "stream"};
+static const char *const known_formats[] = {"sql", "binary", "stream", "json"};
 static const char *const known_engines[] = {"sqlite", "command", "postgres", "mysql", "mongodb"};
 static const char *const known_schema_types[] = {"table", "index", "view", "trigger", "function"};
 
@@ -406,7 +406,7 @@ int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const cha
 	}
 	/* The findings: what an engine reports of a dump or a restore. */
 	if ((v = get(doc, "formats"))) {
-		if (parse_strv(v, what, "formats", known_formats, 3, &m->formats, &m->n_formats) < 0)
+		if (parse_strv(v, what, "formats", known_formats, 4, &m->formats, &m->n_formats) < 0)
 			goto fail;
 		if (kind == MANIFEST_SNAPSHOT && m->n_formats == 0) {
 			bad(what, "formats", "is empty");
