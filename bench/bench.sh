@@ -12,6 +12,7 @@
 #     --pct P           percent of rows changed a night (default 1)
 #     --json            print the figures as JSON instead of markdown
 #     --no-peers        dbgit alone (no restic, no borg)
+#     --no-install      never run apt-get: what is missing is skipped
 #     --ssh / --no-ssh  the push to a loopback sshd and the restore from a
 #                       clone of it (default: on with --size, off otherwise)
 #     --keep            keep the work directory (printed at the end)
@@ -45,7 +46,7 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ROWS=1000000 SIZE="" NIGHTS=10 CHURN=uniform PCT=1 JSON=0 PEERS=1 SSH="" KEEP=0 SAVE="" dbgit=""
+ROWS=1000000 SIZE="" NIGHTS=10 CHURN=uniform PCT=1 JSON=0 PEERS=1 SSH="" KEEP=0 SAVE="" INSTALL=1 dbgit=""
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -56,6 +57,7 @@ while [ $# -gt 0 ]; do
 	--pct) PCT=$2; shift 2 ;;
 	--json) JSON=1; shift ;;
 	--no-peers) PEERS=0; shift ;;
+	--no-install) INSTALL=0; shift ;;
 	--ssh) SSH=1; shift ;;
 	--no-ssh) SSH=0; shift ;;
 	--keep) KEEP=1; shift ;;
@@ -86,8 +88,8 @@ pkg_ok() {
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done
 	[ ${#missing[@]} -eq 0 ] && return 0
-	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-		say "missing ${missing[*]} (not root, or no apt-get: cannot install)"
+	if [ $INSTALL = 0 ] || [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+		say "missing ${missing[*]} (--no-install, not root, or no apt-get: not installed)"
 		return 1
 	fi
 	say "installing ${missing[*]}"
