@@ -143,22 +143,36 @@ if sys.argv[2] == "1":
     print()
     sys.exit(0)
 
-print("%d rows (%s file, %s SQL dump), %d nights of %s%% %s churn; %s" % (
-    rows, mb(num("db_bytes")), mb(num("dump_bytes")), nights, raw["pct"], raw["churn"], raw.get("dbgit_version", "")))
+print("%s rows (%s file, %s SQL dump), %d nights of %s%% %s churn; %s  " % (
+    format(int(rows), ","), mb(num("db_bytes")), mb(num("dump_bytes")), nights, raw["pct"], raw["churn"], raw.get("dbgit_version", "").replace("_", " ")))
 print("machine: %s; load average %s at the start, %s after the nights, %s at the end" % (
     raw["machine"], raw["load_start"], raw["load_nights"], raw["load_end"]))
 print()
 print("| tool | first | nightly (median) | peak RSS | repository after %d nights | restore latest |" % nights)
 print("|---|---|---|---|---|---|")
+
+
+def cell(text, mine, theirs, tid):
+    r = ratio(mine, theirs)
+    return text if tid == "dbgit" or r is None else "%s (%.2f)" % (text, r)
+
+
 for t in tools:
-    repo = mb(t[3])
+    repo = cell(mb(t[3]), d[3], t[3], t[0])
     if t[0] == "script":
-        repo = "%s after `gc --aggressive` (%.1f s); %s before" % (mb(t[3]), gc_s, mb(num("script.repo_before_gc")))
-    ratio_d = "" if t[0] == "dbgit" else " (x%.2f)" % (d[2][1] / t[2][1])
-    print("| %s | %s | %s%s | %s | %s | %s |" % (t[1], secs(t[2][0]), secs(t[2][1]), ratio_d, mib(t[2][2]),
-                                               repo, secs(t[4])))
+        repo = "%s after `gc --aggressive` (the gc: %.1f s); %s before" % (repo, gc_s, mb(num("script.repo_before_gc")))
+    print("| %s | %s | %s | %s | %s | %s |" % (t[1], cell(secs(t[2][0]), d[2][0], t[2][0], t[0]),
+                                               cell(secs(t[2][1]), d[2][1], t[2][1], t[0]),
+                                               cell(mib(t[2][2]), d[2][2], t[2][2], t[0]), repo,
+                                               cell(secs(t[4]), d[4], t[4], t[0])))
 print()
-print("(x...: dbgit's median night over the tool's)")
+print("In brackets: dbgit's figure divided by the tool's (below 1: dbgit is faster, smaller or leaner).")
+print()
+for tid, steps in (("dbgit", None), ("enc", None), ("script", ("dump", "test", "git"))):
+    if tid in by:
+        each = [sum(num("%s.%s.n%d.s" % (tid, k, n)) for k in steps) if steps else num("%s.n%d.s" % (tid, n))
+                for n in range(1, nights + 1)]
+        print("%s, night by night: %s s  " % (by[tid][1].split(":")[0], ", ".join("%.1f" % x for x in each)))
 print()
 print("| figure | dbgit | reference | ratio | target | met |")
 print("|---|---|---|---|---|---|")
