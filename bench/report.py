@@ -125,8 +125,11 @@ target("`dbgit diff --stat`", "%s, %s" % (secs(num("dbgit.diffstat.s")), mib(num
 if "enc" in by:
     e = by["enc"]
     target("encrypted / plain dbgit, nightly (median)", secs(e[2][1]), "plain %s" % secs(d[2][1]),
-           ratio(e[2][1], d[2][1]), 1.2)
-    target("encrypted / plain dbgit, repository", mb(e[3]), "plain %s" % mb(d[3]), ratio(e[3], d[3]), 1.1)
+           ratio(e[2][1], d[2][1]), 0, "(no target)", False)
+    targets[-1]["met"] = None
+    target("encrypted / plain dbgit, repository", mb(e[3]), "plain %s" % mb(d[3]), ratio(e[3], d[3]), 0,
+           "(no target)", False)
+    targets[-1]["met"] = None
 if num("ssh.push.s") is not None:
     target("end to end over SSH: push of all %d snapshots to a loopback sshd" % int(num("rotate.snapshots_after")),
            "%s, %s, remote %s" % (secs(num("ssh.push.s")), mib(num("ssh.push.rss")), mb(num("ssh.remote"))),

@@ -40,7 +40,7 @@ test_case "a tiny run prints the table of tools and every target, and leaves not
 	cp "$T/.stdout" out.md
 	stderr_has "night 3 of 3"
 	grep -q "^| dbgit | [0-9.]* s | [0-9.]* s | [0-9]* MiB |" out.md
-	grep -q "^| script: .* | [0-9.]* s | [0-9.]* s (x[0-9.]*) |" out.md
+	grep -q "^| script: .* | [0-9.]* s ([0-9.]*) | [0-9.]* s ([0-9.]*) |" out.md
 	for fig in "first snapshot" "nightly snapshot (median)" "nightly / first" \
 		"repository after 3 nights, vs git after" "restore latest" "peak RSS of \`backup\`" \
 		"peak RSS, one 32 MiB BLOB" "a night that rotates" "nightly push" \
@@ -48,6 +48,12 @@ test_case "a tiny run prints the table of tools and every target, and leaves not
 		grep -qF "| $fig" out.md || { echo "no row: $fig"; exit 1; }
 	done
 	grep -q "3 nights of 1% skewed churn" out.md
+	# The encrypted column comes with `dbgit keygen` (encryption at rest).
+	if "$DBGIT" help keygen >/dev/null 2>&1; then
+		grep -q "^| dbgit, encrypted | [0-9.]* s (" out.md
+	else
+		stderr_has "dbgit-encrypted skipped"
+	fi
 	if [ ${#args[@]} -gt 0 ]; then
 		grep -q "^| end to end over SSH" out.md
 	fi
