@@ -249,7 +249,7 @@ for night in $(seq 1 "$NIGHTS"); do
 		sqlite3 "$w/app.db" ".backup '$w/cur.db'"
 	fi
 	if [ "$night" = $((NIGHTS - 1)) ]; then
-		"$dbgit" --config "$w/dbgit.toml" push >/dev/null
+		measure push.before "$dbgit" --config "$w/dbgit.toml" push
 	fi
 done
 put load_nights "$(cut -d' ' -f1-3 /proc/loadavg)"
