@@ -20,6 +20,8 @@ packages=(
 	man-db groff-base systemd curl
 	# tests/t5000-postgres.sh: a real PostgreSQL 15 server and its client tools
 	postgresql postgresql-client
+	# tests/t5100-mysql.sh: a real MariaDB server and its client tools
+	mariadb-server mariadb-client
 	# tests/t0900-fuzz.sh: clang and its libFuzzer runtime (libclang_rt.fuzzer)
 	clang libclang-rt-14-dev
 )

@@ -341,7 +341,7 @@ static int check_job(const struct ctx *c, const cJSON *t, struct job_cfg *job)
 			   job->name);
 	const struct engine *e = engine_find(job->engine);
 	if (!e)
-		return bad(c, t, "engine", "unknown engine '%s' (known: sqlite, command, postgres)", job->engine);
+		return bad(c, t, "engine", "unknown engine '%s' (known: sqlite, command, postgres, mysql)", job->engine);
 	if (job->format && strcmp(job->format, "sql") && strcmp(job->format, "binary") &&
 	    strcmp(job->format, "both"))
 		return bad(c, t, "format", "format must be \"sql\", \"binary\" or \"both\", not '%s'",

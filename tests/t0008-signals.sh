@@ -7,9 +7,7 @@
 REPO=$T/backups.git
 export TMPDIR=$T/tmp
 mkdir -p "$TMPDIR"
-sqlite3 "$T/app.db" "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
-	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000)
-	INSERT INTO t SELECT i, 'value ' || i || ' ' || hex(randomblob(20)) FROM n;"
+make_rows_db "$T/app.db" 300000
 write_config "$T/dbgit.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' \
 	"path = \"$T/app.db\"" 'format = "both"'
 "$DBGIT" --config "$T/dbgit.toml" init >/dev/null

@@ -6,6 +6,7 @@
 # writes nothing outside its own scratch database. The README's plain
 # recipe (sqlite3 -safe -bail) refuses the same attacks.
 . "$TEST_SRCDIR/lib/test-lib.sh"
+. "$TEST_SRCDIR/lib/tamper.sh" # plant
 
 REPO=$T/backups.git
 dg() { "$DBGIT" --config "$T/dbgit.toml" "$@"; }
@@ -20,19 +21,6 @@ dg init >/dev/null
 dg backup >/dev/null
 GOOD=$(G rev-parse backup/app)
 
-# plant PATH TEXT: a new tip of backup/app, the good snapshot's tree plus
-# (or with) the file PATH holding TEXT, under the same MANIFEST.json - what
-# someone with push access could do, with nothing but git plumbing.
-plant() {
-	local blob tree commit
-	blob=$(printf '%s' "$2" | G hash-object -w --stdin)
-	G read-tree --index-output="$T/plant.idx" "$GOOD"
-	GIT_INDEX_FILE="$T/plant.idx" G update-index --add --cacheinfo "100644,$blob,$1"
-	tree=$(GIT_INDEX_FILE="$T/plant.idx" G write-tree)
-	rm -f "$T/plant.idx"
-	commit=$(G log -1 --format=%B "$GOOD" | G commit-tree "$tree" -p "$GOOD")
-	G update-ref refs/heads/backup/app "$commit"
-}
 
 # refused WHAT: restore and verify of the planted tip both fail, exit 1,
 # with one line naming the file and line and saying WHAT; no target.

@@ -3,6 +3,7 @@
 # and only of a module dbgit allows (sqlite_exec.c). The module is read
 # past the table's name: a quoted name may itself hold " USING fts5".
 . "$TEST_SRCDIR/lib/test-lib.sh"
+. "$TEST_SRCDIR/lib/tamper.sh" # plant
 
 REPO=$T/backups.git
 dg() { "$DBGIT" --config "$T/dbgit.toml" "$@"; }
@@ -28,17 +29,6 @@ test_case "virtual tables with quoted names and a line break before USING back u
 
 GOOD=$(G rev-parse backup/app)
 
-# plant PATH TEXT: the good snapshot's tree plus the file PATH holding TEXT.
-plant() {
-	local blob tree commit
-	blob=$(printf '%s' "$2" | G hash-object -w --stdin)
-	G read-tree --index-output="$T/plant.idx" "$GOOD"
-	GIT_INDEX_FILE="$T/plant.idx" G update-index --add --cacheinfo "100644,$blob,$1"
-	tree=$(GIT_INDEX_FILE="$T/plant.idx" G write-tree)
-	rm -f "$T/plant.idx"
-	commit=$(G log -1 --format=%B "$GOOD" | G commit-tree "$tree" -p "$GOOD")
-	G update-ref refs/heads/backup/app "$commit"
-}
 
 test_case "a module hidden behind a quoted name holding USING fts5 is refused" '
 	plant 1-table/orders/1-rows-000001.sql "PRAGMA writable_schema=ON;

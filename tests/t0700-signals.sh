@@ -15,9 +15,7 @@ export TMPDIR=$T/tmp
 mkdir -p "$TMPDIR"
 # About a second of work for a backup in the sanitizer build (more on a
 # loaded machine).
-sqlite3 "$T/app.db" "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
-	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
-	INSERT INTO t SELECT i, 'value ' || i || ' ' || hex(randomblob(20)) FROM n;"
+make_rows_db "$T/app.db" 50000
 git init -q --bare "$T/remote.git"
 write_config "$T/dbgit.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' \
 	"path = \"$T/app.db\"" '[job.keep]' 'last = 2' '' \

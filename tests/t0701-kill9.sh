@@ -9,9 +9,7 @@ REPO=$T/backups.git
 BRANCH=refs/heads/backup/app
 export TMPDIR=$T/tmp
 mkdir -p "$TMPDIR"
-sqlite3 "$T/app.db" "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
-	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)
-	INSERT INTO t SELECT i, 'value ' || i || ' ' || hex(randomblob(20)) FROM n;"
+make_rows_db "$T/app.db" 50000
 write_config "$T/dbgit.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' \
 	"path = \"$T/app.db\"" 'format = "both"'
 export DBGIT_CONFIG=$T/dbgit.toml

@@ -35,7 +35,9 @@ traced() {
 # matches the extended regex PATTERN (fails if none).
 line() {
 	local n
-	n=$(awk -v after="${3:-0}" -v re="$2" 'NR > after { if ($0 ~ re) { print NR; exit } }' "$1")
+	# the pattern through the environment: -v would process its escapes
+	# (gawk, which mariadb-server brings in, turns "\(" into "(")
+	n=$(re="$2" awk -v after="${3:-0}" 'NR > after { if ($0 ~ ENVIRON["re"]) { print NR; exit } }' "$1")
 	[ -n "$n" ] || { echo "no line matching $2 after line ${3:-0} of $1" >&2; return 1; }
 	echo "$n"
 }

@@ -5,43 +5,23 @@
 
 . "$TEST_SRCDIR/lib/test-lib.sh"
 . "$TEST_SRCDIR/lib/sshd.sh"
-
-REPO=$T/repo.git
-REMOTE=$T/remote.git
-KH=$T/known_hosts
-BRANCH=refs/heads/backup/app
+. "$TEST_SRCDIR/lib/push-fixture.sh"
 
 start_sshd || exit 1
 URL="ssh://root@127.0.0.1:$SSHD_PORT$REMOTE"
 
 # config FILE [TOML lines for the [[remote]]...]: one job, one remote named
 # origin at $URL unless the lines say otherwise.
-config() {
-	local file=$1
-	shift
-	write_config "$file" "$REPO" \
-		'[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\"" '' \
-		'[[remote]]' "$@"
-}
+config() { job_with_remote "$@"; }
 # The usual remote: our key, our known_hosts, one attempt, short timeout.
 origin() {
 	config "$1" 'name = "origin"' "url = \"${2:-$URL}\"" "ssh_key = \"$CLIENT_KEY\"" \
 		"known_hosts = \"$KH\"" 'retries = 1' 'timeout = 5' "${@:3}"
 }
 push() { "$DBGIT" --config "$@"; }
-local_tip() { git -C "$REPO" rev-parse "$BRANCH"; }
-remote_tip() { git -C "$REMOTE" rev-parse --verify -q "$BRANCH"; }
 lease() { git -C "$REPO" rev-parse --verify -q refs/dbgit/remotes/origin/backup/app; }
-# snapshot: a change to the database, then a real backup, not pushed.
-snapshot() {
-	sqlite3 "$T/app.db" "INSERT INTO plain VALUES ($RANDOM, 'row $RANDOM')"
-	"$DBGIT" --config "$T/local.toml" backup --no-push >/dev/null
-}
 
-make_demo_db "$T/app.db"
-write_config "$T/local.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\""
-"$DBGIT" --config "$T/local.toml" init >/dev/null
-git init -q --bare "$REMOTE"
+push_fixture_init
 # Keep every push as its own pack on the remote, so a test can count what
 # travelled.
 git -C "$REMOTE" config receive.unpackLimit 1

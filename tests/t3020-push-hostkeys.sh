@@ -5,22 +5,15 @@
 
 . "$TEST_SRCDIR/lib/test-lib.sh"
 . "$TEST_SRCDIR/lib/sshd.sh"
-
-REPO=$T/repo.git
-REMOTE=$T/remote.git
-BRANCH=refs/heads/backup/app
+. "$TEST_SRCDIR/lib/push-fixture.sh"
 
 # The test server offers three host key types, as a stock OpenSSH install
 # does: ed25519, ecdsa and rsa (signed as rsa-sha2-*, never SHA-1 ssh-rsa).
 start_sshd || exit 1
-stop_sshd
 ssh-keygen -q -t rsa -b 2048 -N '' -f "$SSHD_DIR/host_rsa"
 ssh-keygen -q -t ecdsa -N '' -f "$SSHD_DIR/host_ecdsa"
-printf 'HostKey %s\nHostKey %s\n' "$SSHD_DIR/host_ecdsa" "$SSHD_DIR/host_rsa" >>"$SSHD_DIR/sshd_config"
-"$SSHD_BIN" -D -e -f "$SSHD_DIR/sshd_config" >>"$SSHD_DIR/sshd.log" 2>&1 </dev/null &
-echo $! >"$SSHD_DIR/launched.pid"
-test_track_pid $!
-for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT") 2>/dev/null && break; sleep 0.1; done
+sshd_reconfigure "HostKey $SSHD_DIR/host_ecdsa
+HostKey $SSHD_DIR/host_rsa" || exit 1
 URL="ssh://root@127.0.0.1:$SSHD_PORT$REMOTE"
 HOSTNAME_KH="[127.0.0.1]:$SSHD_PORT"
 
@@ -30,23 +23,12 @@ keyscan() { ssh-keyscan -p "$SSHD_PORT" -t "$1" 127.0.0.1 2>/dev/null | grep -v 
 remote() {
 	local file=$1 kh=$2
 	shift 2
-	write_config "$file" "$REPO" \
-		'[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\"" '' \
-		'[[remote]]' 'name = "origin"' "url = \"$URL\"" "ssh_key = \"$CLIENT_KEY\"" \
+	job_with_remote "$file" 'name = "origin"' "url = \"$URL\"" "ssh_key = \"$CLIENT_KEY\"" \
 		"known_hosts = \"$kh\"" 'retries = 3' 'timeout = 5' "$@"
-}
-local_tip() { git -C "$REPO" rev-parse "$BRANCH"; }
-remote_tip() { git -C "$REMOTE" rev-parse --verify -q "$BRANCH"; }
-snapshot() {
-	sqlite3 "$T/app.db" "INSERT INTO plain VALUES ($RANDOM, 'row $RANDOM')"
-	"$DBGIT" --config "$T/local.toml" backup --no-push >/dev/null
 }
 ed25519_b64() { cut -d' ' -f2 "$SSHD_DIR/host_ed25519.pub"; }
 
-make_demo_db "$T/app.db"
-write_config "$T/local.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\""
-"$DBGIT" --config "$T/local.toml" init >/dev/null
-git init -q --bare "$REMOTE"
+push_fixture_init
 snapshot
 
 test_case "a key listed only as @revoked is refused as revoked, not offered for ssh-keyscan (exit 5)" '

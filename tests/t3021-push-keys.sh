@@ -7,11 +7,7 @@
 
 . "$TEST_SRCDIR/lib/test-lib.sh"
 . "$TEST_SRCDIR/lib/sshd.sh"
-
-REPO=$T/repo.git
-REMOTE=$T/remote.git
-KH=$T/known_hosts
-BRANCH=refs/heads/backup/app
+. "$TEST_SRCDIR/lib/push-fixture.sh"
 
 start_sshd || exit 1
 sshd_known_hosts "$KH"
@@ -21,22 +17,11 @@ URL="ssh://root@127.0.0.1:$SSHD_PORT$REMOTE"
 remote() {
 	local file=$1 key=$2
 	shift 2
-	write_config "$file" "$REPO" \
-		'[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\"" '' \
-		'[[remote]]' 'name = "origin"' "url = \"$URL\"" "ssh_key = \"$key\"" \
+	job_with_remote "$file" 'name = "origin"' "url = \"$URL\"" "ssh_key = \"$key\"" \
 		"known_hosts = \"${KHFILE:-$KH}\"" 'retries = 3' 'timeout = 5' "$@"
 }
-local_tip() { git -C "$REPO" rev-parse "$BRANCH"; }
-remote_tip() { git -C "$REMOTE" rev-parse --verify -q "$BRANCH"; }
-snapshot() {
-	sqlite3 "$T/app.db" "INSERT INTO plain VALUES ($RANDOM, 'row $RANDOM')"
-	"$DBGIT" --config "$T/local.toml" backup --no-push >/dev/null
-}
 
-make_demo_db "$T/app.db"
-write_config "$T/local.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\""
-"$DBGIT" --config "$T/local.toml" init >/dev/null
-git init -q --bare "$REMOTE"
+push_fixture_init
 snapshot
 
 test_case "an RSA client key the server refuses gets the ed25519 advice (exit 5, not retried)" '

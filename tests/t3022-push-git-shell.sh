@@ -35,12 +35,7 @@ chmod 600 "$GSDIR/home/.ssh/authorized_keys"
 chown -R "$GSUSER:$GSUSER" "$GSDIR/home"
 
 start_sshd || exit 1
-stop_sshd
-printf 'Match User %s\n\tAuthorizedKeysFile %s\n' "$GSUSER" "$GSDIR/home/.ssh/authorized_keys" >>"$SSHD_DIR/sshd_config"
-"$SSHD_BIN" -D -e -f "$SSHD_DIR/sshd_config" >>"$SSHD_DIR/sshd.log" 2>&1 </dev/null &
-echo $! >"$SSHD_DIR/launched.pid"
-test_track_pid $!
-for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT") 2>/dev/null && break; sleep 0.1; done
+sshd_reconfigure "$(printf 'Match User %s\n\tAuthorizedKeysFile %s' "$GSUSER" "$GSDIR/home/.ssh/authorized_keys")" || exit 1
 sshd_known_hosts "$T/known_hosts"
 
 # remote FILE REPO [lines...]: one job, one remote: the git-shell account.

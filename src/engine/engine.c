@@ -11,11 +11,13 @@
 extern const struct engine engine_sqlite;
 extern const struct engine engine_command;
 extern const struct engine engine_postgres;
+extern const struct engine engine_mysql;
 
 static const struct engine *const engines[] = {
 	&engine_sqlite,
 	&engine_command,
 	&engine_postgres,
+	&engine_mysql,
 };
 
 const struct engine *engine_find(const char *name)

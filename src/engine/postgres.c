@@ -32,7 +32,6 @@
  * \copy) in it can run.
  */
 #include <cjson/cJSON.h>
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -42,6 +41,7 @@
 
 #include "child.h"
 #include "dbgit/engine.h"
+#include "server.h"
 
 #define END_MARK "\\.dbgit-end\n"
 #define TABLE_PREFIX "2-table/"
@@ -201,25 +201,6 @@ static int psql_command(struct child_env *ce, const char *db, const char *sql, i
 	return child_finish(&c, 0);
 }
 
-static const char *jstr(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-/* Table names become directory names: keep [A-Za-z0-9_.-], %XX the rest. */
-static char *sanitize(const char *name)
-{
-	struct buf b = BUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (isalnum(*p) || *p == '_' || (*p == '.' && p != (const unsigned char *)name) || *p == '-')
-			buf_add(&b, p, 1);
-		else
-			buf_printf(&b, "%%%02X", *p);
-	}
-	return b.data ? b.data : xstrdup("%");
-}
-
 struct pg_table {
 	const char *name, *q, *cols, *pk, *pkcols; /* in the JSON */
 	char *dir;
@@ -285,27 +266,7 @@ static const char sequences_sql[] =
 	" JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.sequencename WHERE " USER_NS
 	" ORDER BY format('%I.%I', schemaname, sequencename) COLLATE \"C\") x;";
 
-static void add_summary(cJSON *summaries, const char *name, int64_t rows, const char *sum)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "name", name);
-	cJSON_AddNumberToObject(o, "rows", (double)rows);
-	cJSON_AddStringToObject(o, "checksum", sum);
-	cJSON_AddItemToArray(summaries, o);
-}
-
-static int excluded(const struct job_cfg *job, const char *name)
-{
-	const char *dot = strchr(name, '.');
-	for (size_t i = 0; i < job->n_exclude; i++)
-		if (!strcmp(job->exclude_tables[i], name) || (dot && !strcmp(job->exclude_tables[i], dot + 1)))
-			return 1;
-	return 0;
-}
-
 /* The schema digest into info["schema"]. */
-static int excluded(const struct job_cfg *job, const char *name);
-
 static int read_schema(struct session *s, const struct job_cfg *job, cJSON *info)
 {
 	cJSON *rows = cJSON_CreateArray();
@@ -313,21 +274,12 @@ static int read_schema(struct session *s, const struct job_cfg *job, cJSON *info
 	cJSON *schema = cJSON_AddArrayToObject(info, "schema");
 	const cJSON *r;
 	cJSON_ArrayForEach (r, rows) {
-		const char *def = jstr(r, "def");
+		const char *def = server_jstr(r, "def"), *tbl = server_jstr(r, "tbl_name");
+		const char *type = server_jstr(r, "type"), *name = server_jstr(r, "name");
 		/* An excluded table's indexes and triggers are not in the snapshot. */
-		if (jstr(r, "tbl_name") && excluded(job, jstr(r, "tbl_name")))
+		if (tbl && server_excluded(job, tbl, 1))
 			continue;
-		char hex[65];
-		struct sha256 *h = sha256_new();
-		sha256_update(h, def ? def : "", def ? strlen(def) : 0);
-		sha256_final_hex(h, hex);
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "type", jstr(r, "type") ? jstr(r, "type") : "?");
-		cJSON_AddStringToObject(o, "name", jstr(r, "name") ? jstr(r, "name") : "?");
-		if (jstr(r, "tbl_name"))
-			cJSON_AddStringToObject(o, "tbl_name", jstr(r, "tbl_name"));
-		cJSON_AddStringToObject(o, "sha256", hex);
-		cJSON_AddItemToArray(schema, o);
+		server_add_schema(schema, type ? type : "?", name ? name : "?", tbl, def, def ? strlen(def) : 0);
 	}
 	cJSON_Delete(rows);
 	return rc;
@@ -346,14 +298,14 @@ static int read_tables(struct session *s, const struct job_cfg *job, cJSON *rows
 	const cJSON *r;
 	cJSON_ArrayForEach (r, rows) {
 		struct pg_table *x = &t[*n];
-		x->name = jstr(r, "name");
-		x->q = jstr(r, "q");
-		x->cols = jstr(r, "cols");
-		x->pk = jstr(r, "pk");
-		x->pkcols = jstr(r, "pkcols");
-		if (!x->name || !x->q || excluded(job, x->name))
+		x->name = server_jstr(r, "name");
+		x->q = server_jstr(r, "q");
+		x->cols = server_jstr(r, "cols");
+		x->pk = server_jstr(r, "pk");
+		x->pkcols = server_jstr(r, "pkcols");
+		if (!x->name || !x->q || server_excluded(job, x->name, 1))
 			continue;
-		x->dir = sanitize(x->name);
+		x->dir = server_sanitize(x->name);
 		(*n)++;
 	}
 	qsort(t, *n, sizeof(*t), cmp_dir);
@@ -404,7 +356,7 @@ static int copy_table(struct session *s, const struct pg_table *t, struct dump_s
 	char hex[65];
 	sha256_final_hex(h, hex);
 	if (rc == 0)
-		add_summary(summaries, t->name, rows, hex);
+		server_add_summary(summaries, t->name, rows, hex);
 	buf_free(&b);
 	return rc;
 }
@@ -417,7 +369,7 @@ static int read_sequences(struct session *s, struct buf *out, cJSON *summaries)
 	const cJSON *r;
 	int64_t n = 0;
 	cJSON_ArrayForEach (r, rows) {
-		const char *q = jstr(r, "q"), *v = jstr(r, "v");
+		const char *q = server_jstr(r, "q"), *v = server_jstr(r, "v");
 		if (!q)
 			continue;
 		/* q is an identifier quoted by the server; as a literal, ' doubles. */
@@ -439,7 +391,7 @@ static int read_sequences(struct session *s, struct buf *out, cJSON *summaries)
 	sha256_update(h, out->data ? out->data : "", out->len);
 	sha256_final_hex(h, hex);
 	if (rc == 0)
-		add_summary(summaries, "(sequences)", n, hex);
+		server_add_summary(summaries, "(sequences)", n, hex);
 	return rc;
 }
 
@@ -491,16 +443,6 @@ static int dump_section(struct child_env *ce, const struct job_cfg *job, const c
 	return rc;
 }
 
-static int write_text(struct dump_sink *sink, const char *path, const char *text, size_t len)
-{
-	int rc = sink->open(sink, path, CHUNK_LINES);
-	if (rc == 0 && len)
-		rc = sink->write(sink, text, len);
-	if (rc == 0)
-		rc = sink->close(sink);
-	return rc;
-}
-
 /* What dump and inspect share: tables, their rows, sequences, schema. */
 static int walk_database(struct session *s, const struct job_cfg *job, struct dump_sink *sink,
 			 struct child_env *ce, const char *snapshot, const char *db, cJSON *info)
@@ -514,7 +456,7 @@ static int walk_database(struct session *s, const struct job_cfg *job, struct du
 	if (rc == 0)
 		rc = read_schema(s, job, info);
 	if (rc == 0 && sink) {
-		rc = write_text(sink, "0-begin.sql", session_settings, strlen(session_settings));
+		rc = server_write_text(sink, "0-begin.sql", session_settings, strlen(session_settings));
 		if (rc == 0)
 			rc = dump_section(ce, job, snapshot, "pre-data", sink, "1-schema.sql");
 	}
@@ -524,7 +466,7 @@ static int walk_database(struct session *s, const struct job_cfg *job, struct du
 	if (rc == 0)
 		rc = read_sequences(s, &seq, summaries);
 	if (rc == 0 && sink)
-		rc = write_text(sink, "3-sequences.sql", seq.data, seq.len);
+		rc = server_write_text(sink, "3-sequences.sql", seq.data, seq.len);
 	if (rc == 0 && sink)
 		rc = dump_section(ce, job, snapshot, "post-data", sink, "4-post-data.sql");
 	buf_free(&seq);
@@ -575,27 +517,6 @@ static int pg_dump_db(const struct job_cfg *job, struct dump_sink *sink, cJSON *
 	}
 	child_env_free(&ce);
 	return rc;
-}
-
-/* A scratch database for a target path (verification, diff): named after
- * the job, the pid and the file, so that parallel runs never meet. */
-static char *scratch_name(const struct job_cfg *job, const char *target)
-{
-	const char *slash = strrchr(target, '/');
-	if (!slash)
-		return xstrdup(target); /* a database name (restore --to) */
-	char *base = sanitize(slash + 1);
-	char *dot = strrchr(base, '.');
-	if (dot)
-		*dot = '\0';
-	for (char *p = base; *p; p++)
-		if (!isalnum((unsigned char)*p))
-			*p = '_';
-	char *name = xasprintf("dbgit_%.24s_%ld_%.16s", job->name, (long)getpid(), base);
-	for (char *p = name; *p; p++)
-		*p = (char)(isalnum((unsigned char)*p) ? tolower((unsigned char)*p) : '_');
-	free(base);
-	return name;
 }
 
 static char *quote_ident(const char *s)
@@ -684,7 +605,7 @@ static int pg_restore_db(const struct job_cfg *job, struct dump_source *src, con
 	struct child_env ce;
 	if (pg_env(job, &ce) < 0)
 		return ERR_GENERIC;
-	char *db = scratch_name(job, target);
+	char *db = server_scratch_name(job, target);
 	char *q = quote_ident(db);
 	/* template0: a copy of template1 could hold objects of its own. */
 	char *sql = xasprintf("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8'", q);
@@ -714,7 +635,7 @@ static int pg_inspect(const struct job_cfg *job, const char *target, cJSON *info
 		err_clear();
 		return ERR_VERIFY;
 	}
-	char *db = scratch_name(job, target);
+	char *db = server_scratch_name(job, target);
 	struct session s;
 	char x[16];
 	int rc = sess_start(&s, &ce, db);
@@ -746,7 +667,7 @@ static void pg_discard(const struct job_cfg *job, const char *target)
 		err_clear();
 		return;
 	}
-	char *db = scratch_name(job, target);
+	char *db = server_scratch_name(job, target);
 	if (drop_database(&ce, job, db) < 0) {
 		log_warn("job '%s': scratch database %s not dropped: %s", job->name, db, err_last());
 		err_clear();
@@ -829,7 +750,7 @@ static int pg_db_install(const struct job_cfg *job, const char *scratch, const c
 	struct child_env ce;
 	if (pg_env(job, &ce) < 0)
 		return ERR_GENERIC;
-	char *from = scratch_name(job, scratch);
+	char *from = server_scratch_name(job, scratch);
 	char *old = xasprintf("%.40s_dbgit_old_%ld", name, (long)getpid());
 	char *qf = quote_ident(from), *qn = quote_ident(name), *qo = quote_ident(old);
 	/* Not connected to either database renamed (the job's database may
@@ -885,7 +806,7 @@ struct cmp_side {
 static int side_open(struct cmp_side *c, struct child_env *ce, const struct job_cfg *job, const char *target)
 {
 	memset(c, 0, sizeof(*c));
-	c->db = scratch_name(job, target);
+	c->db = server_scratch_name(job, target);
 	c->rows = cJSON_CreateArray();
 	c->schema = cJSON_CreateObject();
 	char x[16];
@@ -940,66 +861,21 @@ static int next_keyed(struct session *s, struct buf *line, int *have)
 	return rc < 0 ? rc : 0;
 }
 
+/* server_compare_keyed's reader of a side. */
+static int next_side(void *side, struct buf *line, int *have)
+{
+	return next_keyed(&((struct cmp_side *)side)->s, line, have);
+}
+
 static int compare_table(struct cmp_side *a, struct cmp_side *b, const struct pg_table *ta,
 			 const struct pg_table *tb, cJSON *tables)
 {
-	int64_t added = 0, removed = 0, changed = 0;
-	struct buf la = BUF_INIT, lb = BUF_INIT;
-	int ha = 0, hb = 0;
 	int rc = ta ? send_keyed(&a->s, ta) : 0;
 	if (rc == 0 && tb)
 		rc = send_keyed(&b->s, tb);
-	if (rc == 0 && ta)
-		rc = next_keyed(&a->s, &la, &ha);
-	if (rc == 0 && tb)
-		rc = next_keyed(&b->s, &lb, &hb);
-	while (rc == 0 && (ha || hb)) {
-		const char *ka = ha ? la.data : NULL, *kb = hb ? lb.data : NULL;
-		size_t na = ha ? strcspn(ka, "\t") : 0, nb = hb ? strcspn(kb, "\t") : 0;
-		int c;
-		if (!ha)
-			c = 1;
-		else if (!hb)
-			c = -1;
-		else {
-			c = memcmp(ka, kb, na < nb ? na : nb);
-			if (c == 0)
-				c = na < nb ? -1 : na > nb;
-		}
-		if (c < 0) {
-			removed++;
-			rc = next_keyed(&a->s, &la, &ha);
-		} else if (c > 0) {
-			added++;
-			rc = next_keyed(&b->s, &lb, &hb);
-		} else {
-			if (strcmp(ka + na, kb + nb))
-				changed++;
-			rc = next_keyed(&a->s, &la, &ha);
-			if (rc == 0)
-				rc = next_keyed(&b->s, &lb, &hb);
-		}
-	}
-	buf_free(&la);
-	buf_free(&lb);
-	if (rc == 0 && (added || removed || changed)) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "name", ta ? ta->name : tb->name);
-		cJSON_AddNumberToObject(o, "added", (double)added);
-		cJSON_AddNumberToObject(o, "removed", (double)removed);
-		cJSON_AddNumberToObject(o, "changed", (double)changed);
-		cJSON_AddItemToArray(tables, o);
-	}
+	if (rc == 0)
+		rc = server_compare_keyed(next_side, ta ? a : NULL, tb ? b : NULL, ta ? ta->name : tb->name, tables);
 	return rc;
-}
-
-static const cJSON *schema_find(const cJSON *arr, const cJSON *e)
-{
-	const cJSON *x;
-	cJSON_ArrayForEach (x, arr)
-		if (!strcmp(jstr(x, "type"), jstr(e, "type")) && !strcmp(jstr(x, "name"), jstr(e, "name")))
-			return x;
-	return NULL;
 }
 
 static int pg_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out)
@@ -1014,27 +890,9 @@ static int pg_compare(const struct job_cfg *job, const char *old_db, const char 
 		rc = rb;
 	cJSON *tables = cJSON_AddArrayToObject(out, "tables");
 	cJSON *schema = cJSON_AddArrayToObject(out, "schema");
-	if (rc == 0) {
-		const cJSON *sa = cJSON_GetObjectItemCaseSensitive(a.schema, "schema");
-		const cJSON *sb = cJSON_GetObjectItemCaseSensitive(b.schema, "schema");
-		const cJSON *e;
-		cJSON_ArrayForEach (e, sa) {
-			const cJSON *o = schema_find(sb, e);
-			char *line = !o ? xasprintf("- %s %s", jstr(e, "type"), jstr(e, "name"))
-				     : strcmp(jstr(o, "sha256"), jstr(e, "sha256"))
-					     ? xasprintf("~ %s %s", jstr(e, "type"), jstr(e, "name"))
-					     : NULL;
-			if (line)
-				cJSON_AddItemToArray(schema, cJSON_CreateString(line));
-			free(line);
-		}
-		cJSON_ArrayForEach (e, sb)
-			if (!schema_find(sa, e)) {
-				char *line = xasprintf("+ %s %s", jstr(e, "type"), jstr(e, "name"));
-				cJSON_AddItemToArray(schema, cJSON_CreateString(line));
-				free(line);
-			}
-	}
+	if (rc == 0)
+		server_schema_diff(cJSON_GetObjectItemCaseSensitive(a.schema, "schema"),
+				   cJSON_GetObjectItemCaseSensitive(b.schema, "schema"), schema);
 	for (size_t i = 0; rc == 0 && i < a.n; i++)
 		rc = compare_table(&a, &b, &a.t[i], side_table(&b, a.t[i].name), tables);
 	for (size_t i = 0; rc == 0 && i < b.n; i++)

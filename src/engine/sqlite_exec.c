@@ -23,6 +23,10 @@
  *
  * Errors name the snapshot file and line and never quote the statement:
  * rows are personal data, and error lines go to cron mail and chat hooks.
+ *
+ * A table's row file takes a fast path (sqlite_rows.c): a line that is
+ * exactly one of dbgit's rows is bound to one INSERT prepared on this same
+ * connection, under the same authorizer; any other line comes here.
  */
 #include <ctype.h>
 #include <math.h>
@@ -112,6 +116,10 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
 {
 	struct sqlite_exec *x = arg;
 	(void)db_name, (void)trigger;
+	/* What sqlite_rows.c asks the schema, between statements of the
+	 * snapshot's: not snapshot text. */
+	if (x->trusted)
+		return SQLITE_OK;
 	/* Some tables only (restore --table): an index or trigger on another
 	 * table, and any view, is not created. SQLITE_IGNORE makes SQLite
 	 * skip the CREATE without an error. */
@@ -267,6 +275,7 @@ int sqlite_exec_open(struct sqlite_exec *x, const char *job, const char *target)
 	sqlite3_limit(x->db, SQLITE_LIMIT_ATTACHED, 0);
 	sqlite_value_register(x->db);
 	sqlite3_set_authorizer(x->db, authorize, x);
+	x->line_start = 1;
 	return 0;
 }
 
@@ -539,47 +548,188 @@ static int find_start(struct sqlite_exec *x)
 	return 0;
 }
 
+/* The slow path: bytes of one line (nl: up to and with its newline) into
+ * the pending statement, run once it is complete. */
+static int slow_segment(struct sqlite_exec *x, const char *p, size_t take, int nl, int limit)
+{
+	/* Only a line with a ';' can complete a statement. */
+	if (memchr(p, ';', take))
+		x->semicolon = 1;
+	buf_add(&x->stmt, p, take);
+	x->line_start = nl;
+	if (x->stmt.len > (size_t)limit)
+		return fail_at(x, "a statement longer than SQLite's length limit");
+	if (!x->started)
+		x->dot = find_start(x);
+	if (!nl)
+		return 0;
+	x->line++;
+	/* Execute each complete statement as soon as its line ends, so
+	 * memory holds one statement at a time. A dot-command is a line of
+	 * its own to the sqlite3 shell. */
+	int complete = 0;
+	if (x->started && !x->dot && x->semicolon) {
+		complete = sqlite3_complete(buf_cstr(&x->stmt));
+		x->semicolon = 0;
+	}
+	if (x->started && (x->dot || complete)) {
+		int rc = run(x);
+		buf_clear(&x->stmt);
+		x->started = x->dot = 0;
+		x->in_comment = 0;
+		x->scan = 0;
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The table folder of a row file's chunk, "1-table/<dir>/1-rows-NNNNNN.sql"
+ * (or of the whole file, "1-table/<dir>/1-rows.sql"); NULL if path is not
+ * one. Caller frees. */
+static char *rows_dir(const char *path)
+{
+	size_t pre = strlen(SQL_PREFIX);
+	if (strncmp(path, SQL_PREFIX, pre))
+		return NULL;
+	const char *dir = path + pre, *slash = strchr(dir, '/');
+	if (!slash || slash == dir || strncmp(slash, "/1-rows", 7))
+		return NULL;
+	const char *t = slash + 7;
+	if (*t == '-') {
+		for (t++; *t >= '0' && *t <= '9'; t++)
+			;
+		if (t - slash != 14)
+			return NULL;
+	}
+	if (strcmp(t, ".sql"))
+		return NULL;
+	return xasprintf("%.*s", (int)(slash - dir), dir);
+}
+
+/* A new file. A table's row file gets the fast path (sqlite_rows.c) if its
+ * table is there to load and the database is UTF-8; the next chunk of the
+ * same file keeps it. Looking the table up is dbgit's own reading of the
+ * schema, outside the authorizer; the INSERT is prepared under it. */
+static void rows_file(struct sqlite_exec *x)
+{
+	char *dir = rows_dir(x->file);
+	if (dir && x->rows_dir && !strcmp(dir, x->rows_dir)) {
+		free(dir);
+		return;
+	}
+	sqlite_rows_free(x->rows);
+	x->rows = NULL;
+	free(x->rows_dir);
+	x->rows_dir = NULL;
+	if (!dir)
+		return;
+	struct sqlite_table t;
+	int found = 0, utf8 = 0;
+	sqlite3_set_authorizer(x->db, NULL, NULL);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(x->db, "PRAGMA encoding", -1, &st, NULL) == SQLITE_OK) {
+		utf8 = sqlite3_step(st) == SQLITE_ROW &&
+		       !sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "UTF-8");
+		sqlite3_finalize(st);
+	}
+	if (utf8 && (found = sqlite_table_for_dir(x->db, x->file, dir, &t)) < 0)
+		err_clear(); /* the slow path will say what is wrong, if anything */
+	sqlite3_set_authorizer(x->db, authorize, x);
+	if (found == 1) {
+		x->denied[0] = '\0';
+		x->rows = sqlite_rows_open(x->db, &t, &x->trusted);
+		x->denied[0] = '\0';
+		sqlite_table_free(&t);
+	}
+	x->rows_dir = dir;
+}
+
+/* The fast path: bytes of a line that may be a row. */
+static int fast_segment(struct sqlite_exec *x, const char *p, size_t take, int nl, int limit)
+{
+	x->fast_line = 1;
+	x->line_start = 0;
+	/* nl < 0: the file ends inside the line, which is then no row. */
+	int r = nl < 0 ? sqlite_rows_cut(x->rows) : sqlite_rows_feed(x->rows, p, take, nl, (size_t)limit);
+	if (nl < 0)
+		nl = 0;
+	if (r == ROWS_MORE)
+		return 0;
+	x->fast_line = 0;
+	if (r == ROWS_DONE) {
+		x->line++;
+		x->line_start = 1;
+		return 0;
+	}
+	if (r == ROWS_FALLBACK) {
+		/* Not a row of dbgit's: the line so far goes the slow way,
+		 * and so does the rest of it. */
+		const struct buf *raw = sqlite_rows_raw(x->rows);
+		struct buf line = BUF_INIT;
+		if (raw->len)
+			buf_add(&line, raw->data, raw->len);
+		else
+			buf_add(&line, p, take);
+		sqlite_rows_abandon(x->rows);
+		int rc = slow_segment(x, line.data ? line.data : "", line.len, nl, limit);
+		buf_free(&line);
+		return rc;
+	}
+	free(x->stmt_file);
+	x->stmt_file = xstrdup(x->file);
+	x->stmt_line = x->line;
+	char msg[200];
+	if (r == ROWS_IO)
+		snprintf(msg, sizeof(msg), "a temp file for a large value: %s",
+			 strerror(sqlite_rows_errno(x->rows)));
+	else
+		clean_message(sqlite3_errmsg(x->db), msg, sizeof(msg));
+	sqlite_rows_abandon(x->rows);
+	if (r == ROWS_TOO_LONG)
+		return fail_at(x, "a statement longer than SQLite's length limit");
+	if (r == ROWS_REFUSED)
+		return fail_at(x, "a long line that is not a row in dbgit's format");
+	return fail_at(x, x->denied[0] && r != ROWS_IO ? x->denied : msg);
+}
+
 int sqlite_exec_feed(struct sqlite_exec *x, const char *file, const char *data, size_t len)
 {
+	int limit = sqlite3_limit(x->db, SQLITE_LIMIT_SQL_LENGTH, -1);
 	if (!x->file || strcmp(x->file, file)) {
+		char *dir = rows_dir(file);
+		int same = dir && x->rows_dir && !strcmp(dir, x->rows_dir);
+		free(dir);
+		/* A row cut by a chunk boundary (a long one) goes on in the
+		 * next chunk of its file; before anything else it goes the
+		 * slow way, as a statement across files always did. */
+		if (x->fast_line && !same) {
+			int rc = fast_segment(x, "", 0, -1, limit);
+			if (rc < 0)
+				return rc;
+		}
 		free(x->file);
 		x->file = xstrdup(file);
 		x->line = 1;
+		x->line_start = !x->fast_line;
+		rows_file(x);
 	}
-	int limit = sqlite3_limit(x->db, SQLITE_LIMIT_SQL_LENGTH, -1);
 	const char *p = data, *end = data + len;
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		size_t take = nl ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		/* Only a line with a ';' can complete a statement. */
-		if (memchr(p, ';', take))
-			x->semicolon = 1;
-		buf_add(&x->stmt, p, take);
+		/* A row line takes the fast path from its first byte, when
+		 * nothing is pending (x->denied is what the authorizer says
+		 * while a recompiled INSERT runs). */
+		int fast = x->fast_line || (x->rows && x->line_start && !x->started && !x->in_comment &&
+					    !x->stmt.len && !x->vtab_next);
+		if (fast)
+			x->denied[0] = '\0';
+		int rc = fast ? fast_segment(x, p, take, nl != NULL, limit)
+			      : slow_segment(x, p, take, nl != NULL, limit);
 		p += take;
-		if (x->stmt.len > (size_t)limit)
-			return fail_at(x, "a statement longer than SQLite's length limit");
-		if (!x->started)
-			x->dot = find_start(x);
-		if (!nl)
-			break;
-		x->line++;
-		/* Execute each complete statement as soon as its line ends,
-		 * so memory holds one statement at a time. A dot-command is
-		 * a line of its own to the sqlite3 shell. */
-		int complete = 0;
-		if (x->started && !x->dot && x->semicolon) {
-			complete = sqlite3_complete(buf_cstr(&x->stmt));
-			x->semicolon = 0;
-		}
-		if (x->started && (x->dot || complete)) {
-			int rc = run(x);
-			buf_clear(&x->stmt);
-			x->started = x->dot = 0;
-			x->in_comment = 0;
-			x->scan = 0;
-			if (rc < 0)
-				return rc;
-		}
+		if (rc < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -596,6 +746,11 @@ int sqlite_exec_finish(struct sqlite_exec *x)
 int sqlite_exec_close(struct sqlite_exec *x)
 {
 	int rc = 0;
+	/* Its statements go before the connection. */
+	sqlite_rows_free(x->rows);
+	x->rows = NULL;
+	free(x->rows_dir);
+	x->rows_dir = NULL;
 	if (x->db && sqlite3_close(x->db) != SQLITE_OK)
 		rc = err_set(ERR_VERIFY, "restoring %s: cannot close the database", x->job);
 	x->db = NULL;

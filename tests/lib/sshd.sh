@@ -84,24 +84,39 @@ UseDNS no
 PrintMotd no
 LogLevel VERBOSE
 EOF
-	"$SSHD_BIN" -D -e -f "$SSHD_DIR/sshd_config" >>"$SSHD_DIR/sshd.log" 2>&1 </dev/null &
-	SSHD_PID=$!
-	echo "$SSHD_PID" >"$SSHD_DIR/launched.pid"
-	test_track_pid "$SSHD_PID"
 	SSHD_PORT=$port
 	SSHD_ADDR=$addr
-	export SSHD_PORT SSHD_PID SSHD_ADDR
+	export SSHD_PORT SSHD_ADDR
+	_sshd_launch
+}
+
+# _sshd_launch: runs the server on its sshd_config and waits until it
+# accepts connections.
+_sshd_launch() {
+	"$SSHD_BIN" -D -e -f "$SSHD_DIR/sshd_config" >>"$SSHD_DIR/sshd.log" 2>&1 </dev/null &
+	SSHD_PID=$!
+	export SSHD_PID
+	echo "$SSHD_PID" >"$SSHD_DIR/launched.pid"
+	test_track_pid "$SSHD_PID"
 	local i
 	for i in $(seq 1 50); do
-		if (exec 3<>"/dev/tcp/$addr/$port") 2>/dev/null; then
+		if (exec 3<>"/dev/tcp/$SSHD_ADDR/$SSHD_PORT") 2>/dev/null; then
 			return 0
 		fi
 		kill -0 "$SSHD_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	echo "sshd did not start on $addr port $port:" >&2
+	echo "sshd did not start on $SSHD_ADDR port $SSHD_PORT:" >&2
 	cat "$SSHD_DIR/sshd.log" >&2
 	return 1
+}
+
+# sshd_reconfigure TEXT: stops the server, appends TEXT (lines) to its
+# sshd_config and starts it again on the same port.
+sshd_reconfigure() {
+	stop_sshd
+	printf '%s\n' "$1" >>"$SSHD_DIR/sshd_config"
+	_sshd_launch
 }
 
 # stop_sshd: stops the server (the port stays reserved in $SSHD_PORT for a

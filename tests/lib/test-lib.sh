@@ -136,6 +136,14 @@ INSERT INTO docs VALUES ('hello', 'the quick brown fox'), ('bye', 'jumps over th
 SQL
 }
 
+# make_rows_db FILE N: a database whose one table t holds N rows of about
+# 60 bytes: enough work that a signal or a kill lands in the middle of it.
+make_rows_db() {
+	sqlite3 "$1" "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);
+	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2)
+	INSERT INTO t SELECT i, 'value ' || i || ' ' || hex(randomblob(20)) FROM n;"
+}
+
 # write_config FILE REPO [extra TOML...]: a config with the repository only;
 # the extra arguments are appended as lines.
 write_config() {
