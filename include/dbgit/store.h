@@ -33,6 +33,10 @@ void store_free(struct store *st);
 /* Takes the repository lock (ERR_LOCKED if another dbgit holds it). */
 int store_lock(struct store *st);
 const char *store_path(const struct store *st);
+/* For `dbgit check`: a file can be made (and is removed) where objects
+ * go, and the lock could be taken now (*locked = 1 when another dbgit
+ * holds it; not an error). Writes nothing that stays. */
+int store_check_writable(struct store *st, int *locked);
 /* The libgit2 handle, for the parts that speak git (remote, rotate). */
 struct git_repository *store_git(struct store *st);
 
