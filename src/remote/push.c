@@ -548,7 +548,7 @@ static int plan_local(git_repository *repo, struct push_ctx *c)
 	return 0;
 }
 
-static int record_lease(git_repository *repo, struct push_ctx *c, const struct branch_plan *p)
+static int record_lease(git_repository *repo, struct push_ctx *c, struct branch_plan *p)
 {
 	char lease[512];
 	remote_lease_ref(c->r->name, p->ref, lease, sizeof(lease));
@@ -564,6 +564,9 @@ static int record_lease(git_repository *repo, struct push_ctx *c, const struct b
 		return -1;
 	}
 	git_reference_free(ref);
+	/* What the next step (or attempt) compares against. */
+	git_oid_cpy(&p->lease, p->partial ? &p->step : &p->local);
+	p->lease_has = 1;
 	return 0;
 }
 
@@ -660,9 +663,9 @@ static int plan_step(git_repository *repo, struct push_ctx *c, struct branch_pla
 		goto out;
 	p->step_estimate = total;
 	if (total > c->r->max_push_size)
-		log_warn("remote %s: one snapshot of %s needs about %llu MiB, more than max_push_size (%zu MiB); "
-			 "sending it alone, the server may refuse it",
-			 c->r->name, branch_short(p->ref), (unsigned long long)(total >> 20), c->r->max_push_size >> 20);
+		log_warn("remote %s: one snapshot of %s adds up to %llu KiB, more than max_push_size (%zu KiB); "
+			 "sending it alone (packed it is smaller, but the server may refuse it)",
+			 c->r->name, branch_short(p->ref), (unsigned long long)(total >> 10), c->r->max_push_size >> 10);
 	rc = 0;
 out:
 	if (rc < 0)
@@ -934,10 +937,10 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 			if (p->remote_has)
 				short_id(&p->remote, from);
 			short_id(&p->step, to);
-			log_info("remote %s: %s %s..%s (step %d: %zu of %zu snapshots, about %llu MiB; max_push_size %zu MiB)",
+			log_info("remote %s: %s %s..%s (step %d: %zu of %zu snapshots, at most %llu KiB; max_push_size %zu KiB)",
 				 r->name, branch_short(p->ref), from, to, c->step_no + 1, p->step_commits,
-				 p->pending_commits, (unsigned long long)(p->step_estimate >> 20),
-				 r->max_push_size >> 20);
+				 p->pending_commits, (unsigned long long)(p->step_estimate >> 10),
+				 r->max_push_size >> 10);
 			record_lease(repo, c, p);
 			continue;
 		}
