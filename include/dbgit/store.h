@@ -93,6 +93,18 @@ struct snap_info {
 /* All snapshots on branch, newest first. */
 int snap_list(struct store *st, const char *branch, struct snap_info **out, size_t *n);
 void snap_list_free(struct snap_info *list, size_t n);
+/* The same, streamed: cb sees each snapshot, newest first, one at a time
+ * (what it points at is freed when cb returns), so a long branch costs the
+ * memory of one manifest. with_manifest = 0 reads no manifest (manifest
+ * NULL, error empty): commits only. A non-zero return of cb stops the
+ * walk and is returned. */
+typedef int (*snap_walk_cb)(void *arg, const struct snap_info *s);
+int snap_walk(struct store *st, const char *branch, int with_manifest, snap_walk_cb cb, void *arg);
+/* How many snapshots branch holds (commits counted, no manifest read),
+ * and the newest with its manifest, the only one read. */
+int snap_summary(struct store *st, const char *branch, struct snap_info *newest, size_t *n);
+/* Frees what one snap_info owns (its manifest). */
+void snap_info_clear(struct snap_info *s);
 /* rev: git revision syntax relative to the branch ("HEAD~2" means two
  * before the tip), a commit id (prefix), or "latest". The commit must be on
  * the branch. */
