@@ -152,5 +152,20 @@ void snap_feed_free(struct snap_feed *f);
 #include <stdio.h>
 int snap_diff(struct store *st, const char *old_commit, const char *new_commit, const char *suffix,
 	      int color, FILE *out, int *n_changed);
+/* The same comparison, handed over instead of printed: file() for each
+ * logical file whose chunks differ (in_old/in_new: present on that side),
+ * then line() for each line removed ('-') or added ('+'), without its
+ * newline. Files whose chunks are the same blobs are not reported and not
+ * read. A non-zero return of a callback stops the walk and is returned. */
+struct snap_diff_cb {
+	int (*file)(void *arg, const char *logical, int in_old, int in_new);
+	int (*line)(void *arg, const char *logical, char origin, const char *text, size_t len);
+};
+int snap_diff_lines(struct store *st, const char *old_commit, const char *new_commit, const char *suffix,
+		    const struct snap_diff_cb *cb, void *arg);
+/* One file of a commit by exact path (a chunk file), at most max bytes
+ * (refused before it is read). */
+struct buf;
+int snap_read_path(struct store *st, const char *commit, const char *path, size_t max, struct buf *out);
 
 #endif

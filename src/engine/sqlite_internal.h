@@ -13,6 +13,9 @@ char *sqlite_quote_ident(const char *s);
 
 /* sqlite_compare.c: the engine's compare operation. */
 int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out);
+/* ... and diff --stat from the SQL text of the changed chunks. */
+struct engine_text_stat;
+extern const struct engine_text_stat sqlite_text_stat;
 
 /* sqlite_exec.c: snapshot SQL and snapshot databases as hostile input. */
 
