@@ -484,11 +484,14 @@ static int diff_file(struct store *st, struct printer *p)
 		size_t e0 = k < na ? anc[2 * k] : n0, e1 = k < na ? anc[2 * k + 1] : n1;
 		if (g0 == e0 && g1 == e1)
 			continue;
-		/* The piece starts with the unchanged chunk before the gap. */
-		size_t s0 = k ? g0 - 1 : 0, s1 = k ? g1 - 1 : 0;
+		/* The piece starts with the unchanged chunk before the gap;
+		 * lines handed over (snap_diff_lines) need no context nor
+		 * line numbers: only the changed chunks are read. */
+		int ctx = !p->cb;
+		size_t s0 = k && ctx ? g0 - 1 : g0, s1 = k && ctx ? g1 - 1 : g1;
 		/* Unchanged chunks up to there: the same on both sides,
 		 * counted once, never diffed. */
-		while (pos[0] < s0) {
+		while (ctx && pos[0] < s0) {
 			size_t lines;
 			if ((rc = chunk_lines(st, f, 0, pos[0], &lines)) < 0)
 				goto out;
@@ -504,7 +507,7 @@ static int diff_file(struct store *st, struct printer *p)
 				goto out;
 			/* The unchanged chunk after the gap closes the last
 			 * piece: context, and no hunk runs to its edge. */
-			int tail = t0 == e0 && t1 == e1 && k < na;
+			int tail = ctx && t0 == e0 && t1 == e1 && k < na;
 			if (prefix.len)
 				p->off[0]--, p->off[1]--;
 			if ((rc = diff_piece(st, p, &prefix, s0, t0 + tail, t0, s1, t1 + tail, t1)) < 0)
