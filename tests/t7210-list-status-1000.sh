@@ -28,7 +28,7 @@ history() {
 	local branch=$1 older=$2 parent="" i c t
 	for i in $(seq 1 $N); do
 		t=$((1700000000 + i * 86400))
-		[ "$i" = $N ] && older=$TREE
+		if [ "$i" = $N ]; then older=$TREE; fi
 		c=$(GIT_AUTHOR_DATE="@$t +0000" GIT_COMMITTER_DATE="@$t +0000" \
 			git_ commit-tree "$older" ${parent:+-p "$parent"} -m "night $i")
 		parent=$c
