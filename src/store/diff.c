@@ -33,8 +33,9 @@
 /* Text chunks are at most 1 MiB (chunk.c); this leaves room, and bounds
  * what a crafted tree can make diff hold. */
 #define DIFF_BLOB_MAX ((size_t)64 << 20)
-/* Changed chunks diffed in one piece, per side: about 8 MiB. */
-#define RUN_MAX 32
+/* Changed chunks diffed in one piece, per side: about 4 MiB (xdiff
+ * needs several times that). */
+#define RUN_MAX 16
 
 /* One chunk file of a side, in tree order. */
 struct entry {
@@ -367,37 +368,49 @@ static int find_split(struct store *st, const struct lfile *f, size_t g0, size_t
 		      size_t *t0, size_t *t1, struct buf *common)
 {
 	size_t m0 = e0 - g0 > RUN_MAX ? RUN_MAX : e0 - g0, m1 = e1 - g1 > 2 * RUN_MAX ? 2 * RUN_MAX : e1 - g1;
+	/* New chunks' last lines, read when first needed: boundaries mostly
+	 * fall on the same lines on both sides, so the first tries match. */
 	struct buf *ends = calloc(m1 ? m1 : 1, sizeof(*ends));
+	char *have = calloc(m1 ? m1 : 1, 1);
 	struct buf line = BUF_INIT;
 	int rc = 0, found = 0;
 	buf_clear(common);
-	for (size_t d = 0; d < m1 && rc == 0; d++) {
-		ends[d] = (struct buf)BUF_INIT;
-		rc = last_line(st, f, 1, g1 + d, &ends[d]);
-	}
 	for (size_t c = m0; c-- > 0 && rc == 0 && !found;) {
 		if ((rc = last_line(st, f, 0, g0 + c, &line)) < 0 || !line.len)
 			continue;
-		for (size_t d = 0; d < m1; d++)
-			if (ends[d].len == line.len && !memcmp(ends[d].data, line.data, line.len)) {
-				/* Not the whole run on one side only: the rest of
-				 * the other would follow with no context. */
-				if ((g0 + c + 1 == e0) != (g1 + d + 1 == e1))
-					continue;
-				*t0 = g0 + c + 1;
-				*t1 = g1 + d + 1;
-				buf_add(common, line.data, line.len);
-				found = 1;
-				break;
+		/* Nearest first: c, c - 1, c + 1, c - 2, ... */
+		for (size_t step = 0; step < 2 * m1 && !found && rc == 0; step++) {
+			size_t off = (step + 1) / 2;
+			if (step % 2 ? c < off : c + off >= m1)
+				continue;
+			size_t d = step % 2 ? c - off : c + off;
+			if (!have[d]) {
+				ends[d] = (struct buf)BUF_INIT;
+				if ((rc = last_line(st, f, 1, g1 + d, &ends[d])) < 0)
+					break;
+				have[d] = 1;
 			}
+			if (ends[d].len != line.len || memcmp(ends[d].data, line.data, line.len))
+				continue;
+			/* Not the whole run on one side only: the rest of the
+			 * other would follow with no context. */
+			if ((g0 + c + 1 == e0) != (g1 + d + 1 == e1))
+				continue;
+			*t0 = g0 + c + 1;
+			*t1 = g1 + d + 1;
+			buf_add(common, line.data, line.len);
+			found = 1;
+		}
 	}
 	if (!found) {
-		*t0 = g0 + (m0 ? m0 : 0);
+		*t0 = g0 + m0;
 		*t1 = g1 + (e1 - g1 > RUN_MAX ? RUN_MAX : e1 - g1);
 	}
 	for (size_t d = 0; d < m1; d++)
-		buf_free(&ends[d]);
+		if (have[d])
+			buf_free(&ends[d]);
 	free(ends);
+	free(have);
 	buf_free(&line);
 	return rc;
 }
