@@ -5,7 +5,10 @@
  * repository's config), read the remote's tips, decide per branch with the
  * lease (lease.c), upload what is allowed in one pack (libgit2 leaves out
  * every object the remote already has), and record the lease only for the
- * branches the remote accepted.
+ * branches the remote accepted. A push larger than max_push_size goes in
+ * steps, oldest commits first, the lease recorded at each (plan_step).
+ * `dbgit check` uses the same connection and stops after listing the
+ * remote's branches (remote_check).
  *
  * Failures come in two kinds. Those that need a person - an unknown,
  * changed or revoked host key, a refused key, a branch someone else moved,
