@@ -253,6 +253,7 @@ static const struct field remote_fields[] = {
 	{"host_key_policy", F_STR, offsetof(struct remote_cfg, host_key_policy), 0},
 	{"timeout", F_INT, offsetof(struct remote_cfg, timeout), 0},
 	{"retries", F_INT, offsetof(struct remote_cfg, retries), 0},
+	{"max_push_size", F_SIZE, offsetof(struct remote_cfg, max_push_size), 0},
 	{NULL, 0, 0, 0},
 };
 
@@ -588,6 +589,9 @@ int config_parse(struct config **out, const char *file, const char *text)
 				r->timeout = 30;
 			if (!r->retries)
 				r->retries = 3;
+			/* GitHub refuses a push over 2 GB. */
+			if (!r->max_push_size)
+				r->max_push_size = (size_t)3 << 29;
 			i++;
 		}
 	}

@@ -472,9 +472,10 @@ int cycle_metrics(const struct config *cfg, struct store *st, struct buf *out)
 		const struct job_cfg *job = &cfg->jobs[k];
 		char ref[512];
 		cycle_branch_ref(job, ref, sizeof(ref));
-		struct snap_info *list = NULL;
+		/* The newest snapshot and a count: one manifest read per job. */
+		struct snap_info newest, *list = &newest;
 		size_t n = 0;
-		if ((rc = snap_list(st, ref, &list, &n)) < 0)
+		if ((rc = snap_summary(st, ref, &newest, &n)) < 0)
 			break;
 		const struct manifest *mf = n ? list[0].manifest : NULL;
 		const cJSON *sj =
@@ -506,7 +507,7 @@ int cycle_metrics(const struct config *cfg, struct store *st, struct buf *out)
 			buf_printf(&m[M_REMOTE], "%s{job=\"%s\",remote=\"%s\"} %d\n", METRICS[M_REMOTE].name,
 				   l, cfg->remotes[r].name, n && s == REMOTE_IN_SYNC);
 		}
-		snap_list_free(list, n);
+		snap_info_clear(&newest);
 	}
 	const cJSON *push = cJSON_GetObjectItemCaseSensitive(state, "push");
 	const cJSON *pres = cJSON_GetObjectItemCaseSensitive(push, "last_result");

@@ -25,7 +25,7 @@ test_case "a job never backed up reads as never, and is late for --max-age" '
 
 test_case "sizes in KiB as list prints them" '
 	expect_exit 0 dg status
-	grep -Eq "^app: 1 snapshot, newest [0-9a-f]{12} at .* \([0-9]+m ago\), [0-9.]+ KiB of dumps$" .stdout
+	grep -Eq "^app: 1 snapshot, newest [0-9a-f]{12} at .* \([0-9]+m ago\), dump [0-9.]+ KiB$" .stdout
 '
 
 test_case "every job fresh: exit 0, nothing on stderr" '

@@ -32,6 +32,7 @@ struct remote_cfg {
 	char *host_key_policy;     /* "strict" (default) or "accept-new" */
 	int timeout;               /* seconds for connect and each transfer step */
 	int retries;               /* push attempts before giving up */
+	size_t max_push_size;      /* bytes one push may send; a bigger one goes in steps */
 };
 
 struct job_cfg {

@@ -23,6 +23,25 @@
 
 struct cJSON;
 
+/* diff --stat without restoring two databases: fed the lines that differ
+ * between two snapshots' text files (suffix), as the store finds them by
+ * reading only the chunks that changed. begin gets a reader of one file of
+ * the newer snapshot by its logical path (a table's schema, say). file()
+ * comes before the lines of each file that differs; end() fills out as
+ * compare does. Any of them may answer ENGINE_STAT_FALLBACK: the text
+ * cannot tell (a schema change, a line it cannot read), and the cycle
+ * restores both snapshots and calls compare. */
+#define ENGINE_STAT_FALLBACK 1
+struct engine_text_stat {
+	const char *suffix;
+	void *(*begin)(const struct job_cfg *job, int (*read)(void *rarg, const char *path, struct buf *out),
+		       void *rarg);
+	int (*file)(void *s, const char *path, int in_old, int in_new);
+	int (*line)(void *s, const char *path, char origin, const char *text, size_t len);
+	int (*end)(void *s, struct cJSON *out);
+	void (*free)(void *s);
+};
+
 struct engine {
 	const char *name;
 	/* Engine-specific config validation; names the job and key. */
@@ -49,6 +68,8 @@ struct engine {
 	 * "- table t", "~ view v", ...]. */
 	int (*compare)(const struct job_cfg *job, const char *old_db, const char *new_db,
 		       struct cJSON *out); /* NULL: not available */
+	/* The same from the text formats alone, where it can; NULL: never. */
+	const struct engine_text_stat *text_stat;
 	/* For job->only_tables (restore --table): whether the restore needs
 	 * the snapshot file at path, so that the source does not even read the
 	 * others. NULL: the engine cannot restore some tables only. */

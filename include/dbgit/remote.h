@@ -38,6 +38,12 @@ int remote_push(struct store *st, const struct config *cfg, const struct remote_
 int remote_push_all(struct store *st, const struct config *cfg, const char *const *branches, size_t n,
 		    int force);
 
+/* Connects to the remote as a push would (same key, same host-key check,
+ * same time limit), lists its branches and disconnects: no object sent, no
+ * ref written here or there. One attempt. 0, or the error a push would
+ * give (ERR_REFUSED, ERR_PUSH, ERR_USAGE) naming the remote. */
+int remote_check(struct store *st, const struct remote_cfg *r);
+
 /* Orders push failures for one exit status: higher is worse. */
 int remote_err_rank(int code);
 /* What can be known of a remote without connecting: its URL, key and

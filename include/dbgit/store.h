@@ -33,6 +33,10 @@ void store_free(struct store *st);
 /* Takes the repository lock (ERR_LOCKED if another dbgit holds it). */
 int store_lock(struct store *st);
 const char *store_path(const struct store *st);
+/* For `dbgit check`: a file can be made (and is removed) where objects
+ * go, and the lock could be taken now (*locked = 1 when another dbgit
+ * holds it; not an error). Writes nothing that stays. */
+int store_check_writable(struct store *st, int *locked);
 /* The libgit2 handle, for the parts that speak git (remote, rotate). */
 struct git_repository *store_git(struct store *st);
 /* Encryption at rest (crypt.h): every snapshot written from now on is
@@ -101,6 +105,18 @@ struct snap_info {
 /* All snapshots on branch, newest first. */
 int snap_list(struct store *st, const char *branch, struct snap_info **out, size_t *n);
 void snap_list_free(struct snap_info *list, size_t n);
+/* The same, streamed: cb sees each snapshot, newest first, one at a time
+ * (what it points at is freed when cb returns), so a long branch costs the
+ * memory of one manifest. with_manifest = 0 reads no manifest (manifest
+ * NULL, error empty): commits only. A non-zero return of cb stops the
+ * walk and is returned. */
+typedef int (*snap_walk_cb)(void *arg, const struct snap_info *s);
+int snap_walk(struct store *st, const char *branch, int with_manifest, snap_walk_cb cb, void *arg);
+/* How many snapshots branch holds (commits counted, no manifest read),
+ * and the newest with its manifest, the only one read. */
+int snap_summary(struct store *st, const char *branch, struct snap_info *newest, size_t *n);
+/* Frees what one snap_info owns (its manifest). */
+void snap_info_clear(struct snap_info *s);
 /* rev: git revision syntax relative to the branch ("HEAD~2" means two
  * before the tip), a commit id (prefix), or "latest". The commit must be on
  * the branch. */
@@ -155,5 +171,20 @@ int snap_export(struct store *st, const char *commit, const char *dir, int force
 #include <stdio.h>
 int snap_diff(struct store *st, const char *old_commit, const char *new_commit, const char *suffix,
 	      int color, FILE *out, int *n_changed);
+/* The same comparison, handed over instead of printed: file() for each
+ * logical file whose chunks differ (in_old/in_new: present on that side),
+ * then line() for each line removed ('-') or added ('+'), without its
+ * newline. Files whose chunks are the same blobs are not reported and not
+ * read. A non-zero return of a callback stops the walk and is returned. */
+struct snap_diff_cb {
+	int (*file)(void *arg, const char *logical, int in_old, int in_new);
+	int (*line)(void *arg, const char *logical, char origin, const char *text, size_t len);
+};
+int snap_diff_lines(struct store *st, const char *old_commit, const char *new_commit, const char *suffix,
+		    const struct snap_diff_cb *cb, void *arg);
+/* One file of a commit by exact path (a chunk file), at most max bytes
+ * (refused before it is read). */
+struct buf;
+int snap_read_path(struct store *st, const char *commit, const char *path, size_t max, struct buf *out);
 
 #endif

@@ -60,13 +60,13 @@ int cmd_check_config(const struct config *cfg, const struct job_cfg *only, int w
 		printf("key %s: ok (key id %s)\n", cfg->key_file, key->id);
 	}
 	crypt_key_free(key);
-	for (size_t i = 0; i < cfg->n_remotes && !only; i++) {
+	for (size_t i = 0; i < cfg->n_remotes; i++) {
 		const struct remote_cfg *r = &cfg->remotes[i];
 		if (remote_probe(r) < 0) {
 			report("remote ", r->name, warn);
 			broken++;
 		} else if (!quiet) {
-			printf("remote %s: key and known_hosts ok (not contacted: `dbgit push` does)\n", r->name);
+			printf("remote %s: key and known_hosts ok\n", r->name);
 		}
 	}
 	return broken;
@@ -91,7 +91,38 @@ static int cmd_check(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_fail(ERR_USAGE);
 	}
 	int broken = cmd_check_config(cfg, only, 0, 0);
-	printf("repository %s: ok\n", store_path(st));
+	int locked = 0;
+	if (store_check_writable(st, &locked) < 0) {
+		report("repository ", NULL, 0);
+		broken++;
+	} else {
+		if (locked)
+			fprintf(stderr, "dbgit: warning: repository %s: another dbgit holds its lock now (a backup running?)\n",
+				store_path(st));
+		printf("repository %s: ok (writable)\n", store_path(st));
+	}
+	/* Each remote reached as tonight's push would reach it. One that
+	 * failed the checks above (its key, its known_hosts) is not tried:
+	 * its line is already there. */
+	for (size_t i = 0; i < cfg->n_remotes; i++) {
+		const struct remote_cfg *r = &cfg->remotes[i];
+		if (remote_probe(r) < 0) {
+			err_clear();
+			continue;
+		}
+		if (remote_check(st, r) < 0) {
+			const char *why = err_last();
+			char prefix[300];
+			snprintf(prefix, sizeof(prefix), "remote %s: ", r->name);
+			if (!strncmp(why, prefix, strlen(prefix)))
+				why += strlen(prefix);
+			fprintf(stderr, "dbgit: check: remote %s: %s\n", r->name, why);
+			err_clear();
+			broken++;
+		} else {
+			printf("remote %s: reached, logged in, repository answers\n", r->name);
+		}
+	}
 	store_free(st);
 	config_free(cfg);
 	return broken ? EXIT_JOB_FAILED : EXIT_OK;
@@ -100,14 +131,19 @@ static int cmd_check(struct cmd_ctx *ctx, int argc, char **argv)
 const struct cmd_entry cmd_check_entry = {
 	.name = "check",
 	.usage = "check [JOB]",
-	.summary = "reach each job's source and the repository, writing nothing",
+	.summary = "reach each job's source, the repository and each remote, writing nothing",
 	.help = "Opens the repository and, for each job (or JOB), reaches its source as a\n"
 		"backup would: a SQLite file is opened and its schema read; a PostgreSQL\n"
 		"server is connected to with the job's user and password_file, and pg_dump\n"
 		"is found. The hooks folder must exist; each remote's URL, key and passphrase\n"
 		"files (mode, owner) and known_hosts are checked, and a local remote must be a\n"
-		"git repository; SSH remotes are not contacted (`dbgit push` reports them).\n"
-		"A [repository] key_file must be a key file only its owner may read.\n"
-		"Nothing is written. Exit 1 names each broken job, remote or folder.\n",
+		"git repository. Then each remote is connected to as a push would (same key,\n"
+		"same host-key check against known_hosts, same timeout), its branches listed\n"
+		"and the connection closed: an unknown or changed host key, a refused key, a\n"
+		"missing repository or a host that does not answer is a line\n"
+		"'check: remote NAME: ...'. The repository must be writable (a file is made\n"
+		"and removed in its objects folder); a lock held by a running dbgit is only a\n"
+		"warning. A [repository] key_file must be a key file only its owner may read.\n"
+		"Nothing stays written. Exit 1 names each broken job, remote or folder.\n",
 	.exec = cmd_check,
 };

@@ -128,10 +128,13 @@ const struct cmd_entry cmd_diff_entry = {
 	.usage = "diff JOB [REV1 [REV2]] [--stat [--json]] [--color|--no-color]",
 	.summary = "what changed between two snapshots (SQL diff, or rows per table)",
 	.help = "Without REV: the last two snapshots. With one REV: that snapshot against the\n"
-		"newest. Prints a unified diff of the SQL dumps (each table whole, whatever\n"
-		"its chunks), coloured on a terminal. --stat restores both snapshots and\n"
-		"counts, per table, rows added, removed and changed (same key, new values),\n"
-		"and lists the schema objects added (+), removed (-) or changed (~); it also\n"
-		"works for binary-only snapshots.\n",
+		"newest. Prints a unified diff of the SQL dumps (each table as one file,\n"
+		"whatever its chunks), coloured on a terminal; only the chunks that changed\n"
+		"are read and diffed (those before a change are counted, for the line\n"
+		"numbers). --stat counts, per table, rows added, removed and changed (same\n"
+		"key, new values), and lists the schema objects added (+), removed (-) or\n"
+		"changed (~): between two SQL snapshots from the changed rows' text alone;\n"
+		"where that cannot tell (binary-only snapshots, a schema change) it restores\n"
+		"both snapshots and compares them.\n",
 	.exec = cmd_diff,
 };

@@ -22,6 +22,63 @@ static void formats_of(const struct manifest *m, char *out, size_t len)
 		snprintf(out, len, "-");
 }
 
+struct list_ctx {
+	const struct job_cfg *job;
+	int json;
+	size_t printed; /* JSON objects so far, for the commas */
+};
+
+/* One snapshot, printed as it is read: a branch of thousands is listed
+ * in the memory of one manifest. */
+static int list_one(void *arg, const struct snap_info *s)
+{
+	struct list_ctx *l = arg;
+	const struct manifest *m = s->manifest;
+	char when[32], fmt[64], hs[32];
+	time_format_utc(s->time, when);
+	cJSON *o = l->json ? cJSON_CreateObject() : NULL;
+	if (!m) {
+		/* Listed as what it is: a commit whose manifest is missing
+		 * or does not validate. */
+		if (o) {
+			cJSON_AddStringToObject(o, "id", s->id);
+			cJSON_AddStringToObject(o, "time", when);
+			cJSON_AddStringToObject(o, "job", l->job->name);
+			cJSON_AddStringToObject(o, "verified", "invalid");
+			cJSON_AddStringToObject(o, "error", s->error);
+		} else {
+			printf("%-12.12s  %-20s  %-10s  %-10s  %10s  %6s  %10s  %s\n", s->id, when, l->job->name,
+			       "-", "-", "-", "-", "invalid manifest");
+		}
+	} else {
+		const char *verified = m->verify_result ? m->verify_result : "unknown";
+		formats_of(m, fmt, sizeof(fmt));
+		cmd_human_size((double)m->size, hs, sizeof(hs));
+		if (o) {
+			cJSON_AddStringToObject(o, "id", s->id);
+			cJSON_AddStringToObject(o, "time", when);
+			cJSON_AddStringToObject(o, "job", l->job->name);
+			cJSON *fa = cJSON_AddArrayToObject(o, "formats");
+			for (size_t k = 0; k < m->n_formats; k++)
+				cJSON_AddItemToArray(fa, cJSON_CreateString(m->formats[k]));
+			cJSON_AddNumberToObject(o, "size", (double)m->size);
+			cJSON_AddNumberToObject(o, "tables", (double)m->n_tables);
+			cJSON_AddNumberToObject(o, "rows", (double)manifest_rows(m));
+			cJSON_AddStringToObject(o, "verified", verified);
+		} else {
+			printf("%-12.12s  %-20s  %-10s  %-10s  %10s  %6zu  %10lld  %s\n", s->id, when, l->job->name,
+			       fmt, hs, m->n_tables, (long long)manifest_rows(m), verified);
+		}
+	}
+	if (o) {
+		char *text = cJSON_Print(o);
+		printf("%s%s", l->printed++ ? ",\n" : "", text ? text : "null");
+		free(text);
+		cJSON_Delete(o);
+	}
+	return 0;
+}
+
 static int cmd_list(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	int json = 0;
@@ -34,80 +91,32 @@ static int cmd_list(struct cmd_ctx *ctx, int argc, char **argv)
 	struct store *st;
 	if ((rc = cmd_setup(ctx, &cfg, &st)) != 0)
 		return rc;
-	cJSON *out = cJSON_CreateArray();
 	if (pos[0] && !cmd_job(cfg, pos[0])) {
 		rc = ERR_USAGE;
-		goto fail;
+		goto done;
 	}
-	if (!json)
+	struct list_ctx l = {NULL, json, 0};
+	if (json)
+		printf("[\n");
+	else
 		printf("%-12s  %-20s  %-10s  %-10s  %10s  %6s  %10s  %s\n", "ID", "TIME", "JOB", "FORMAT",
 		       "SIZE", "TABLES", "ROWS", "VERIFIED");
-	for (size_t j = 0; j < cfg->n_jobs; j++) {
+	for (size_t j = 0; j < cfg->n_jobs && rc == 0; j++) {
 		const struct job_cfg *job = &cfg->jobs[j];
 		if (pos[0] && strcmp(pos[0], job->name))
 			continue;
 		char ref[512];
 		cycle_branch_ref(job, ref, sizeof(ref));
-		struct snap_info *list;
-		size_t n;
-		if ((rc = snap_list(st, ref, &list, &n)) < 0)
-			goto fail;
-		for (size_t i = 0; i < n; i++) {
-			const struct manifest *m = list[i].manifest;
-			char when[32], fmt[64], hs[32];
-			time_format_utc(list[i].time, when);
-			if (!m) {
-				/* Listed as what it is: a commit whose manifest
-				 * is missing or does not validate. */
-				if (json) {
-					cJSON *o = cJSON_CreateObject();
-					cJSON_AddStringToObject(o, "id", list[i].id);
-					cJSON_AddStringToObject(o, "time", when);
-					cJSON_AddStringToObject(o, "job", job->name);
-					cJSON_AddStringToObject(o, "verified", "invalid");
-					cJSON_AddStringToObject(o, "error", list[i].error);
-					cJSON_AddItemToArray(out, o);
-				} else {
-					printf("%-12.12s  %-20s  %-10s  %-10s  %10s  %6s  %10s  %s\n", list[i].id, when,
-					       job->name, "-", "-", "-", "-", "invalid manifest");
-				}
-				continue;
-			}
-			const char *verified = m->verify_result ? m->verify_result : "unknown";
-			formats_of(m, fmt, sizeof(fmt));
-			cmd_human_size((double)m->size, hs, sizeof(hs));
-			if (json) {
-				cJSON *o = cJSON_CreateObject();
-				cJSON_AddStringToObject(o, "id", list[i].id);
-				cJSON_AddStringToObject(o, "time", when);
-				cJSON_AddStringToObject(o, "job", job->name);
-				cJSON *fa = cJSON_AddArrayToObject(o, "formats");
-				for (size_t k = 0; k < m->n_formats; k++)
-					cJSON_AddItemToArray(fa, cJSON_CreateString(m->formats[k]));
-				cJSON_AddNumberToObject(o, "size", (double)m->size);
-				cJSON_AddNumberToObject(o, "tables", (double)m->n_tables);
-				cJSON_AddNumberToObject(o, "rows", (double)manifest_rows(m));
-				cJSON_AddStringToObject(o, "verified", verified);
-				cJSON_AddItemToArray(out, o);
-			} else {
-				printf("%-12.12s  %-20s  %-10s  %-10s  %10s  %6zu  %10lld  %s\n", list[i].id, when,
-				       job->name, fmt, hs, m->n_tables, (long long)manifest_rows(m), verified);
-			}
-		}
-		snap_list_free(list, n);
+		l.job = job;
+		rc = snap_walk(st, ref, 1, list_one, &l);
 	}
-	if (json) {
-		cmd_print_json(out);
-	}
-	cJSON_Delete(out);
+	/* Closed even after an error, so that what was printed parses. */
+	if (json)
+		printf("%s]\n", l.printed ? "\n" : "");
+done:
 	store_free(st);
 	config_free(cfg);
-	return EXIT_OK;
-fail:
-	cJSON_Delete(out);
-	store_free(st);
-	config_free(cfg);
-	return cmd_fail(rc);
+	return rc < 0 ? cmd_fail(rc) : EXIT_OK;
 }
 
 const struct cmd_entry cmd_list_entry = {

@@ -67,23 +67,19 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 		const struct job_cfg *job = &cfg->jobs[j];
 		char ref[512];
 		cycle_branch_ref(job, ref, sizeof(ref));
-		struct snap_info *list;
+		/* The newest snapshot's manifest and a count of commits: a
+		 * branch of thousands of snapshots costs one manifest. */
+		struct snap_info newest, *list = &newest;
 		size_t n;
-		if ((rc = snap_list(st, ref, &list, &n)) < 0)
+		if ((rc = snap_summary(st, ref, &newest, &n)) < 0)
 			break;
-		double size = 0;
-		size_t invalid = 0;
-		for (size_t i = 0; i < n; i++) {
-			if (list[i].manifest)
-				size += (double)list[i].manifest->size;
-			else
-				invalid++;
-		}
+		double size = n && newest.manifest ? (double)newest.manifest->size : 0;
+		size_t invalid = n && !newest.manifest;
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "job", job->name);
 		cJSON_AddStringToObject(o, "branch", ref);
 		cJSON_AddNumberToObject(o, "snapshots", (double)n);
-		cJSON_AddNumberToObject(o, "dump_bytes", size);
+		cJSON_AddNumberToObject(o, "newest_dump_bytes", size);
 		char when[32] = "-", age[32] = "-", hsize[32];
 		cmd_human_size(size, hsize, sizeof(hsize));
 		if (n) {
@@ -106,7 +102,7 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 				cJSON_AddStringToObject(o, "last_error", error);
 		}
 		if (!json && n)
-			printf("%s: %zu snapshot%s, newest %.12s at %s (%s ago), %s of dumps\n", job->name, n,
+			printf("%s: %zu snapshot%s, newest %.12s at %s (%s ago), dump %s\n", job->name, n,
 			       n == 1 ? "" : "s", list[0].id, when, age, hsize);
 		else if (!json)
 			printf("%s: never backed up\n", job->name);
@@ -124,10 +120,11 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 				buf_printf(&late, "%s: last attempt %s: %s\n", job->name, result, error);
 		}
 		if (invalid) {
-			cJSON_AddNumberToObject(o, "invalid_manifests", (double)invalid);
+			/* Only the newest is read here; `list` reads them all. */
+			cJSON_AddBoolToObject(o, "newest_manifest_invalid", 1);
 			if (!json)
-				printf("  %zu snapshot%s without a valid manifest (dbgit list %s)\n", invalid,
-				       invalid == 1 ? "" : "s", job->name);
+				printf("  1 snapshot without a valid manifest: the newest (dbgit list %s checks them all)\n",
+				       job->name);
 		}
 		cJSON *remotes = cJSON_AddObjectToObject(o, "remotes");
 		for (size_t r = 0; r < cfg->n_remotes; r++) {
@@ -141,7 +138,7 @@ static int cmd_status(struct cmd_ctx *ctx, int argc, char **argv)
 				printf("  remote %s: %s\n", cfg->remotes[r].name, remote_sync_name(s));
 		}
 		cJSON_AddItemToArray(out, o);
-		snap_list_free(list, n);
+		snap_info_clear(&newest);
 	}
 	if (rc == 0 && json) {
 		cmd_print_json(out);
@@ -165,8 +162,8 @@ const struct cmd_entry cmd_status_entry = {
 	.name = "status",
 	.usage = "status [--json | --prometheus] [--max-age DURATION]",
 	.summary = "per job: newest snapshot and its age, count, size, remotes in sync",
-	.help = "For each job: how many snapshots its branch holds, the newest one and its\n"
-		"age, the total size of their dumps, and for each remote whether the branch\n"
+	.help = "For each job: how many snapshots its branch holds, the newest one, its\n"
+		"age and the size of its dump, and for each remote whether the branch\n"
 		"is in sync with what dbgit last pushed there, ahead (a push is pending),\n"
 		"never pushed, or diverged (rewritten by rotation, a push is pending), and\n"
 		"the last attempt when it failed (or the shrink guard tripped).\n\n"

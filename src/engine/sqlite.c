@@ -196,5 +196,6 @@ const struct engine engine_sqlite = {
 	.restore_wants = sqlite_restore_wants,
 	.inspect = sqlite_inspect,
 	.compare = sqlite_compare,
+	.text_stat = &sqlite_text_stat,
 	.early_format = sqlite_early_format,
 };

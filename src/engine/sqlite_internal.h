@@ -89,6 +89,9 @@ int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *info, s
 
 /* sqlite_compare.c: the engine's compare operation. */
 int sqlite_compare(const struct job_cfg *job, const char *old_db, const char *new_db, cJSON *out);
+/* ... and diff --stat from the SQL text of the changed chunks. */
+struct engine_text_stat;
+extern const struct engine_text_stat sqlite_text_stat;
 
 struct sqlite_rows;
 

@@ -5,7 +5,10 @@
  * repository's config), read the remote's tips, decide per branch with the
  * lease (lease.c), upload what is allowed in one pack (libgit2 leaves out
  * every object the remote already has), and record the lease only for the
- * branches the remote accepted.
+ * branches the remote accepted. A push larger than max_push_size goes in
+ * steps, oldest commits first, the lease recorded at each (plan_step).
+ * `dbgit check` uses the same connection and stops after listing the
+ * remote's branches (remote_check).
  *
  * Failures come in two kinds. Those that need a person - an unknown,
  * changed or revoked host key, a refused key, a branch someone else moved,
@@ -35,7 +38,9 @@
  * ours), handed to libssh2, and wiped; it is never logged, never put on a
  * command line, never part of a message.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libssh2.h>
 #include <git2.h>
 #include <pwd.h>
@@ -62,6 +67,12 @@ struct branch_plan {
 	int lease_has;
 	enum push_action action;
 	int rejected;
+	/* A push too big for one go (max_push_size): this attempt sends
+	 * history only up to step, an older commit of the branch. */
+	int partial;
+	git_oid step;
+	size_t step_commits, pending_commits;
+	uint64_t step_estimate;
 };
 
 struct push_ctx {
@@ -81,6 +92,9 @@ struct push_ctx {
 	size_t n;
 	unsigned objects;
 	size_t bytes;
+	int check_only;    /* dbgit check: connect and list, push nothing */
+	int partial;       /* this attempt pushed a step: more to send */
+	int step_no;
 };
 
 static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
@@ -537,14 +551,15 @@ static int plan_local(git_repository *repo, struct push_ctx *c)
 	return 0;
 }
 
-static int record_lease(git_repository *repo, struct push_ctx *c, const struct branch_plan *p)
+static int record_lease(git_repository *repo, struct push_ctx *c, struct branch_plan *p)
 {
 	char lease[512];
 	remote_lease_ref(c->r->name, p->ref, lease, sizeof(lease));
 	git_reference *ref = NULL;
 	char log[256];
 	snprintf(log, sizeof(log), "dbgit push %s", c->r->name);
-	if (git_reference_create(&ref, repo, lease, &p->local, 1, log) < 0) {
+	/* After a step the remote holds the step's commit, not the tip. */
+	if (git_reference_create(&ref, repo, lease, p->partial ? &p->step : &p->local, 1, log) < 0) {
 		/* The remote has it; only our memory of it failed. Next run
 		 * sees the remote at our tip and records it then. */
 		log_warn("remote %s: pushed %s but cannot record it in %s: %s", c->r->name, p->ref, lease,
@@ -552,7 +567,143 @@ static int record_lease(git_repository *repo, struct push_ctx *c, const struct b
 		return -1;
 	}
 	git_reference_free(ref);
+	/* What the next step (or attempt) compares against. */
+	git_oid_cpy(&p->lease, p->partial ? &p->step : &p->local);
+	p->lease_has = 1;
 	return 0;
+}
+
+/* What one commit adds to a push, from above: the blobs of its tree that
+ * differ from its first parent's (every blob for a root commit) at their
+ * raw size, plus room for trees, pack headers and the commit. A pack
+ * stores them compressed, often as deltas, so the real pack is smaller;
+ * sizes come from object headers, nothing is read whole. */
+static int commit_cost(git_repository *repo, git_odb *odb, const git_oid *id, uint64_t *out)
+{
+	git_commit *c = NULL, *parent = NULL;
+	git_tree *t = NULL, *pt = NULL;
+	git_diff *d = NULL;
+	int rc = -1;
+	*out = 1024;
+	if (git_commit_lookup(&c, repo, id) < 0 || git_commit_tree(&t, c) < 0)
+		goto out;
+	if (git_commit_parentcount(c) > 0 &&
+	    (git_commit_parent(&parent, c, 0) < 0 || git_commit_tree(&pt, parent) < 0))
+		goto out;
+	git_diff_options o;
+	git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+	if (git_diff_tree_to_tree(&d, repo, pt, t, &o) < 0)
+		goto out;
+	for (size_t i = 0, n = git_diff_num_deltas(d); i < n; i++) {
+		const git_diff_delta *dd = git_diff_get_delta(d, i);
+		size_t size;
+		git_object_t type;
+		if (dd->status != GIT_DELTA_ADDED && dd->status != GIT_DELTA_MODIFIED &&
+		    dd->status != GIT_DELTA_TYPECHANGE)
+			continue;
+		if (git_odb_read_header(&size, &type, odb, &dd->new_file.id) < 0)
+			goto out;
+		*out += (uint64_t)size + 128;
+	}
+	rc = 0;
+out:
+	git_diff_free(d);
+	git_tree_free(pt);
+	git_tree_free(t);
+	git_commit_free(parent);
+	git_commit_free(c);
+	return rc;
+}
+
+/* A branch whose new history is larger than max_push_size goes out in
+ * steps: the oldest commits the remote lacks, as many as fit, pushed as
+ * the branch (a fast-forward each time, the lease recorded at each step),
+ * until the tip goes. One commit is the smallest step; a single snapshot
+ * larger than the limit goes alone, with a warning. Only new branches and
+ * fast-forwards are split: a rewritten branch replaces the remote's in one
+ * push, under its lease. Sets p->partial when this attempt sends a step. */
+static int plan_step(git_repository *repo, struct push_ctx *c, struct branch_plan *p,
+		     const git_remote_head **heads, size_t nheads)
+{
+	p->partial = 0;
+	p->step_commits = p->pending_commits = 0;
+	p->step_estimate = 0;
+	if (!c->r->max_push_size || (p->action != PUSH_CREATE && p->action != PUSH_FAST_FORWARD))
+		return 0;
+	git_revwalk *w = NULL;
+	git_odb *odb = NULL;
+	int rc = -1;
+	if (git_repository_odb(&odb, repo) < 0 || git_revwalk_new(&w, repo) < 0)
+		goto out;
+	git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+	git_revwalk_simplify_first_parent(w);
+	if (git_revwalk_push(w, &p->local) < 0)
+		goto out;
+	/* What the remote has (and this repository knows) is not sent. */
+	for (size_t h = 0; h < nheads; h++)
+		if (git_odb_exists(odb, &heads[h]->oid) && git_revwalk_hide(w, &heads[h]->oid) < 0)
+			goto out;
+	git_oid id;
+	uint64_t total = 0;
+	int r;
+	while ((r = git_revwalk_next(&id, w)) == 0) {
+		p->pending_commits++;
+		if (p->partial)
+			continue;
+		uint64_t cost;
+		if (commit_cost(repo, odb, &id, &cost) < 0)
+			goto out;
+		if (p->step_commits > 0 && total + cost > c->r->max_push_size) {
+			p->partial = 1;
+			continue;
+		}
+		total += cost;
+		git_oid_cpy(&p->step, &id);
+		p->step_commits++;
+		watchdog_touch(&c->wd);
+	}
+	if (r != GIT_ITEROVER)
+		goto out;
+	p->step_estimate = total;
+	if (total > c->r->max_push_size)
+		log_warn("remote %s: one snapshot of %s adds up to %llu KiB, more than max_push_size (%zu KiB); "
+			 "sending it alone (packed it is smaller, but the server may refuse it)",
+			 c->r->name, branch_short(p->ref), (unsigned long long)(total >> 10), c->r->max_push_size >> 10);
+	rc = 0;
+out:
+	if (rc < 0)
+		fail(c, 0, "remote %s: cannot plan the push of %s: %s", c->r->name, branch_short(p->ref), git_msg());
+	git_revwalk_free(w);
+	git_odb_free(odb);
+	return rc;
+}
+
+static void step_ref(const struct push_ctx *c, const struct branch_plan *p, char *out, size_t len)
+{
+	snprintf(out, len, "refs/dbgit/push-step/%s/%s", c->r->name, branch_short(p->ref));
+}
+
+/* The bytes of the packs in a local remote: libgit2's local transport
+ * reports no byte count of its own, so a push measures what it added. */
+static uint64_t local_pack_bytes(const char *path)
+{
+	uint64_t sum = 0;
+	char *dirs[2] = {xasprintf("%s/objects/pack", path), xasprintf("%s/.git/objects/pack", path)};
+	for (int i = 0; i < 2; i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			size_t l = strlen(e->d_name);
+			struct stat sb;
+			if (l < 5 || strcmp(e->d_name + l - 5, ".pack") || fstatat(dirfd(d), e->d_name, &sb, 0) < 0)
+				continue;
+			sum += (uint64_t)sb.st_size;
+		}
+		if (d)
+			closedir(d);
+		free(dirs[i]);
+	}
+	return sum;
 }
 
 /* HOME for libgit2's own known_hosts lookup (see the top of this file). */
@@ -624,9 +775,12 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 	c->fatal = 0;
 	c->objects = 0;
 	c->bytes = 0;
+	c->partial = 0;
+	uint64_t packs_before = 0;
 	for (size_t i = 0; i < c->n; i++) {
 		c->plan[i].remote_has = 0;
 		c->plan[i].rejected = 0;
+		c->plan[i].partial = 0;
 		c->plan[i].action = PUSH_UP_TO_DATE;
 	}
 
@@ -688,6 +842,11 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 		fail(c, 0, "remote %s: cannot list its branches: %s", r->name, git_msg());
 		goto out;
 	}
+	if (c->check_only) {
+		/* Reached, logged in, the repository answered: what check asks. */
+		rc = c->msg[0] ? -1 : 0;
+		goto out;
+	}
 
 	specs.strings = calloc(c->n ? c->n : 1, sizeof(char *));
 	if (!specs.strings) {
@@ -729,10 +888,28 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 		}
 		if (p->action == PUSH_UP_TO_DATE)
 			continue;
+		if (plan_step(repo, c, p, heads, nheads) < 0)
+			goto out;
 		int plus = p->action == PUSH_LEASED || p->action == PUSH_FORCED;
+		if (p->partial) {
+			/* libgit2 pushes refs, not commits: a private ref names the step. */
+			char name[600];
+			git_reference *sr = NULL;
+			step_ref(c, p, name, sizeof(name));
+			if (git_reference_create(&sr, repo, name, &p->step, 1, "dbgit push step") < 0) {
+				fail(c, 0, "remote %s: cannot write %s: %s", r->name, name, git_msg());
+				goto out;
+			}
+			git_reference_free(sr);
+			specs.strings[specs.count++] = xasprintf("%s:%s", name, p->ref);
+			c->partial = 1;
+			continue;
+		}
 		specs.strings[specs.count++] = xasprintf("%s%s:%s", plus ? "+" : "", p->ref, p->ref);
 	}
 
+	if (!c->url.network)
+		packs_before = local_pack_bytes(c->url.path);
 	if (specs.count > 0) {
 		git_push_options po;
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
@@ -758,6 +935,18 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 		struct branch_plan *p = &c->plan[i];
 		if (!p->have_local || p->action == PUSH_REFUSE || p->rejected)
 			continue;
+		if (p->partial) {
+			char from[8] = "(new)", to[8];
+			if (p->remote_has)
+				short_id(&p->remote, from);
+			short_id(&p->step, to);
+			log_info("remote %s: %s %s..%s (step %d: %zu of %zu snapshots, at most %llu KiB; max_push_size %zu KiB)",
+				 r->name, branch_short(p->ref), from, to, c->step_no + 1, p->step_commits,
+				 p->pending_commits, (unsigned long long)(p->step_estimate >> 10),
+				 r->max_push_size >> 10);
+			record_lease(repo, c, p);
+			continue;
+		}
 		if (p->action != PUSH_UP_TO_DATE) {
 			char from[8] = "(new)", to[8];
 			if (p->remote_has)
@@ -771,8 +960,16 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 		if (!p->lease_has || !git_oid_equal(&p->lease, &p->local))
 			record_lease(repo, c, p);
 	}
-	if (specs.count > 0)
+	if (specs.count > 0) {
+		/* libgit2 reports the bytes over the network at the end of the
+		 * push; a local push only adds a pack, measured here. */
+		if (!c->url.network) {
+			uint64_t after = local_pack_bytes(c->url.path);
+			if (after > packs_before)
+				c->bytes = (size_t)(after - packs_before);
+		}
 		log_info("remote %s: sent %u objects, %zu bytes", r->name, c->objects, c->bytes);
+	}
 	rc = c->msg[0] || refused ? -1 : 0;
 out:
 	if (remote) {
@@ -780,6 +977,16 @@ out:
 		git_remote_free(remote);
 	}
 	home_swap_end(&home);
+	for (size_t i = 0; i < c->n; i++)
+		if (c->plan[i].partial) {
+			char name[600];
+			git_reference *sr = NULL;
+			step_ref(c, &c->plan[i], name, sizeof(name));
+			if (git_reference_lookup(&sr, repo, name) == 0)
+				git_reference_delete(sr);
+			git_reference_free(sr);
+			git_error_clear();
+		}
 	for (size_t i = 0; i < specs.count; i++)
 		free(specs.strings[i]);
 	free(specs.strings);
@@ -797,55 +1004,76 @@ static int is_network_ssh(const struct push_ctx *c)
 	return c->url.network && !strcmp(c->url.scheme, "ssh");
 }
 
+/* What push and check share before connecting: the URL, the known_hosts
+ * file, the key and its passphrase source. 0, or an error (err_reset). */
+static int ctx_open(struct push_ctx *c, const struct remote_cfg *r, const char *const *branches, size_t n)
+{
+	char why[512];
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+	if (remote_url_parse(r->url, &c->url, why, sizeof(why)) < 0)
+		return err_reset(ERR_USAGE, "remote %s: bad url '%s': %s", r->name, r->url, why);
+	c->known_hosts = r->known_hosts ? expand_home(r->known_hosts) : default_known_hosts();
+	c->plan = calloc(n ? n : 1, sizeof(*c->plan));
+	c->n = n;
+	if (!c->plan || !c->known_hosts)
+		return err_reset(ERR_GENERIC, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		c->plan[i].ref = branches[i];
+
+	if (is_network_ssh(c) && r->ssh_key) {
+		if (access(r->ssh_key, R_OK) < 0)
+			return err_reset(ERR_USAGE, "remote %s: cannot read ssh_key %s: %s", r->name, r->ssh_key,
+					 strerror(errno));
+		if (remote_secret_file_check(r->ssh_key, "ssh_key", why, sizeof(why)) < 0 ||
+		    (r->passphrase_file &&
+		     remote_secret_file_check(r->passphrase_file, "passphrase_file", why, sizeof(why)) < 0))
+			return err_reset(ERR_USAGE, "remote %s: %s", r->name, why);
+		if (r->passphrase_env && !secret_get(r->passphrase_env))
+			return err_reset(ERR_USAGE, "remote %s: passphrase_env names %s, which is not set", r->name,
+					 r->passphrase_env);
+		char *pub = r->ssh_pubkey ? xstrdup(r->ssh_pubkey) : xasprintf("%s.pub", r->ssh_key);
+		remote_key_inspect(r->ssh_key, pub && fs_exists(pub) ? pub : NULL, &c->key);
+		free(pub);
+		if (c->key.encrypted && !r->passphrase_env && !r->passphrase_file)
+			return err_reset(ERR_USAGE, "remote %s: ssh_key %s is encrypted; set passphrase_env or passphrase_file",
+					 r->name, r->ssh_key);
+	}
+	return 0;
+}
+
+static void ctx_close(struct push_ctx *c)
+{
+	git_error_clear();
+	remote_url_free(&c->url);
+	remote_key_info_free(&c->key);
+	free(c->known_hosts);
+	free(c->plan);
+}
+
+int remote_check(struct store *st, const struct remote_cfg *r)
+{
+	struct push_ctx c;
+	int rc = ctx_open(&c, r, NULL, 0);
+	if (rc == 0) {
+		c.check_only = 1;
+		/* One attempt: a check reports, the next run retries. */
+		if (push_attempt(store_git(st), &c, 0) < 0)
+			rc = err_reset(c.fatal ? c.fatal : ERR_PUSH, "%s", c.msg[0] ? c.msg : "cannot connect");
+	}
+	ctx_close(&c);
+	return rc;
+}
+
 int remote_push(struct store *st, const struct config *cfg, const struct remote_cfg *r,
 		const char *const *branches, size_t n, int force)
 {
 	(void)cfg;
 	git_repository *repo = store_git(st);
 	struct push_ctx c;
-	memset(&c, 0, sizeof(c));
-	c.r = r;
-	int rc = 0;
-	char why[512];
-
-	if (remote_url_parse(r->url, &c.url, why, sizeof(why)) < 0)
-		return err_reset(ERR_USAGE, "remote %s: bad url '%s': %s", r->name, r->url, why);
-	c.known_hosts = r->known_hosts ? expand_home(r->known_hosts) : default_known_hosts();
-	c.plan = calloc(n ? n : 1, sizeof(*c.plan));
-	c.n = n;
-	if (!c.plan || !c.known_hosts) {
-		rc = err_reset(ERR_GENERIC, "out of memory");
+	int rc = ctx_open(&c, r, branches, n);
+	if (rc < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		c.plan[i].ref = branches[i];
-
-	if (is_network_ssh(&c) && r->ssh_key) {
-		if (access(r->ssh_key, R_OK) < 0) {
-			rc = err_reset(ERR_USAGE, "remote %s: cannot read ssh_key %s: %s", r->name, r->ssh_key,
-				       strerror(errno));
-			goto out;
-		}
-		if (remote_secret_file_check(r->ssh_key, "ssh_key", why, sizeof(why)) < 0 ||
-		    (r->passphrase_file &&
-		     remote_secret_file_check(r->passphrase_file, "passphrase_file", why, sizeof(why)) < 0)) {
-			rc = err_reset(ERR_USAGE, "remote %s: %s", r->name, why);
-			goto out;
-		}
-		if (r->passphrase_env && !secret_get(r->passphrase_env)) {
-			rc = err_reset(ERR_USAGE, "remote %s: passphrase_env names %s, which is not set", r->name,
-				       r->passphrase_env);
-			goto out;
-		}
-		char *pub = r->ssh_pubkey ? xstrdup(r->ssh_pubkey) : xasprintf("%s.pub", r->ssh_key);
-		remote_key_inspect(r->ssh_key, pub && fs_exists(pub) ? pub : NULL, &c.key);
-		free(pub);
-		if (c.key.encrypted && !r->passphrase_env && !r->passphrase_file) {
-			rc = err_reset(ERR_USAGE, "remote %s: ssh_key %s is encrypted; set passphrase_env or passphrase_file",
-				       r->name, r->ssh_key);
-			goto out;
-		}
-	}
 	if (plan_local(repo, &c) < 0) {
 		rc = err_reset(ERR_USAGE, "%s", c.msg);
 		goto out;
@@ -861,8 +1089,17 @@ int remote_push(struct store *st, const struct config *cfg, const struct remote_
 	int attempts = r->retries > 0 ? r->retries : 3;
 	int delay = 1;
 	for (int a = 1; a <= attempts; a++) {
-		if (push_attempt(repo, &c, force) == 0)
-			goto out;
+		if (push_attempt(repo, &c, force) == 0) {
+			if (!c.partial)
+				goto out;
+			/* A step went out (max_push_size): the next one gets its
+			 * own attempts. Each step sends at least one commit, so
+			 * this ends. */
+			c.step_no++;
+			a = 0;
+			delay = 1;
+			continue;
+		}
 		if (c.fatal || a == attempts)
 			break;
 		log_warn("%s; retrying in %d s (attempt %d of %d)", c.msg, delay, a + 1, attempts);
@@ -877,11 +1114,7 @@ int remote_push(struct store *st, const struct config *cfg, const struct remote_
 	else
 		rc = err_reset(ERR_PUSH, "%s", c.msg);
 out:
-	git_error_clear();
-	remote_url_free(&c.url);
-	remote_key_info_free(&c.key);
-	free(c.known_hosts);
-	free(c.plan);
+	ctx_close(&c);
 	return rc;
 }
 

@@ -260,6 +260,45 @@ int store_lock(struct store *st)
 	return 0;
 }
 
+int store_check_writable(struct store *st, int *locked)
+{
+	*locked = 0;
+	/* Where a snapshot's objects go: a file made and removed there is
+	 * what a backup does first. */
+	char *tmp = xasprintf("%sobjects/dbgit-check-XXXXXX", git_repository_path(st->repo));
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		int e = errno;
+		char *dir = xasprintf("%sobjects", git_repository_path(st->repo));
+		int rc = err_set(ERR_GENERIC, "repository %s is not writable: cannot create a file in %s: %s",
+				 st->path, dir, strerror(e));
+		free(dir);
+		free(tmp);
+		return rc;
+	}
+	close(fd);
+	unlink(tmp);
+	free(tmp);
+	/* The lock, taken and let go at once, never waited for; its file is
+	 * opened, not created, and its content (the last holder) left as is. */
+	char *file = xasprintf("%sdbgit.lock", git_repository_path(st->repo));
+	int rc = 0;
+	fd = open(file, O_RDWR | O_CLOEXEC);
+	if (fd < 0 && errno != ENOENT)
+		rc = err_set(ERR_GENERIC, "repository %s: cannot open its lock %s: %s", st->path, file,
+			     strerror(errno));
+	else if (fd >= 0 && st->lock_fd < 0) {
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+			*locked = 1;
+		else
+			flock(fd, LOCK_UN);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(file);
+	return rc;
+}
+
 int store_sync(struct store *st)
 {
 	int fd = open(git_repository_path(st->repo), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

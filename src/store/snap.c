@@ -191,57 +191,125 @@ int snap_read_manifest(struct store *st, const char *commit_hex, struct manifest
 	return rc;
 }
 
-int snap_list(struct store *st, const char *branch, struct snap_info **out, size_t *n)
+int snap_walk(struct store *st, const char *branch, int with_manifest, snap_walk_cb cb, void *arg)
 {
-	*out = NULL;
-	*n = 0;
 	git_oid oid;
 	int r = git_reference_name_to_id(&oid, st->repo, branch);
 	if (r == GIT_ENOTFOUND)
 		return 0;
 	if (r < 0)
 		return store_git_error(branch);
-	size_t cap = 16, len = 0;
-	struct snap_info *list = calloc(cap, sizeof(*list));
 	int rc = 0;
+	/* One snapshot at a time: a branch of thousands costs the memory of
+	 * one manifest. */
 	for (;;) {
 		git_commit *c = NULL;
 		if (git_commit_lookup(&c, st->repo, &oid) < 0) {
 			rc = store_git_error(branch);
 			break;
 		}
-		if (len == cap) {
-			cap *= 2;
-			list = realloc(list, cap * sizeof(*list));
-		}
-		struct snap_info *s = &list[len++];
-		memset(s, 0, sizeof(*s));
-		git_oid_tostr(s->id, sizeof(s->id), &oid);
-		git_oid_tostr(s->tree, sizeof(s->tree), git_commit_tree_id(c));
-		s->time = (int64_t)git_commit_author(c)->when.time;
-		s->manifest = calloc(1, sizeof(*s->manifest));
-		if (snap_read_manifest(st, s->id, s->manifest) < 0) {
-			/* A foreign commit on the branch, or a manifest that
-			 * does not validate: listed as such, without manifest. */
-			snprintf(s->error, sizeof(s->error), "%s", err_last());
-			err_clear();
-			free(s->manifest);
-			s->manifest = NULL;
-		}
+		struct snap_info s;
+		memset(&s, 0, sizeof(s));
+		git_oid_tostr(s.id, sizeof(s.id), &oid);
+		git_oid_tostr(s.tree, sizeof(s.tree), git_commit_tree_id(c));
+		s.time = (int64_t)git_commit_author(c)->when.time;
 		int has_parent = git_commit_parentcount(c) > 0;
 		if (has_parent)
 			oid = *git_commit_parent_id(c, 0);
 		git_commit_free(c);
-		if (!has_parent)
+		if (with_manifest) {
+			s.manifest = calloc(1, sizeof(*s.manifest));
+			if (snap_read_manifest(st, s.id, s.manifest) < 0) {
+				/* A foreign commit on the branch, or a manifest that
+				 * does not validate: listed as such, without manifest. */
+				snprintf(s.error, sizeof(s.error), "%s", err_last());
+				err_clear();
+				free(s.manifest);
+				s.manifest = NULL;
+			}
+		}
+		rc = cb(arg, &s);
+		manifest_free(s.manifest);
+		free(s.manifest);
+		if (rc != 0 || !has_parent)
 			break;
 	}
+	return rc;
+}
+
+struct collect_list {
+	struct snap_info *list;
+	size_t len, cap;
+};
+
+static int collect_one(void *arg, const struct snap_info *s)
+{
+	struct collect_list *l = arg;
+	if (l->len == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		l->list = realloc(l->list, l->cap * sizeof(*l->list));
+	}
+	l->list[l->len] = *s;
+	/* Kept: moved out of the walk's hands. */
+	((struct snap_info *)s)->manifest = NULL;
+	l->len++;
+	return 0;
+}
+
+int snap_list(struct store *st, const char *branch, struct snap_info **out, size_t *n)
+{
+	struct collect_list l = {NULL, 0, 0};
+	int rc = snap_walk(st, branch, 1, collect_one, &l);
 	if (rc < 0) {
-		snap_list_free(list, len);
+		snap_list_free(l.list, l.len);
+		*out = NULL;
+		*n = 0;
 		return rc;
 	}
-	*out = list;
-	*n = len;
+	*out = l.list;
+	*n = l.len;
 	return 0;
+}
+
+struct summary {
+	struct snap_info *newest;
+	size_t n;
+};
+
+static int count_one(void *arg, const struct snap_info *s)
+{
+	struct summary *sm = arg;
+	if (sm->n++ == 0)
+		*sm->newest = *s;
+	return 0;
+}
+
+int snap_summary(struct store *st, const char *branch, struct snap_info *newest, size_t *n)
+{
+	struct summary sm = {newest, 0};
+	memset(newest, 0, sizeof(*newest));
+	*n = 0;
+	int rc = snap_walk(st, branch, 0, count_one, &sm);
+	if (rc < 0)
+		return rc;
+	*n = sm.n;
+	if (sm.n) {
+		newest->manifest = calloc(1, sizeof(*newest->manifest));
+		if (snap_read_manifest(st, newest->id, newest->manifest) < 0) {
+			snprintf(newest->error, sizeof(newest->error), "%s", err_last());
+			err_clear();
+			free(newest->manifest);
+			newest->manifest = NULL;
+		}
+	}
+	return 0;
+}
+
+void snap_info_clear(struct snap_info *s)
+{
+	manifest_free(s->manifest);
+	free(s->manifest);
+	s->manifest = NULL;
 }
 
 void snap_list_free(struct snap_info *list, size_t n)
@@ -288,20 +356,28 @@ out:
 	return rc;
 }
 
+struct at_time {
+	int64_t t;
+	char *out;
+	int found;
+};
+
+static int at_or_before(void *arg, const struct snap_info *s)
+{
+	struct at_time *a = arg;
+	if (s->time > a->t)
+		return 0;
+	memcpy(a->out, s->id, 41);
+	a->found = 1;
+	return 1; /* newest first: the first one at or before t */
+}
+
 int snap_resolve_time(struct store *st, const char *branch, int64_t t, char out[41])
 {
-	struct snap_info *list;
-	size_t n;
-	if (snap_list(st, branch, &list, &n) < 0)
+	struct at_time a = {t, out, 0};
+	if (snap_walk(st, branch, 0, at_or_before, &a) < 0)
 		return ERR_GENERIC;
-	int rc = ERR_NOTFOUND;
-	for (size_t i = 0; i < n; i++)
-		if (list[i].time <= t) {
-			memcpy(out, list[i].id, 41);
-			rc = 0;
-			break;
-		}
-	snap_list_free(list, n);
+	int rc = a.found ? 0 : ERR_NOTFOUND;
 	if (rc < 0) {
 		char when[32];
 		time_format_utc(t, when);
