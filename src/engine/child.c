@@ -198,7 +198,15 @@ void child_first_error(const struct child *c, char *out, size_t len)
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\r\n")] = '\0';
 		if (line[0]) {
-			snprintf(out, len, "%s", line);
+			/* Cut to fit (a copy, not snprintf: -O2's truncation
+			 * warning cannot see that cutting is the point). */
+			size_t n = strlen(line);
+			if (len == 0)
+				break;
+			if (n >= len)
+				n = len - 1;
+			memcpy(out, line, n);
+			out[n] = '\0';
 			break;
 		}
 	}

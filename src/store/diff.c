@@ -468,7 +468,7 @@ static int diff_file(struct store *st, struct printer *p)
 		/* Unchanged chunks up to there: the same on both sides,
 		 * counted once, never diffed. */
 		while (ctx && pos[0] < s0) {
-			size_t lines;
+			size_t lines = 0;
 			if ((rc = chunk_lines(st, f, 0, pos[0], &lines)) < 0)
 				goto out;
 			p->off[0] += lines;

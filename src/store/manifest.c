@@ -332,7 +332,7 @@ int manifest_from_json(struct manifest *m, const cJSON *doc, int kind, const cha
 		goto fail;
 	}
 	if (kind == MANIFEST_SNAPSHOT) {
-		int64_t fv;
+		int64_t fv = 0;
 		if (!(v = get(doc, "format_version"))) {
 			err_set(ERR_GENERIC, "%s: format_version is missing", what);
 			goto fail;
