@@ -50,7 +50,8 @@ SQL
 
 write_config "$T/dbgit.toml" "$REPO" "$(job pg app "$PG_PASS")" "$(job nover app "$PG_PASS" 'verify = "none"')" \
 	"$(job badpw app "$T/wrong.pass")" "$(job open app "$T/open.pass")" \
-	"$(job ex app "$PG_PASS" 'exclude_tables = ["nopk"]')"
+	"$(job ex app "$PG_PASS" 'exclude_tables = ["nopk"]')" \
+	"$(job exd app "$PG_PASS" 'exclude_table_data = ["nopk"]')"
 printf 'not-the-password\n' >"$T/wrong.pass"
 chmod 600 "$T/wrong.pass"
 install -m 0644 "$PG_PASS" "$T/open.pass"
@@ -196,6 +197,19 @@ assert m[\"verification\"][\"result\"] == \"passed\"
 "
 	git --git-dir="$REPO" ls-tree -r --name-only backup/ex >names
 	test_must_fail grep -q nopk names
+'
+
+test_case "exclude_table_data keeps a table and its index but none of its rows; restored empty" '
+	dg backup exd
+	git --git-dir="$REPO" ls-tree -r --name-only backup/exd >names
+	test_must_fail grep -q "nopk/rows" names
+	grep -q "items/rows" names
+	git --git-dir="$REPO" grep -q "CREATE TABLE \"public\".\"nopk\"" backup/exd
+	dg restore exd --to copyexd
+	[ "$(pgq copyexd -c "SELECT count(*) FROM nopk")" = 0 ]
+	[ "$(pgq copyexd -c "SELECT count(*) FROM pg_indexes WHERE tablename = \$\$nopk\$\$")" = 1 ]
+	[ "$(pgq copyexd -c "SELECT count(*) FROM \"other schema\".items")" = "$(pgq app -c "SELECT count(*) FROM \"other schema\".items")" ]
+	[ "$(scratch_dbs)" = 0 ]
 '
 
 test_case "verify = \"none\" takes a snapshot without a scratch database" '

@@ -404,14 +404,6 @@ static int read_tables(struct my_conn *c, const struct job_cfg *job, const char 
 	return 0;
 }
 
-static int data_excluded(const struct job_cfg *job, const char *name)
-{
-	for (size_t i = 0; i < job->n_exclude_data; i++)
-		if (!strcmp(job->exclude_table_data[i], name))
-			return 1;
-	return 0;
-}
-
 /* The expression of a table's INSERT line. */
 static char *row_line(const struct my_table *t)
 {
@@ -760,7 +752,7 @@ static int copy_rows(struct session *s, const struct job_cfg *job, const struct 
 	log_debug("job '%s': %s", job->name, sql);
 	int rc = sess_send(s, sql);
 	free(sql);
-	int keep = !data_excluded(job, t->name);
+	int keep = !server_data_excluded(job, t->name, 0);
 	if (rc == 0 && sink && keep) {
 		char *path = xasprintf(TABLE_PREFIX "%s/1-rows.sql", t->dir);
 		rc = sink->open(sink, path, CHUNK_LINES);
@@ -1347,16 +1339,7 @@ static int my_probe(const struct job_cfg *job)
 
 static int my_check(const struct job_cfg *job)
 {
-	if (!job->database)
-		return err_set(ERR_USAGE, "missing required key 'database' (the MySQL/MariaDB database to back up)");
-	if (job->path)
-		return err_set(ERR_USAGE, "key 'path' does not apply to engine \"mysql\" (use host/socket, port, "
-					  "database)");
-	if (strcmp(job->format, "sql"))
-		return err_set(ERR_USAGE, "engine \"mysql\" writes format = \"sql\" only");
-	if (job->command)
-		return err_set(ERR_USAGE, "key 'command' does not apply to engine \"mysql\"");
-	return 0;
+	return server_check_keys(job, "mysql", "MySQL/MariaDB");
 }
 
 const struct engine engine_mysql = {

@@ -323,17 +323,21 @@ static void free_tables(struct pg_table *t, size_t n)
 }
 
 /* One table's rows through COPY, in key order, hashed and (sink) written. */
-static int copy_table(struct session *s, const struct pg_table *t, struct dump_sink *sink, cJSON *summaries)
+/* One table's rows, hashed and (sink) written; none for a table in
+ * exclude_table_data (keep_rows 0): no rows file, the summary of an empty
+ * table, which is what its restore gives and its verification finds. */
+static int copy_table(struct session *s, const struct pg_table *t, int keep_rows, struct dump_sink *sink,
+		      cJSON *summaries)
 {
 	struct buf b = BUF_INIT;
 	int rc = 0;
-	if (t->cols) {
+	if (t->cols && keep_rows) {
 		buf_printf(&b, "COPY (SELECT %s FROM %s x ORDER BY %s) TO STDOUT;", t->cols, t->q,
 			   t->pk ? t->pk : "ROW(x.*)::text COLLATE \"C\"");
 		log_debug("job '%s': %s", s->c.ce->job, b.data);
 		rc = sess_send(s, b.data);
 	}
-	if (rc == 0 && sink && t->cols) {
+	if (rc == 0 && sink && t->cols && keep_rows) {
 		char *path = xasprintf(TABLE_PREFIX "%s/rows.sql", t->dir);
 		rc = sink->open(sink, path, CHUNK_LINES);
 		free(path);
@@ -346,14 +350,14 @@ static int copy_table(struct session *s, const struct pg_table *t, struct dump_s
 	int64_t rows = 0;
 	const char *l;
 	size_t n;
-	while (rc == 0 && t->cols && (rc = sess_line(s, &l, &n)) == 1) {
+	while (rc == 0 && t->cols && keep_rows && (rc = sess_line(s, &l, &n)) == 1) {
 		sha256_update(h, l, n);
 		rows++;
 		rc = sink ? sink->write(sink, l, n) : 0;
 		if (rc == 0 && (rows & 0xfff) == 0)
 			rc = sig_check();
 	}
-	if (rc == 0 && sink && t->cols && (rc = sink->write(sink, "\\.\n\n", 4)) == 0)
+	if (rc == 0 && sink && t->cols && keep_rows && (rc = sink->write(sink, "\\.\n\n", 4)) == 0)
 		rc = sink->close(sink);
 	char hex[65];
 	sha256_final_hex(h, hex);
@@ -522,7 +526,7 @@ static int walk_database(struct session *s, const struct job_cfg *job, struct du
 	if (rc == 0)
 		rc = copy_large_objects(s, sink, summaries);
 	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = copy_table(s, &t[i], sink, summaries);
+		rc = copy_table(s, &t[i], !server_data_excluded(job, t[i].name, 1), sink, summaries);
 	if (rc == 0)
 		rc = read_sequences(s, &seq, summaries);
 	if (rc == 0 && sink)
@@ -1033,16 +1037,7 @@ static int pg_probe(const struct job_cfg *job)
 
 static int pg_check(const struct job_cfg *job)
 {
-	if (!job->database)
-		return err_set(ERR_USAGE, "missing required key 'database' (the PostgreSQL database to back up)");
-	if (job->path)
-		return err_set(ERR_USAGE, "key 'path' does not apply to engine \"postgres\" (use host/socket, "
-					  "port, database)");
-	if (strcmp(job->format, "sql"))
-		return err_set(ERR_USAGE, "engine \"postgres\" writes format = \"sql\" only");
-	if (job->command)
-		return err_set(ERR_USAGE, "key 'command' does not apply to engine \"postgres\"");
-	return 0;
+	return server_check_keys(job, "postgres", "PostgreSQL");
 }
 
 const struct engine engine_postgres = {

@@ -7,6 +7,20 @@
 #include <string.h>
 #include <unistd.h>
 
+int server_check_keys(const struct job_cfg *job, const char *engine, const char *what)
+{
+	if (!job->database)
+		return err_set(ERR_USAGE, "missing required key 'database' (the %s database to back up)", what);
+	if (job->path)
+		return err_set(ERR_USAGE, "key 'path' does not apply to engine \"%s\" (use host/socket, port, database)",
+			       engine);
+	if (strcmp(job->format, "sql"))
+		return err_set(ERR_USAGE, "engine \"%s\" writes format = \"sql\" only", engine);
+	if (job->command)
+		return err_set(ERR_USAGE, "key 'command' does not apply to engine \"%s\"", engine);
+	return 0;
+}
+
 char *server_sanitize(const char *name)
 {
 	struct buf b = BUF_INIT;
@@ -45,6 +59,15 @@ int server_excluded(const struct job_cfg *job, const char *name, int qualified)
 	const char *dot = qualified ? strchr(name, '.') : NULL;
 	for (size_t i = 0; i < job->n_exclude; i++)
 		if (!strcmp(job->exclude_tables[i], name) || (dot && !strcmp(job->exclude_tables[i], dot + 1)))
+			return 1;
+	return 0;
+}
+
+int server_data_excluded(const struct job_cfg *job, const char *name, int qualified)
+{
+	const char *dot = qualified ? strchr(name, '.') : NULL;
+	for (size_t i = 0; i < job->n_exclude_data; i++)
+		if (!strcmp(job->exclude_table_data[i], name) || (dot && !strcmp(job->exclude_table_data[i], dot + 1)))
 			return 1;
 	return 0;
 }

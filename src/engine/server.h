@@ -1,9 +1,10 @@
 /*
- * server: what the server engines (postgres, mysql) share beyond their
+ * server: what the server engines (postgres, mysql, mongodb) share beyond their
  * child processes (child.h): table names made folder names, the scratch
  * database named after a verification's target path, summaries and the
  * schema digest in the engine's findings, exclusions, and the merge of two
- * key-ordered row streams that diff --stat counts with.
+ * key-ordered row streams that diff --stat counts with. The sqlite engine
+ * uses the folder names and the summaries too.
  */
 #ifndef DBGIT_ENGINE_SERVER_H
 #define DBGIT_ENGINE_SERVER_H
@@ -15,6 +16,11 @@
 #include "dbgit/util.h"
 
 struct cJSON;
+
+/* The keys every SQL server engine needs and refuses (database required;
+ * path and command do not apply; format "sql" only), one message naming
+ * the engine; what names the server for the message ("PostgreSQL"). */
+int server_check_keys(const struct job_cfg *job, const char *engine, const char *what);
 
 /* A table name as a folder name: [A-Za-z0-9_.-] kept (no leading '.'),
  * every other byte %XX, so that two names never meet and byte-wise
@@ -30,6 +36,9 @@ char *server_scratch_name(const struct job_cfg *job, const char *target);
 /* Whether job->exclude_tables names this table; with qualified, names are
  * "schema.table" and a bare table name matches too. */
 int server_excluded(const struct job_cfg *job, const char *name, int qualified);
+/* The same for job->exclude_table_data (the definition kept, the rows left
+ * out). */
+int server_data_excluded(const struct job_cfg *job, const char *name, int qualified);
 
 /* One {"name", "rows", "checksum"} into summaries. */
 void server_add_summary(struct cJSON *summaries, const char *name, int64_t rows, const char *sum);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dbgit/engine.h"
+#include "server.h"
 #include "sqlite_internal.h"
 #include "sqlite_value.h"
 
@@ -102,15 +103,6 @@ int sqlite_walk_rows(struct sqlite_dumper *d, const struct sqlite_table *t, stru
 	}
 	sha256_final_hex(h, sum);
 	return 0;
-}
-
-void sqlite_add_summary(cJSON *tables, const char *name, int64_t rows, const char *sum)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "name", name);
-	cJSON_AddNumberToObject(o, "rows", (double)rows);
-	cJSON_AddStringToObject(o, "checksum", sum);
-	cJSON_AddItemToArray(tables, o);
 }
 
 static int write_text(struct dump_sink *sink, const char *path, const char *text)
@@ -201,7 +193,7 @@ static int dump_sql(struct sqlite_dumper *d, const struct job_cfg *job, struct s
 			/* Restored empty: that is what the snapshot must show. */
 			char empty[65];
 			sha256_final_hex(sha256_new(), empty);
-			sqlite_add_summary(summaries, t->name, 0, empty);
+			server_add_summary(summaries, t->name, 0, empty);
 			continue;
 		}
 		path = xasprintf(SQL_PREFIX "%s/1-rows.sql", t->dir);
@@ -211,7 +203,7 @@ static int dump_sql(struct sqlite_dumper *d, const struct job_cfg *job, struct s
 		char sum[65];
 		if (rc < 0 || (rc = sqlite_walk_rows(d, t, sink, &rows, sum)) < 0 || (rc = sink->close(sink)) < 0)
 			goto out;
-		sqlite_add_summary(summaries, t->name, rows, sum);
+		server_add_summary(summaries, t->name, rows, sum);
 	}
 	if (sqlite_has_sequence(d->db) && sqlite_keeps_autoincrement(tables, n)) {
 		struct sqlite_table seq = sqlite_sequence_table(job);
@@ -225,7 +217,7 @@ static int dump_sql(struct sqlite_dumper *d, const struct job_cfg *job, struct s
 		if (rc == 0)
 			rc = sink->close(sink);
 		if (rc == 0)
-			sqlite_add_summary(summaries, "sqlite_sequence", rows, sum);
+			server_add_summary(summaries, "sqlite_sequence", rows, sum);
 		sqlite_table_free(&seq);
 		if (rc < 0)
 			goto out;
@@ -451,7 +443,7 @@ int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON *info)
 				continue;
 			if ((rc = sqlite_walk_rows(&d, &tables[i], NULL, &rows, sum)) < 0)
 				goto out;
-			sqlite_add_summary(summaries, tables[i].name, rows, sum);
+			server_add_summary(summaries, tables[i].name, rows, sum);
 		}
 		if (sqlite_has_sequence(d.db)) {
 			struct sqlite_table seq = sqlite_sequence_table(job);
@@ -459,7 +451,7 @@ int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON *info)
 			char sum[65];
 			rc = sqlite_walk_rows(&d, &seq, NULL, &rows, sum);
 			if (rc == 0)
-				sqlite_add_summary(summaries, "sqlite_sequence", rows, sum);
+				server_add_summary(summaries, "sqlite_sequence", rows, sum);
 			sqlite_table_free(&seq);
 			if (rc < 0)
 				goto out;

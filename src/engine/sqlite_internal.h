@@ -37,7 +37,6 @@ struct sqlite_table {
 	int ncols;         /* columns in select */
 };
 /* Table names become directory names: keep [A-Za-z0-9_.-], %XX the rest. */
-char *sqlite_sanitize(const char *name);
 void sqlite_table_free(struct sqlite_table *t);
 void sqlite_free_tables(struct sqlite_table *list, size_t n);
 /* exclude_tables / exclude_table_data name the table (any case). */
@@ -59,7 +58,7 @@ int sqlite_fk_violations(sqlite3 *db, int64_t *out);
 /* Adds "schema": the digest of each schema object (see sqlite_schema.c). */
 int sqlite_schema_digest(sqlite3 *db, const char *path, const struct job_cfg *job, cJSON *info);
 
-/* Finds the table whose folder (sqlite_sanitize) is dir and works out
+/* Finds the table whose folder (server_sanitize) is dir and works out
  * its SELECT and INSERT head as a dump would: 1 if found, 0 if not,
  * negative on error. */
 int sqlite_table_for_dir(sqlite3 *db, const char *path, const char *dir, struct sqlite_table *out);
@@ -78,7 +77,6 @@ struct sqlite_dumper {
  * the row count and checksum. */
 int sqlite_walk_rows(struct sqlite_dumper *d, const struct sqlite_table *t, struct dump_sink *sink,
 		     int64_t *rows, char sum[65]);
-void sqlite_add_summary(cJSON *tables, const char *name, int64_t rows, const char *sum);
 int sqlite_dump(const struct job_cfg *job, struct dump_sink *sink, cJSON *info);
 
 /* sqlite_restore.c */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dbgit/engine.h"
+#include "server.h"
 #include "sqlite_internal.h"
 
 static int only_wanted(const struct job_cfg *job, const char *name)
@@ -33,7 +34,7 @@ int sqlite_restore_wants(const struct job_cfg *job, const char *path)
 	const char *dir = path + strlen(SQL_PREFIX);
 	size_t len = strcspn(dir, "/");
 	for (size_t i = 0; i < job->n_only; i++) {
-		char *d = sqlite_sanitize(job->only_tables[i]);
+		char *d = server_sanitize(job->only_tables[i]);
 		int match = strlen(d) == len && !strncmp(d, dir, len);
 		free(d);
 		if (match)
@@ -212,14 +213,14 @@ int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *info, s
 			bad++;
 			continue;
 		}
-		sqlite_add_summary(summaries, tables[i].name, rows, sum);
+		server_add_summary(summaries, tables[i].name, rows, sum);
 	}
 	if (sqlite_has_sequence(d.db)) {
 		struct sqlite_table seq = sqlite_sequence_table(job);
 		int64_t rows;
 		char sum[65];
 		if (sqlite_walk_rows(&d, &seq, NULL, &rows, sum) == 0)
-			sqlite_add_summary(summaries, "sqlite_sequence", rows, sum);
+			server_add_summary(summaries, "sqlite_sequence", rows, sum);
 		sqlite_table_free(&seq);
 	}
 	if (sqlite_schema_digest(d.db, target, job, info) < 0) {

@@ -10,21 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server.h"
 #include "sqlite_internal.h"
 #include "sqlite_value.h"
-
-/* Table names become directory names: keep [A-Za-z0-9_.-], %XX the rest. */
-char *sqlite_sanitize(const char *name)
-{
-	struct buf b = BUF_INIT;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		if (isalnum(*p) || *p == '_' || (*p == '.' && p != (const unsigned char *)name) || *p == '-')
-			buf_add(&b, p, 1);
-		else
-			buf_printf(&b, "%%%02X", *p);
-	}
-	return b.data ? b.data : xstrdup("%");
-}
 
 void sqlite_table_free(struct sqlite_table *t)
 {
@@ -200,7 +188,7 @@ int sqlite_list_tables(sqlite3 *db, const char *path, const struct job_cfg *job,
 		memset(t, 0, sizeof(*t));
 		t->name = xstrdup(name);
 		t->sql = xstrdup(sql ? sql : "");
-		t->dir = sqlite_sanitize(name);
+		t->dir = server_sanitize(name);
 		t->is_virtual = !sqlite3_strnicmp(t->sql, "CREATE VIRTUAL TABLE", 20);
 	}
 	sqlite3_finalize(st);
@@ -239,7 +227,7 @@ int sqlite_table_for_dir(sqlite3 *db, const char *path, const char *dir, struct 
 	while (!found && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *name = (const char *)sqlite3_column_text(st, 0);
 		const char *sql = (const char *)sqlite3_column_text(st, 1);
-		char *d = name ? sqlite_sanitize(name) : NULL;
+		char *d = name ? server_sanitize(name) : NULL;
 		if (d && !strcmp(d, dir)) {
 			out->name = xstrdup(name);
 			out->sql = xstrdup(sql ? sql : "");
