@@ -111,7 +111,7 @@ INSERT INTO customers(name) VALUES (load_extension('\''$T/evil.so'\''));
 
 test_case "a trigger that would call a forbidden function is refused when it fires" '
 	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
-CREATE TEMP TRIGGER t AFTER INSERT ON customers BEGIN SELECT fts3_tokenizer('\''x'\''); END; INSERT INTO customers(name) VALUES ('\''x'\'');
+CREATE TRIGGER t AFTER INSERT ON customers BEGIN SELECT fts3_tokenizer('\''x'\''); END; INSERT INTO customers(name) VALUES ('\''x'\'');
 "
 	refused "function fts3_tokenizer() is not allowed in a snapshot"
 '
@@ -181,6 +181,34 @@ test_case "the good snapshot still restores, virtual table and all" '
 	same_db "$T/app.db" "$T/out.db"
 	[ "$(sqlite3 "$T/out.db" "SELECT title FROM docs WHERE docs MATCH '\''lazy'\''")" = bye ]
 	expect_exit 0 dg verify app
+'
+
+test_case "a TEMP table or trigger beside the restored tables is refused (it would take their rows or see them first)" '
+	rm -f "$T/out.db"
+	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
+CREATE TEMP TABLE orders(id INTEGER PRIMARY KEY, raw BLOB);
+"
+	refused "CREATE TEMP orders is not allowed in a snapshot"
+	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
+CREATE TEMP TRIGGER tr AFTER INSERT ON main.orders BEGIN SELECT 1; END;
+"
+	refused "CREATE TEMP tr is not allowed in a snapshot"
+'
+
+test_case "a table or view named like one of SQLite table-valued functions is refused (dbgit asks the schema through them)" '
+	rm -f "$T/out.db"
+	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
+CREATE VIEW pragma_table_list AS SELECT 1;
+"
+	refused "the name pragma_table_list is reserved"
+	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
+CREATE TABLE \"Pragma_Index_List\"(a);
+"
+	refused "the name Pragma_Index_List is reserved"
+	plant 1-table/orders/1-rows-000001.sql "-- looks harmless
+CREATE VIRTUAL TABLE json_each USING fts5(x);
+"
+	refused "the name json_each is reserved"
 '
 
 test_done

@@ -111,6 +111,28 @@ static int deny(struct sqlite_exec *x, const char *fmt, const char *word)
 	return SQLITE_DENY;
 }
 
+/* Names a snapshot may not give a table, view or virtual table: SQLite's
+ * table-valued functions (pragma_table_info, json_each, ...). A table of
+ * that name would take the function's place in every later query,
+ * dbgit's own schema queries included, and run a view of the snapshot's
+ * where dbgit asks the schema. n: the name's length (it may be a token of
+ * SQL text, quoted or not). */
+static int reserved_name(const char *s, size_t n)
+{
+	if (n && (*s == '"' || *s == '\'' || *s == '[' || *s == '`'))
+		s++, n--;
+	static const char *const fns[] = {"json_each", "json_tree", "dbstat", "sqlite_dbpage", "sqlite_stmt"};
+	if (n >= 7 && !sqlite3_strnicmp(s, "pragma_", 7))
+		return 1;
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		size_t k = strlen(fns[i]);
+		if (n >= k && !sqlite3_strnicmp(s, fns[i], (int)k) &&
+		    (n == k || s[k] == '"' || s[k] == '\'' || s[k] == ']' || s[k] == '`'))
+			return 1;
+	}
+	return 0;
+}
+
 static int authorize(void *arg, int action, const char *a1, const char *a2, const char *db_name,
 		     const char *trigger)
 {
@@ -120,6 +142,15 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
 	 * snapshot's: not snapshot text. */
 	if (x->trusted)
 		return SQLITE_OK;
+	/* A dump never makes TEMP objects, and one would stand beside the
+	 * restored tables unseen: a TEMP table named like one of them takes
+	 * its INSERTs, a TEMP trigger fires on them. */
+	if (action == SQLITE_CREATE_TEMP_INDEX || action == SQLITE_CREATE_TEMP_TABLE ||
+	    action == SQLITE_CREATE_TEMP_TRIGGER || action == SQLITE_CREATE_TEMP_VIEW)
+		return deny(x, "CREATE TEMP %s is not allowed in a snapshot", a1 ? a1 : "object");
+	if ((action == SQLITE_CREATE_TABLE || action == SQLITE_CREATE_VIEW || action == SQLITE_CREATE_VTABLE) && a1 &&
+	    reserved_name(a1, strlen(a1)))
+		return deny(x, "the name %s is reserved for SQLite's functions: not allowed in a snapshot", a1);
 	/* Some tables only (restore --table): an index or trigger on another
 	 * table, and any view, is not created. SQLITE_IGNORE makes SQLite
 	 * skip the CREATE without an error. */
@@ -398,6 +429,8 @@ static int check_vtab_row(struct sqlite_exec *x, int64_t rows_before)
 			 * hold " USING fts5" itself. */
 			const char *u = skip_name(sql + 21);
 			ok = 0;
+			if (u && (reserved_name(name, strlen(name)) || reserved_name(sql + 21, (size_t)(u - sql - 21))))
+				u = NULL;
 			if (u && isspace((unsigned char)*u)) {
 				while (isspace((unsigned char)*u))
 					u++;
