@@ -48,4 +48,19 @@ INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('\''table'\'',
 	test_must_fail test -e "$T/out.db"
 '
 
+test_case "a virtual table of an allowed module named after a table-valued function is refused, by its row or its SQL" '
+	plant 1-table/orders/1-rows-000001.sql "PRAGMA writable_schema=ON;
+INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('\''table'\'','\''pragma_table_list'\'','\''pragma_table_list'\'',0,'\''CREATE VIRTUAL TABLE pragma_table_list USING fts5(x)'\'');
+"
+	expect_exit 1 dg restore app --to "$T/out.db"
+	stderr_has "1-table/orders/1-rows-000001.sql line 2: a schema row that is not a virtual table'\''s is not allowed in a snapshot"
+	test_must_fail test -e "$T/out.db"
+	plant 1-table/orders/1-rows-000001.sql "PRAGMA writable_schema=ON;
+INSERT INTO sqlite_schema(type,name,tbl_name,rootpage,sql) VALUES('\''table'\'','\''z'\'','\''z'\'',0,'\''CREATE VIRTUAL TABLE \"pragma_index_list\" USING fts5(x)'\'');
+"
+	expect_exit 1 dg restore app --to "$T/out.db"
+	stderr_has "1-table/orders/1-rows-000001.sql line 2: a schema row that is not a virtual table'\''s is not allowed in a snapshot"
+	test_must_fail test -e "$T/out.db"
+'
+
 test_done
