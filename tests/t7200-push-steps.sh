@@ -27,13 +27,14 @@ lease() { git -C "$REPO" rev-parse --verify -q refs/dbgit/remotes/nas/backup/app
 # sent_bytes: the byte counts of each "sent N objects, B bytes" line.
 sent_bytes() { sed -n 's/.*sent [0-9]* objects, \([0-9]*\) bytes.*/\1/p' "$T/.stderr"; }
 
-# Six snapshots of about 330 KB of new text each (random hex: it
-# compresses to about half, so each one's pack is some 170 KB).
+# Six snapshots of about 660 KB of new text each (random hex: it
+# compresses to about half, so each one's pack is some 340 KB; a snapshot also
+# rewrites the last chunk before, up to 1 MiB: 2000K holds any one).
 sqlite3 "$T/app.db" "CREATE TABLE doc(id INTEGER PRIMARY KEY, body TEXT)"
 conf "$T/dbgit.toml" "$T/unused.git"
 "$DBGIT" --config "$T/dbgit.toml" init 2>/dev/null >/dev/null
 for i in 1 2 3 4 5 6; do
-	sqlite3 "$T/app.db" "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 40)
+	sqlite3 "$T/app.db" "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 80)
 		INSERT INTO doc(body) SELECT hex(randomblob(4096)) FROM c"
 	"$DBGIT" --config "$T/dbgit.toml" backup --no-push >/dev/null
 done
@@ -54,7 +55,7 @@ test_case "a first push under the limit goes in one step; -v tells the bytes of 
 
 test_case "a first push over max_push_size goes out in steps, each pack under it, oldest first" '
 	git init -q --bare "$T/steps.git"
-	conf "$T/steps.toml" "$T/steps.git" "max_push_size = \"1200K\""
+	conf "$T/steps.toml" "$T/steps.git" "max_push_size = \"2000K\""
 	expect_exit 0 "$DBGIT" --config "$T/steps.toml" -v push
 	stderr_has "backup/app (new).."
 	stderr_has "(step 1: "
@@ -67,16 +68,16 @@ test_case "a first push over max_push_size goes out in steps, each pack under it
 	n=$(sent_bytes | wc -l)
 	[ "$n" -ge 3 ]
 	[ "$(ls "$T"/steps.git/objects/pack/*.pack | wc -l)" = "$n" ]
-	for p in "$T"/steps.git/objects/pack/*.pack; do [ "$(wc -c <"$p")" -lt 1228800 ]; done
-	[ "$(cat "$T"/steps.git/objects/pack/*.pack | wc -c)" -gt 1228800 ]
-	for b in $(sent_bytes); do [ "$b" -gt 100000 ]; [ "$b" -lt 1228800 ]; done
+	for p in "$T"/steps.git/objects/pack/*.pack; do [ "$(wc -c <"$p")" -lt 2048000 ]; done
+	[ "$(cat "$T"/steps.git/objects/pack/*.pack | wc -c)" -gt 2048000 ]
+	for b in $(sent_bytes); do [ "$b" -gt 100000 ]; [ "$b" -lt 2048000 ]; done
 	test -z "$(git -C "$REPO" for-each-ref refs/dbgit/push-step)"
 '
 
 test_case "over SSH: the same steps, the tip right, fsck clean, each step sent under the limit" '
 	git init -q --bare "$T/ssh.git"
 	git -C "$REPO" update-ref -d refs/dbgit/remotes/nas/backup/app
-	conf "$T/ssh.toml" "ssh://root@127.0.0.1:$SSHD_PORT$T/ssh.git" "max_push_size = \"1200K\""
+	conf "$T/ssh.toml" "ssh://root@127.0.0.1:$SSHD_PORT$T/ssh.git" "max_push_size = \"2000K\""
 	expect_exit 0 "$DBGIT" --config "$T/ssh.toml" -v push
 	stderr_has "(step 1: "
 	stderr_has "(step 2: "
@@ -84,7 +85,7 @@ test_case "over SSH: the same steps, the tip right, fsck clean, each step sent u
 	[ "$(lease)" = "$(tip "$REPO")" ]
 	git -C "$T/ssh.git" fsck --full
 	[ "$(sent_bytes | wc -l)" -ge 3 ]
-	for b in $(sent_bytes); do [ "$b" -gt 100000 ]; [ "$b" -lt 1228800 ]; done
+	for b in $(sent_bytes); do [ "$b" -gt 100000 ]; [ "$b" -lt 2048000 ]; done
 '
 
 test_case "a stepped push cut short keeps the lease at the step the remote has, and resumes from it" '
@@ -98,7 +99,7 @@ test_case "a stepped push cut short keeps the lease at the step the remote has, 
 	EOF
 	chmod +x "$T/cut.git/hooks/pre-receive"
 	git -C "$REPO" update-ref -d refs/dbgit/remotes/nas/backup/app
-	conf "$T/cut.toml" "ssh://root@127.0.0.1:$SSHD_PORT$T/cut.git" "max_push_size = \"1200K\"" "retries = 1"
+	conf "$T/cut.toml" "ssh://root@127.0.0.1:$SSHD_PORT$T/cut.git" "max_push_size = \"2000K\"" "retries = 1"
 	expect_exit 3 "$DBGIT" --config "$T/cut.toml" push
 	step1=$(tip "$T/cut.git")
 	[ "$step1" != "$(tip "$REPO")" ]
