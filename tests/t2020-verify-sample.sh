@@ -69,12 +69,14 @@ test_case "a blob only the oldest snapshot holds rots: verify --sample finds it,
 	grep -q "^other " .stdout
 '
 
-test_case "[verify] sample = 3: the next backup commits, then finds the rot: exit 1, on-failure runs" '
+# sample = 4: the new backup makes four older snapshots, so all are tested
+# (3 of 4 would miss the rotten one a time in four).
+test_case "[verify] sample = 4: the next backup commits, then finds the rot: exit 1, on-failure runs" '
 	mkdir -p hooks
 	printf "#!/bin/sh\necho \"\$DBGIT_JOB \$DBGIT_MESSAGE\" > %s/failure.txt\n" "$T" > hooks/on-failure
 	chmod +x hooks/on-failure
 	cp dbgit.toml dbgit.toml.orig
-	printf "[verify]\nsample = 3\n[hooks]\ndir = \"%s/hooks\"\n" "$T" >> dbgit.toml
+	printf "[verify]\nsample = 4\n[hooks]\ndir = \"%s/hooks\"\n" "$T" >> dbgit.toml
 	before=$(G rev-parse backup/app)
 	sqlite3 app.db "UPDATE plain SET b = \"night 5\""
 	DBGIT_NOW=2026-03-05T03:00:00Z expect_exit 1 dg backup app --no-rotate
