@@ -83,25 +83,28 @@ int store_wants_pack(struct store *st);
 /* What store_maintain did. */
 enum store_pack_kind {
 	STORE_PACK_NONE,      /* nothing worth packing */
-	STORE_PACK_GEOMETRIC, /* loose objects and the smaller packs merged */
+	STORE_PACK_APPEND,    /* loose objects and the other packs added to the largest (packw.c) */
 	STORE_PACK_FULL,      /* store_reclaim_ex: everything rewritten */
 };
 struct pack_result {
 	enum store_pack_kind kind;
 	struct reclaim_result full;   /* kind == STORE_PACK_FULL */
-	size_t loose, packs_merged;   /* what the geometric merge took */
+	size_t loose, packs_merged;   /* what the nightly pack took */
 	size_t objects;               /* objects in its new pack */
+	size_t copied, added;         /* of them: copied from the largest pack, new */
+	size_t whole, deltas;         /* the new ones stored whole, as deltas */
+	size_t rebased;               /* previous versions re-stored as deltas */
 	size_t packs_after;           /* packs in the repository afterwards */
 	size_t names, names_read;     /* as in reclaim_result */
 };
 
-/* The nightly maintenance, in proportion to the change (reclaim.c says
- * why): a full store_reclaim_ex when dropped (a rotation dropped
+/* The nightly maintenance, in proportion to the change (packw.c says
+ * how): a full store_reclaim_ex when dropped (a rotation dropped
  * snapshots: only that gives space back), else, when store_wants_pack,
- * a geometric merge of the loose objects with the smaller packs; a full
- * reclaim when that merge would take every pack or leave more than
- * STORE_PACK_BOUND packs. Crash-safe like store_reclaim. res may be NULL. */
-#define STORE_PACK_BOUND 16
+ * one pack of the largest pack's entries as they are, the loose objects
+ * and the other packs, each new chunk whole and its previous version
+ * re-stored as a delta against it; a full reclaim when the largest pack
+ * cannot be extended. Crash-safe like store_reclaim. res may be NULL. */
 int store_maintain(struct store *st, int dropped, struct pack_result *res);
 
 #endif

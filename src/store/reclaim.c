@@ -26,40 +26,22 @@
  *
  * The nightly pack (store_maintain) is in proportion to the change. The
  * full reclaim above is the only thing that gives space back, and it
- * rewrites every object: needed after a rotation dropped snapshots, wasted
- * on a night that only added some. Such a night merges geometrically
- * instead (git repack --geometric=2, counting objects): with the packs
- * sorted by object count, the loose objects and the smallest packs go
- * into one new pack, up to the largest pack that holds at most twice as
- * many objects as everything smaller (geometric_split); the bigger packs
- * are left alone. libgit2 1.5 cannot reuse a pack's deltas nor write thin
- * packs, so every merge recomputes the deltas of all it merges; the rule
- * bounds that work: an object is rewritten only when it joins a pack at
- * least 1.5 times the size of the one it was in (the pack it joins is at
- * least twice any smaller pack, and at least 1.5 times the largest one
- * merged), so an object is rewritten at most log_1.5(n) times in a
- * history of n objects: amortised O(log n) per object, against O(n) per
- * night for "pack everything again". The delta search per object is
- * bounded by the packer's window. What stays in proportion to the history
- * is reading its trees (not blobs) once a night, to name the merged blobs
- * after their paths: a few hundred small objects a snapshot. The price is
- * space: each pack holds its
- * own delta bases (a pack cannot delta against another), so a repository
- * of k packs holds about k full copies of the chunks that changed where
- * one pack would hold one; the packs stay few (log of the history).
- * Measured (1,000,000 rows, 10 nights of 1% churn, no rotation, a busy
- * 2-core machine): uniform churn, 4 full repacks instead of 9 and 97.8 MB
- * after night 10 instead of 62.5 MB; skewed churn, nightly CPU 16-20 s on
- * a geometric night against 28-35 s for "pack everything", 125 MB after
- * night 10 (3 packs) against 62.0 MB for the old policy.
- * When the rule would merge every pack, or leave more than STORE_PACK_BOUND
- * of them, the full reclaim runs instead (the same work, and it also drops
- * what no ref reaches). The merge takes exactly the noted loose objects
- * and the objects of the packs it merges, reachable or not, and deletes
- * them only after its pack is written, fsynced and checked to hold every
- * one of them: nothing leaves the repository, objects only move into a
- * synced pack, so the merge needs no ref to be durable first, and a kill
- * anywhere leaves duplicates at worst, which the next night merges away.
+ * rewrites every object with libgit2's packbuilder (which recomputes every
+ * delta): needed after a rotation dropped snapshots, wasted on a night
+ * that only added some. Such a night extends the largest pack instead
+ * (packw.c: its entries copied as they are, the night's chunks added, each
+ * previous version re-stored as a delta against its new version). An
+ * earlier policy merged packs geometrically with the packbuilder; at 1%
+ * uniform churn every merge still recomputed every delta and each pack
+ * held its own full copy of the chunks that changed (97.8 MB after 10
+ * nights at 1,000,000 rows where one pack holds 62.5 MB). The append takes
+ * exactly the noted loose objects and the objects of the other packs,
+ * reachable or not, and deletes them only after its pack is written,
+ * fsynced and checked to give back every one of them: nothing leaves the
+ * repository, objects only move into a synced pack, so it needs no ref to
+ * be durable first, and a kill anywhere leaves duplicates at worst, which
+ * the next night packs away. When the largest pack cannot be extended
+ * (packw doubts it) the full reclaim runs instead.
  *
  * Naming blobs for the packer (lineage_name) needs each blob's first line.
  * A cache (blob id -> hash, <gitdir>/dbgit-lineage, validated on read)
@@ -67,7 +49,7 @@
  * not named before instead of inflating every blob of every snapshot.
  *
  * Test hooks: DBGIT_TEST_PAUSE_RECLAIM=<stage> (reflog, packed, deleting;
- * merged, merge-deleting for the geometric merge) makes reclaim announce
+ * merged, merge-deleting for the nightly pack) makes reclaim announce
  * "reclaim paused at <stage>" on stderr and sleep, so a test can kill it
  * there. DBGIT_TEST_LOOSE_MIN=<bytes> replaces store_wants_pack's 32 MiB.
  */
@@ -86,6 +68,7 @@
 #include "dbgit/rotate.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
+#include "packw.h"
 #include "store_internal.h"
 
 static void pause_at(const char *stage)
@@ -1177,70 +1160,9 @@ int store_wants_pack(struct store *st)
 	return commits >= 2;
 }
 
-/* The number of objects in a pack, from its .idx header (v2: magic,
- * version, then the fan-out table whose last entry is the count; v1: the
- * fan-out table alone). The file is untrusted: a header that does not
- * agree with the file's size is an error, and the caller falls back to a
- * full repack, which reads every object through libgit2's checks. */
-static int idx_count(const char *path, uint32_t *count)
-{
-	unsigned char h[8 + 256 * 4];
-	struct stat sb;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t got = fstat(fd, &sb) == 0 ? read(fd, h, sizeof(h)) : -1;
-	close(fd);
-	if (got != (ssize_t)sizeof(h))
-		return -1;
-	int v2 = memcmp(h, "\377tOc", 4) == 0;
-	if (v2 && memcmp(h + 4, "\0\0\0\2", 4) != 0)
-		return -1;
-	const unsigned char *fan = h + (v2 ? 8 : 0);
-	uint32_t prev = 0, n = 0;
-	for (int i = 0; i < 256; i++) {
-		const unsigned char *q = fan + 4 * i;
-		n = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
-		if (n < prev)
-			return -1;
-		prev = n;
-	}
-	/* v2: header, fan-out, then 20 + 4 (+4) bytes an object, two ids. */
-	uint64_t least = v2 ? 8 + 1024 + (uint64_t)n * 28 + 40 : 1024 + (uint64_t)n * 24 + 40;
-	if ((uint64_t)sb.st_size < least)
-		return -1;
-	*count = n;
-	return 0;
-}
-
 struct packinfo {
 	char *base;
-	uint32_t objects;
 };
-
-static int packinfo_cmp(const void *a, const void *b)
-{
-	const struct packinfo *x = a, *y = b;
-	return x->objects < y->objects ? -1 : x->objects > y->objects;
-}
-
-/* The geometric rule (git repack --geometric=2, counting objects): with
- * the packs sorted by object count, pack j is merged with every smaller
- * pack and the loose objects when it holds at most twice as many objects
- * as they do together. Returns how many of the sorted packs to merge: all
- * up to the largest j that qualifies, so the packs that stay each hold
- * more than twice what is below them. */
-static size_t geometric_split(const struct packinfo *p, size_t n, size_t loose)
-{
-	uint64_t below = loose;
-	size_t m = 0;
-	for (size_t j = 0; j < n; j++) {
-		if (p[j].objects <= 2 * below)
-			m = j + 1;
-		below += p[j].objects;
-	}
-	return m;
-}
 
 static int want_add(const git_oid *id, void *payload)
 {
@@ -1265,23 +1187,20 @@ static int pack_objects(const char *idx_path, struct oidset *want)
 	return 0;
 }
 
-/* The geometric merge: one new pack of the noted loose objects and the
- * packs in merge, then (as steps 4-6 of the full reclaim) check it, and
- * only then delete what it replaces. It takes exactly the objects it
- * replaces, reachable or not, so no ref needs to be read before deleting:
- * nothing leaves the repository, it only moves into a synced pack. */
-static int geometric_merge(git_repository *repo, const char *objdir, const char *packdir,
-			   const struct strlist *loose, const struct packinfo *merge, size_t n_merge,
-			   struct pack_result *res)
+/* The nightly pack: packw_write extends the largest pack with the loose
+ * objects and the other packs (see packw.c), then, as the full reclaim's
+ * steps 5-6, what it replaces is deleted once the new pack is in place
+ * and checked. Nothing leaves the repository: objects only move into a
+ * synced pack, so no ref needs to be durable first, and a kill anywhere
+ * leaves duplicates at worst, which the next night packs away. */
+static int append_pack(git_repository *repo, const char *objdir, const char *packdir, const struct strlist *loose,
+		       const struct packinfo *packs, size_t n_packs, size_t base, struct pack_result *res)
 {
 	struct oidset want = {0};
-	struct roots roots = {0};
-	struct lcache cache = {0};
-	struct packctx cx = {0};
-	git_revwalk *walk = NULL;
-	char *cpath = NULL, *new_base = NULL;
+	git_oid *add = NULL;
+	char *new_base = NULL;
+	size_t n_add = 0;
 	int rc = 0;
-
 	size_t ol = strlen(objdir);
 	for (size_t i = 0; i < loose->n; i++) {
 		/* "<objdir>/xx/<38 hex>", as note_existing built it */
@@ -1296,75 +1215,33 @@ static int geometric_merge(git_repository *repo, const char *objdir, const char 
 			goto out;
 		}
 	}
-	for (size_t i = 0; i < n_merge; i++) {
-		char *idx = xasprintf("%s/%s.idx", packdir, merge[i].base);
+	for (size_t i = 0; i < n_packs; i++) {
+		if (i == base)
+			continue;
+		char *idx = xasprintf("%s/%s.idx", packdir, packs[i].base);
 		rc = pack_objects(idx, &want);
 		free(idx);
 		if (rc < 0)
 			goto out;
 	}
-	if (want.len == 0)
-		goto out;
-
-	cpath = lcache_path(repo);
-	lcache_load(&cache, cpath);
-	if ((rc = pack_begin(&cx, repo, &cache)) < 0)
-		goto out;
-	cx.want = &want;
-	/* History first, for the names that find deltas; then whatever no
-	 * ref reaches (kept as it is: only a full reclaim drops it). */
-	if ((rc = collect_roots(repo, &roots)) < 0)
-		goto out;
-	if (git_revwalk_new(&walk, repo) < 0) {
-		rc = store_git_error("pack: walking history");
+	add = calloc(want.len ? want.len : 1, sizeof(*add));
+	if (!add) {
+		rc = err_set(ERR_GENERIC, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < roots.n_commits; i++)
-		if (git_revwalk_push(walk, &roots.commits[i]) < 0) {
-			rc = store_git_error("pack: walking history");
-			goto out;
-		}
-	if ((rc = insert_history(&cx, walk)) < 0)
+	for (size_t i = 0; i < want.cap; i++)
+		if (want.used[i])
+			add[n_add++] = want.slot[i];
+	struct packw_result pr;
+	rc = packw_write(repo, packdir, base < n_packs ? packs[base].base : NULL, add, n_add, &new_base, &pr);
+	if (rc != 0)
 		goto out;
-	for (size_t i = 0; i < want.cap; i++) {
-		if (!want.used[i] || oidset_has(&cx.inserted, &want.slot[i]))
-			continue;
-		if (git_packbuilder_insert(cx.pb, &want.slot[i], NULL) < 0) {
-			rc = store_git_error("pack: collecting objects");
-			goto out;
-		}
-	}
-	res->names = cx.named;
-	res->names_read = cx.read;
-	if ((rc = pack_write(&cx, packdir, &res->objects, &new_base)) < 0)
-		goto out;
-	lcache_save(&cache, cpath);
-
-	/* Check, reading the new pack alone, that it holds every object it
-	 * replaces; on any doubt stop with nothing deleted. */
-	git_odb_backend *be = NULL;
-	git_odb *odb = NULL;
-	char *idx = xasprintf("%s/%s.idx", packdir, new_base);
-	rc = -1;
-	if (git_odb_new(&odb) == 0 && git_odb_backend_one_pack(&be, idx) == 0) {
-		if (git_odb_add_backend(odb, be, 1) == 0) {
-			rc = 0;
-			for (size_t i = 0; rc == 0 && i < want.cap; i++)
-				if (want.used[i] && !git_odb_exists(odb, &want.slot[i]))
-					rc = -1;
-		} else {
-			be->free(be);
-		}
-	}
-	git_odb_free(odb);
-	git_error_clear();
-	if (rc < 0) {
-		rc = err_set(ERR_GENERIC, "pack: the new pack %s lacks objects it replaces; nothing deleted",
-			     idx);
-		free(idx);
-		goto out;
-	}
-	free(idx);
+	res->objects = pr.objects;
+	res->copied = pr.copied;
+	res->added = pr.added;
+	res->whole = pr.whole;
+	res->deltas = pr.deltas;
+	res->rebased = pr.rebased;
 	pause_at("merged");
 	if ((rc = sig_check()) < 0)
 		goto out;
@@ -1376,9 +1253,9 @@ static int geometric_merge(git_repository *repo, const char *objdir, const char 
 		unlink(p);
 		free(p);
 	}
-	for (size_t i = 0; i < n_merge; i++)
-		if (strcmp(merge[i].base, new_base) != 0)
-			remove_pack(packdir, merge[i].base);
+	for (size_t i = 0; i < n_packs; i++)
+		if (strcmp(packs[i].base, new_base) != 0)
+			remove_pack(packdir, packs[i].base);
 	pause_at("merge-deleting");
 	for (size_t i = 0; i < loose->n; i++)
 		if (unlink(loose->v[i]) < 0 && errno != ENOENT)
@@ -1397,13 +1274,9 @@ static int geometric_merge(git_repository *repo, const char *objdir, const char 
 		git_error_clear();
 	}
 out:
-	git_revwalk_free(walk);
-	pack_end(&cx);
-	lcache_free(&cache);
-	roots_free(&roots);
-	oidset_free(&want);
-	free(cpath);
+	free(add);
 	free(new_base);
+	oidset_free(&want);
 	return rc;
 }
 
@@ -1438,7 +1311,10 @@ int store_maintain(struct store *st, int dropped, struct pack_result *res)
 		rc = err_set(ERR_GENERIC, "out of memory");
 		goto out;
 	}
-	size_t kept = 0;
+	/* .keep packs are the user's: left as they are (a full reclaim keeps
+	 * them too). The base is the largest of the others, by bytes. */
+	size_t kept = 0, base = SIZE_MAX;
+	uint64_t base_bytes = 0;
 	for (size_t i = 0; i < packs.n; i++) {
 		char *p = xasprintf("%s/%s.keep", packdir, packs.v[i]);
 		int keep = fs_exists(p);
@@ -1447,41 +1323,37 @@ int store_maintain(struct store *st, int dropped, struct pack_result *res)
 			kept++;
 			continue;
 		}
-		p = xasprintf("%s/%s.idx", packdir, packs.v[i]);
-		int e = idx_count(p, &info[n_info].objects);
+		p = xasprintf("%s/%s.pack", packdir, packs.v[i]);
+		struct stat sb;
+		uint64_t bytes = stat(p, &sb) == 0 ? (uint64_t)sb.st_size : 0;
 		free(p);
-		if (e < 0) {
-			why = "a pack index could not be read";
-			goto full;
+		if (base == SIZE_MAX || bytes > base_bytes) {
+			base = n_info;
+			base_bytes = bytes;
 		}
 		info[n_info++].base = packs.v[i];
 	}
-	qsort(info, n_info, sizeof(*info), packinfo_cmp);
-	size_t m = geometric_split(info, n_info, loose.n);
-	if (m == n_info) {
-		why = "the merge takes every pack";
-		goto full;
-	}
-	/* .keep packs are the user's and outside the count: a full reclaim
-	 * keeps them too, so counting them could ask for one every night. */
-	if (n_info - m + 1 > STORE_PACK_BOUND) {
-		why = "too many packs";
-		goto full;
-	}
-	res->kind = STORE_PACK_GEOMETRIC;
+	res->kind = STORE_PACK_APPEND;
 	res->loose = loose.n;
-	res->packs_merged = m;
-	rc = geometric_merge(repo, objdir, packdir, &loose, info, m, res);
+	res->packs_merged = n_info;
+	rc = append_pack(repo, objdir, packdir, &loose, info, n_info, base, res);
+	if (rc == PACKW_FALLBACK) {
+		log_debug("%s", err_last());
+		why = "the pack could not be extended";
+		goto full;
+	}
 	if (rc == 0) {
-		res->packs_after = kept + n_info - m + 1;
-		log_info("pack: %zu loose objects and %zu of %zu packs merged into one of %zu objects; "
-			 "%zu packs; %zu blobs named, %zu of them read",
-			 res->loose, m, n_info + kept, res->objects, res->packs_after, res->names,
-			 res->names_read);
+		res->packs_after = kept + 1;
+		log_info("pack: %zu loose objects and %zu packs into one pack of %zu objects (%zu copied, "
+			 "%zu new: %zu stored whole, %zu as deltas; %zu previous versions re-stored as deltas); "
+			 "%zu packs",
+			 res->loose, n_info, res->objects, res->copied, res->added, res->whole, res->deltas,
+			 res->rebased, res->packs_after);
 	}
 	goto out;
 full:
 	log_debug("pack: full repack: %s", why);
+	memset(res, 0, sizeof(*res));
 	res->kind = STORE_PACK_FULL;
 	rc = store_reclaim_ex(st, &res->full);
 	res->objects = res->full.objects;

@@ -1,0 +1,1306 @@
+/*
+ * packw: dbgit's own pack writer, for the nightly pack (store_maintain).
+ *
+ * libgit2 1.5's packbuilder recomputes every delta and re-deflates every
+ * object it writes, and it cannot reuse what an existing pack holds, so
+ * packing a night's new chunks either rewrote the whole history (minutes
+ * at 1 GB) or left each changed chunk whole in a pack of its own (the
+ * repository grew by the size of every changed chunk a night). This
+ * writer does what git's `repack` does with delta reuse, in the one case
+ * dbgit needs, where the delta base is known without any search: a new
+ * chunk is a new version of the chunk at the same path in the previous
+ * snapshot.
+ *
+ * It writes ONE new pack made of
+ *   1. every entry of the base pack (the largest pack), copied as it is:
+ *      the compressed bytes verbatim, checked against the CRC-32 its index
+ *      gives, only an OFS_DELTA's header rewritten where the distance to
+ *      its base changed;
+ *   2. except the previous versions of the chunks that changed: each is
+ *      re-stored as a delta against its new version (a REF_DELTA), so the
+ *      newest snapshot's chunks are whole and older ones are deltas, as git
+ *      itself arranges it (reading the latest snapshot, which restore does,
+ *      costs no delta chain);
+ *   3. the new objects (loose, or in other packs): per path the newest
+ *      version whole, each older one of the same batch a delta against the
+ *      next (OFS_DELTA); commits and objects no snapshot names whole.
+ * A delta is kept only when it is under half the object's size and no
+ * object's delta chain grows past PACKW_MAX_DEPTH (git's default depth).
+ * So a night costs: deflating its changed chunks once, one delta each
+ * against the chunk's previous version (no delta search, no window), and
+ * one sequential copy of the pack (disk speed, no inflate, no deflate).
+ * The repository grows by the changed chunks' deltas, not the chunks.
+ *
+ * The index (.idx v2) is written here too, from what the writer knows
+ * (every id, offset and CRC): libgit2's indexer would inflate and hash
+ * every object of the history again to learn it. Before the caller deletes
+ * anything, packw_check reads every object the writer encoded (not only
+ * copied) back through libgit2 from the new pack alone, which checks each
+ * one's id against its content, and checks that every object it replaces
+ * is in it.
+ *
+ * The base pack is read as untrusted input: its index must be a
+ * well-formed v2 index that agrees with the pack's size and checksum,
+ * every entry's header must parse and name a base inside the pack, chains
+ * must end; any doubt returns PACKW_FALLBACK and the caller packs with
+ * libgit2 instead (which checks everything it reads).
+ *
+ * Memory: the entries' table (about 64 bytes an object of the base pack),
+ * a 1 MiB copy buffer, and at most three objects of the new night at once
+ * (chunks are at most 1 MiB), whatever the size of the history.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <git2.h>
+#include <git2/sys/odb_backend.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "dbgit/util.h"
+#include "delta.h"
+#include "packw.h"
+#include "store_internal.h"
+
+#define PACKW_MAX_DEPTH 50
+/* Objects larger than this are stored whole (no delta): chunks are at most
+ * 1 MiB, so only objects dbgit did not cut are this big. */
+#define PACKW_DELTA_MAX (16u * 1024 * 1024)
+#define COPY_BUF (1024u * 1024)
+
+enum { OBJ_COMMIT = 1, OBJ_TREE = 2, OBJ_BLOB = 3, OBJ_TAG = 4, OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
+
+/* An entry of the base pack (the array is in the index's order: by id). */
+struct ent {
+	git_oid id;
+	uint64_t off, end; /* its bytes in the old pack */
+	uint64_t newoff;   /* where it went in the new pack */
+	uint32_t crc;      /* from the old index */
+	uint32_t newcrc;
+	int64_t base;    /* entry index of its delta base, or -1 */
+	int32_t depth;   /* delta chain length down to a whole object */
+	int32_t maxdesc; /* deepest depth among itself and what deltas against it */
+	int32_t lin;     /* lineage whose previous version it is, or -1 */
+	uint8_t type;    /* as stored: 1-4, 6 or 7 */
+	uint8_t tslen;   /* bytes of the type/size header */
+	uint8_t hdrlen;  /* and with the base reference */
+};
+
+/* A reusable zlib deflater; out holds the last object deflated. */
+struct zdef {
+	z_stream z;
+	int ready;
+	struct buf out;
+};
+
+/* A new object: loose, or in a pack that is merged (by id). */
+struct add {
+	git_oid id;
+	uint64_t newoff;
+	uint32_t crc;
+	int32_t lin; /* lineage, or -1 */
+	uint8_t written;
+};
+
+/* The new versions of one path, oldest first, and the version before them
+ * in the base pack (prior, or -1). */
+struct lin {
+	int64_t prior;
+	size_t *v;
+	size_t n, cap;
+	git_oid last; /* newest: the next snapshot's parent entry must be it */
+};
+
+struct pw {
+	git_repository *repo;
+	git_odb *odb;
+	const char *packdir;
+	/* the base pack */
+	int in_fd;
+	uint64_t in_size;
+	struct ent *e;
+	size_t ne;
+	uint32_t *byoff;
+	/* new objects */
+	struct add *a;
+	size_t na;
+	struct lin *l;
+	size_t nl, capl;
+	/* path -> newest lineage of that path (open addressing) */
+	char **pkey;
+	size_t *pval;
+	size_t pcap, plen;
+	/* output */
+	int out_fd;
+	char *tmp_pack, *tmp_idx;
+	uint64_t out_off;
+	EVP_MD_CTX *sha;
+	unsigned char *obuf;
+	size_t olen;
+	unsigned char *cbuf;
+	struct zdef zd;
+	struct buf dbuf;
+	struct packw_result *res;
+};
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)(v >> 24);
+	p[1] = (unsigned char)(v >> 16);
+	p[2] = (unsigned char)(v >> 8);
+	p[3] = (unsigned char)v;
+}
+
+static int doubt(const char *path, const char *what)
+{
+	err_set(ERR_GENERIC, "pack: %s: %s", path, what);
+	return PACKW_FALLBACK;
+}
+
+static int full_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+	unsigned char *p = buf;
+	while (len > 0) {
+		ssize_t got = pread(fd, p, len, (off_t)off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return -1;
+		p += got;
+		len -= (size_t)got;
+		off += (uint64_t)got;
+	}
+	return 0;
+}
+
+static int64_t find_id(const struct pw *w, const git_oid *id)
+{
+	size_t lo = 0, hi = w->ne;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = git_oid_cmp(&w->e[mid].id, id);
+		if (c == 0)
+			return (int64_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int64_t find_off(const struct pw *w, uint64_t off)
+{
+	size_t lo = 0, hi = w->ne;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (w->e[w->byoff[mid]].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < w->ne && w->e[w->byoff[lo]].off == off ? (int64_t)w->byoff[lo] : -1;
+}
+
+static int64_t find_add(const struct pw *w, const git_oid *id)
+{
+	size_t lo = 0, hi = w->na;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = git_oid_cmp(&w->a[mid].id, id);
+		if (c == 0)
+			return (int64_t)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+struct offpair {
+	uint64_t off;
+	uint32_t i;
+};
+
+static int cmp_offpair(const void *a, const void *b)
+{
+	const struct offpair *x = a, *y = b;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Parses entry i's header (type, size, base reference). */
+static int parse_entry(struct pw *w, size_t i, const char *path)
+{
+	struct ent *x = &w->e[i];
+	unsigned char b[64];
+	uint64_t avail = x->end - x->off;
+	size_t want = avail < sizeof(b) ? (size_t)avail : sizeof(b);
+	if (full_pread(w->in_fd, b, want, x->off) < 0)
+		return doubt(path, "cannot read an object header");
+	size_t n = 0;
+	unsigned c = b[n++];
+	int shift = 4;
+	x->type = (uint8_t)((c >> 4) & 7);
+	while (c & 0x80) {
+		if (n >= want || shift > 57)
+			return doubt(path, "bad object header");
+		c = b[n++];
+		shift += 7;
+	}
+	x->tslen = (uint8_t)n;
+	switch (x->type) {
+	case OBJ_COMMIT:
+	case OBJ_TREE:
+	case OBJ_BLOB:
+	case OBJ_TAG:
+		break;
+	case OBJ_OFS_DELTA: {
+		if (n >= want)
+			return doubt(path, "bad delta header");
+		c = b[n++];
+		uint64_t dist = c & 127;
+		while (c & 128) {
+			if (n >= want || dist > (1ull << 55))
+				return doubt(path, "bad delta header");
+			c = b[n++];
+			dist = ((dist + 1) << 7) | (c & 127);
+		}
+		if (dist == 0 || dist > x->off)
+			return doubt(path, "delta base outside the pack");
+		x->base = find_off(w, x->off - dist);
+		if (x->base < 0)
+			return doubt(path, "delta base is not an object");
+		break;
+	}
+	case OBJ_REF_DELTA: {
+		if (n + 20 > want)
+			return doubt(path, "bad delta header");
+		git_oid bid;
+		git_oid_fromraw(&bid, b + n);
+		n += 20;
+		x->base = find_id(w, &bid);
+		if (x->base < 0)
+			return doubt(path, "delta base not in the pack (a thin pack)");
+		break;
+	}
+	default:
+		return doubt(path, "unknown object type");
+	}
+	if ((int64_t)i == x->base || n >= avail)
+		return doubt(path, "bad object entry");
+	x->hdrlen = (uint8_t)n;
+	return 0;
+}
+
+/* Every entry's delta depth and the deepest depth below it. */
+static int chain_depths(struct pw *w, const char *path)
+{
+	uint32_t *stack = malloc((w->ne + 1) * sizeof(*stack));
+	if (!stack)
+		return err_set(ERR_GENERIC, "out of memory");
+	for (size_t i = 0; i < w->ne; i++)
+		w->e[i].depth = -1;
+	for (size_t i = 0; i < w->ne; i++) {
+		size_t top = 0, j = i;
+		while (w->e[j].depth < 0) {
+			if (w->e[j].base < 0) {
+				w->e[j].depth = 0;
+				break;
+			}
+			if (top >= w->ne) {
+				free(stack);
+				return doubt(path, "a delta chain that never ends");
+			}
+			stack[top++] = (uint32_t)j;
+			j = (size_t)w->e[j].base;
+		}
+		int32_t d = w->e[j].depth;
+		while (top > 0) {
+			j = stack[--top];
+			w->e[j].depth = ++d;
+		}
+		if (d > 10000) {
+			free(stack);
+			return doubt(path, "delta chains too deep");
+		}
+	}
+	free(stack);
+	for (size_t i = 0; i < w->ne; i++)
+		w->e[i].maxdesc = w->e[i].depth;
+	for (size_t i = 0; i < w->ne; i++)
+		for (int64_t j = w->e[i].base; j >= 0; j = w->e[j].base) {
+			/* a deeper descendant already went up this chain */
+			if (w->e[j].maxdesc >= w->e[i].depth)
+				break;
+			w->e[j].maxdesc = w->e[i].depth;
+		}
+	return 0;
+}
+
+/* Reads and checks the base pack's .idx v2 and every entry's header. */
+static int load_base(struct pw *w, const char *base)
+{
+	char *idx_path = xasprintf("%s/%s.idx", w->packdir, base);
+	char *pack_path = xasprintf("%s/%s.pack", w->packdir, base);
+	unsigned char *idx = NULL;
+	struct offpair *op = NULL;
+	int rc = 0;
+	struct stat sb;
+	int fd = open(idx_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &sb) < 0 || sb.st_size < 8 + 1024 + 40 || sb.st_size > (1ll << 34)) {
+		rc = doubt(idx_path, "cannot read the index");
+		goto out;
+	}
+	size_t isz = (size_t)sb.st_size;
+	idx = malloc(isz);
+	if (!idx || full_pread(fd, idx, isz, 0) < 0) {
+		rc = doubt(idx_path, "cannot read the index");
+		goto out;
+	}
+	if (memcmp(idx, "\377tOc\0\0\0\2", 8) != 0) {
+		rc = doubt(idx_path, "not a version 2 pack index");
+		goto out;
+	}
+	const unsigned char *fan = idx + 8;
+	uint32_t n = be32(fan + 255 * 4), prev = 0;
+	for (int i = 0; i < 256; i++) {
+		uint32_t f = be32(fan + 4 * i);
+		if (f < prev) {
+			rc = doubt(idx_path, "fan-out table out of order");
+			goto out;
+		}
+		prev = f;
+	}
+	uint64_t fixed = 8 + 1024 + (uint64_t)n * 28 + 40;
+	if (isz < fixed || (isz - fixed) % 8 != 0) {
+		rc = doubt(idx_path, "index size does not match its object count");
+		goto out;
+	}
+	size_t nlarge = (size_t)((isz - fixed) / 8);
+	const unsigned char *ids = fan + 1024, *crcs = ids + (size_t)n * 20, *offs = crcs + (size_t)n * 4,
+			    *large = offs + (size_t)n * 4, *trail = large + nlarge * 8;
+
+	w->in_fd = open(pack_path, O_RDONLY | O_CLOEXEC);
+	struct stat ps;
+	unsigned char head[12], sum[20];
+	if (w->in_fd < 0 || fstat(w->in_fd, &ps) < 0 || ps.st_size < 32 || full_pread(w->in_fd, head, 12, 0) < 0 ||
+	    full_pread(w->in_fd, sum, 20, (uint64_t)ps.st_size - 20) < 0) {
+		rc = doubt(pack_path, "cannot read the pack");
+		goto out;
+	}
+	w->in_size = (uint64_t)ps.st_size;
+	if (memcmp(head, "PACK\0\0\0\2", 8) != 0 || be32(head + 8) != n || memcmp(sum, trail, 20) != 0) {
+		rc = doubt(pack_path, "the pack and its index do not agree");
+		goto out;
+	}
+	w->e = calloc(n ? n : 1, sizeof(*w->e));
+	w->byoff = calloc(n ? n : 1, sizeof(*w->byoff));
+	op = calloc(n ? n : 1, sizeof(*op));
+	if (!w->e || !w->byoff || !op) {
+		rc = err_set(ERR_GENERIC, "out of memory");
+		goto out;
+	}
+	w->ne = n;
+	for (uint32_t i = 0; i < n; i++) {
+		struct ent *x = &w->e[i];
+		const unsigned char *id = ids + (size_t)i * 20;
+		if (i > 0 && memcmp(id - 20, id, 20) >= 0) {
+			rc = doubt(idx_path, "object ids out of order");
+			goto out;
+		}
+		if ((id[0] > 0 && i < be32(fan + 4 * (id[0] - 1))) || i >= be32(fan + 4 * id[0])) {
+			rc = doubt(idx_path, "the fan-out table does not match the ids");
+			goto out;
+		}
+		git_oid_fromraw(&x->id, id);
+		x->crc = be32(crcs + (size_t)i * 4);
+		uint32_t o = be32(offs + (size_t)i * 4);
+		if (o & 0x80000000u) {
+			size_t li = o & 0x7fffffffu;
+			if (li >= nlarge) {
+				rc = doubt(idx_path, "large offset out of range");
+				goto out;
+			}
+			x->off = (uint64_t)be32(large + li * 8) << 32 | be32(large + li * 8 + 4);
+		} else {
+			x->off = o;
+		}
+		if (x->off < 12 || x->off >= w->in_size - 20) {
+			rc = doubt(idx_path, "an offset outside the pack");
+			goto out;
+		}
+		x->base = -1;
+		x->lin = -1;
+		op[i].off = x->off;
+		op[i].i = i;
+	}
+	qsort(op, n, sizeof(*op), cmp_offpair);
+	for (uint32_t k = 0; k < n; k++) {
+		w->byoff[k] = op[k].i;
+		uint64_t end = k + 1 < n ? op[k + 1].off : w->in_size - 20;
+		if (end <= op[k].off) {
+			rc = doubt(idx_path, "two objects at one offset");
+			goto out;
+		}
+		w->e[op[k].i].end = end;
+	}
+	for (uint32_t i = 0; i < n && rc == 0; i++)
+		rc = parse_entry(w, i, pack_path);
+	if (rc == 0)
+		rc = chain_depths(w, pack_path);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(op);
+	free(idx);
+	free(idx_path);
+	free(pack_path);
+	return rc;
+}
+
+/* ---- lineages: which new object is a new version of what ---- */
+
+static size_t str_hash(const char *s)
+{
+	size_t h = 1469598103934665603ull;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static int64_t path_get(const struct pw *w, const char *path)
+{
+	if (!w->pcap)
+		return -1;
+	for (size_t j = str_hash(path) & (w->pcap - 1);; j = (j + 1) & (w->pcap - 1)) {
+		if (!w->pkey[j])
+			return -1;
+		if (strcmp(w->pkey[j], path) == 0)
+			return (int64_t)w->pval[j];
+	}
+}
+
+static int path_put(struct pw *w, const char *path, size_t lin)
+{
+	if ((w->plen + 1) * 2 > w->pcap) {
+		size_t ncap = w->pcap ? w->pcap * 2 : 1024;
+		char **nk = calloc(ncap, sizeof(*nk));
+		size_t *nv = calloc(ncap, sizeof(*nv));
+		if (!nk || !nv) {
+			free(nk);
+			free(nv);
+			return err_set(ERR_GENERIC, "out of memory");
+		}
+		for (size_t i = 0; i < w->pcap; i++) {
+			if (!w->pkey[i])
+				continue;
+			size_t j = str_hash(w->pkey[i]) & (ncap - 1);
+			while (nk[j])
+				j = (j + 1) & (ncap - 1);
+			nk[j] = w->pkey[i];
+			nv[j] = w->pval[i];
+		}
+		free(w->pkey);
+		free(w->pval);
+		w->pkey = nk;
+		w->pval = nv;
+		w->pcap = ncap;
+	}
+	size_t j = str_hash(path) & (w->pcap - 1);
+	while (w->pkey[j] && strcmp(w->pkey[j], path) != 0)
+		j = (j + 1) & (w->pcap - 1);
+	if (!w->pkey[j]) {
+		w->pkey[j] = xstrdup(path);
+		w->plen++;
+	}
+	w->pval[j] = lin;
+	return 0;
+}
+
+static int lin_push(struct lin *l, size_t ai)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 2;
+		size_t *nv = realloc(l->v, ncap * sizeof(*nv));
+		if (!nv)
+			return err_set(ERR_GENERIC, "out of memory");
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n++] = ai;
+	return 0;
+}
+
+/* New object ai at path, whose parent snapshot had prev_id there (NULL if
+ * nothing of its kind): it joins the lineage of path when that lineage's
+ * newest version is prev_id, else starts one whose prior is prev_id if
+ * the base pack holds it and no other lineage claimed it. */
+static int lin_add(struct pw *w, size_t ai, const char *path, const git_oid *prev_id)
+{
+	int64_t li = path_get(w, path);
+	if (li < 0 || !prev_id || !git_oid_equal(&w->l[li].last, prev_id)) {
+		if (w->nl == w->capl) {
+			size_t ncap = w->capl ? w->capl * 2 : 256;
+			struct lin *nl = realloc(w->l, ncap * sizeof(*nl));
+			if (!nl)
+				return err_set(ERR_GENERIC, "out of memory");
+			w->l = nl;
+			w->capl = ncap;
+		}
+		li = (int64_t)w->nl++;
+		memset(&w->l[li], 0, sizeof(w->l[li]));
+		w->l[li].prior = -1;
+		if (prev_id) {
+			int64_t p = find_id(w, prev_id);
+			if (p >= 0 && w->e[p].lin < 0) {
+				w->l[li].prior = p;
+				w->e[p].lin = (int32_t)li;
+			}
+		}
+		if (path_put(w, path, (size_t)li) < 0)
+			return -1;
+	}
+	if (lin_push(&w->l[li], ai) < 0)
+		return -1;
+	w->l[li].last = w->a[ai].id;
+	w->a[ai].lin = (int32_t)li;
+	return 0;
+}
+
+static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt, struct buf *path)
+{
+	size_t n = git_tree_entrycount(t), plen = path->len;
+	int rc = 0;
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		const git_tree_entry *te = git_tree_entry_byindex(t, k);
+		git_object_t type = git_tree_entry_type(te);
+		if (type != GIT_OBJECT_BLOB && type != GIT_OBJECT_TREE)
+			continue;
+		int64_t ai = find_add(w, git_tree_entry_id(te));
+		if (ai < 0)
+			continue; /* in the base pack, and everything below it too */
+		const char *name = git_tree_entry_name(te);
+		const git_tree_entry *pe = pt ? git_tree_entry_byname(pt, name) : NULL;
+		if (pe && git_tree_entry_type(pe) != type)
+			pe = NULL;
+		path->len = plen;
+		if (buf_printf(path, "/%s", name) < 0)
+			return -1;
+		if (w->a[ai].lin < 0 && (rc = lin_add(w, (size_t)ai, buf_cstr(path), pe ? git_tree_entry_id(pe) : NULL)) < 0)
+			break;
+		if (type == GIT_OBJECT_TREE) {
+			git_tree *sub = NULL, *psub = NULL;
+			if (git_tree_lookup(&sub, w->repo, git_tree_entry_id(te)) < 0)
+				return store_git_error("pack: reading a tree");
+			if (pe && git_tree_lookup(&psub, w->repo, git_tree_entry_id(pe)) < 0) {
+				git_error_clear();
+				psub = NULL;
+			}
+			rc = walk_tree(w, sub, psub, path);
+			git_tree_free(sub);
+			git_tree_free(psub);
+		}
+	}
+	path->len = plen;
+	return rc;
+}
+
+/* History oldest first; only the new commits' trees are read. */
+static int find_lineages(struct pw *w)
+{
+	git_revwalk *walk = NULL;
+	struct buf path = BUF_INIT;
+	git_oid cid;
+	int rc = 0;
+	if (git_revwalk_new(&walk, w->repo) < 0 || git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
+	    git_revwalk_push_glob(walk, "refs/*") < 0) {
+		git_revwalk_free(walk);
+		return store_git_error("pack: walking history");
+	}
+	while (rc == 0 && git_revwalk_next(&cid, walk) == 0) {
+		int64_t ai = find_add(w, &cid);
+		if (ai < 0)
+			continue;
+		git_commit *c = NULL, *parent = NULL;
+		git_tree *t = NULL, *pt = NULL;
+		if (git_commit_lookup(&c, w->repo, &cid) < 0 || git_commit_tree(&t, c) < 0) {
+			rc = store_git_error("pack: reading a snapshot");
+		} else {
+			if (git_commit_parentcount(c) > 0 &&
+			    (git_commit_parent(&parent, c, 0) < 0 || git_commit_tree(&pt, parent) < 0)) {
+				git_error_clear();
+				pt = NULL;
+			}
+			path.len = 0;
+			int64_t ti = find_add(w, git_tree_id(t));
+			const git_oid *pti = pt ? git_tree_id(pt) : NULL;
+			if (ti >= 0 && w->a[ti].lin < 0)
+				rc = lin_add(w, (size_t)ti, "", pti);
+			if (rc == 0 && ti >= 0)
+				rc = walk_tree(w, t, pt, &path);
+		}
+		git_tree_free(pt);
+		git_tree_free(t);
+		git_commit_free(parent);
+		git_commit_free(c);
+		if (rc == 0 && sig_pending())
+			rc = sig_check();
+	}
+	git_revwalk_free(walk);
+	git_error_clear();
+	buf_free(&path);
+	return rc;
+}
+
+/* ---- output ---- */
+
+static int out_flush(struct pw *w)
+{
+	if (w->olen && fs_write_all(w->out_fd, w->obuf, w->olen) < 0)
+		return err_set(ERR_GENERIC, "pack: writing %s: %s", w->tmp_pack, strerror(errno));
+	w->olen = 0;
+	return 0;
+}
+
+static int out_write(struct pw *w, const void *data, size_t len)
+{
+	if (EVP_DigestUpdate(w->sha, data, len) != 1)
+		return err_set(ERR_GENERIC, "pack: SHA-1 failed");
+	w->out_off += len;
+	if (w->olen + len > COPY_BUF && out_flush(w) < 0)
+		return -1;
+	if (len >= COPY_BUF)
+		return fs_write_all(w->out_fd, data, len) < 0
+			       ? err_set(ERR_GENERIC, "pack: writing %s: %s", w->tmp_pack, strerror(errno))
+			       : 0;
+	memcpy(w->obuf + w->olen, data, len);
+	w->olen += len;
+	return 0;
+}
+
+static size_t enc_typesize(unsigned char *h, int type, uint64_t size)
+{
+	size_t n = 0;
+	unsigned c = (unsigned)(type << 4) | (unsigned)(size & 15);
+	size >>= 4;
+	while (size) {
+		h[n++] = (unsigned char)(c | 0x80);
+		c = size & 0x7f;
+		size >>= 7;
+	}
+	h[n++] = (unsigned char)c;
+	return n;
+}
+
+static size_t enc_ofs(unsigned char *h, uint64_t dist)
+{
+	unsigned char tmp[16];
+	size_t pos = sizeof(tmp) - 1;
+	tmp[pos] = dist & 127;
+	while (dist >>= 7)
+		tmp[--pos] = (unsigned char)(128 | (--dist & 127));
+	memcpy(h, tmp + pos, sizeof(tmp) - pos);
+	return sizeof(tmp) - pos;
+}
+
+static int zdef_run(struct zdef *zd, const void *data, size_t len)
+{
+	if (!zd->ready) {
+		memset(&zd->z, 0, sizeof(zd->z));
+		if (deflateInit(&zd->z, Z_DEFAULT_COMPRESSION) != Z_OK)
+			return err_set(ERR_GENERIC, "pack: zlib cannot start");
+		zd->ready = 1;
+	} else if (deflateReset(&zd->z) != Z_OK) {
+		return err_set(ERR_GENERIC, "pack: zlib failed");
+	}
+	if (len > UINT32_MAX)
+		return err_set(ERR_GENERIC, "pack: an object of %zu bytes is too large", len);
+	size_t bound = deflateBound(&zd->z, (uLong)len);
+	zd->out.len = 0;
+	if (buf_grow(&zd->out, bound) < 0)
+		return -1;
+	zd->z.next_in = (Bytef *)(uintptr_t)data;
+	zd->z.avail_in = (uInt)len;
+	zd->z.next_out = (Bytef *)zd->out.data;
+	zd->z.avail_out = (uInt)bound;
+	if (deflate(&zd->z, Z_FINISH) != Z_STREAM_END)
+		return err_set(ERR_GENERIC, "pack: zlib failed");
+	zd->out.len = bound - zd->z.avail_out;
+	return 0;
+}
+
+static void zdef_free(struct zdef *zd)
+{
+	if (zd->ready)
+		deflateEnd(&zd->z);
+	buf_free(&zd->out);
+}
+
+/* Writes one entry: header bytes hdr, then data deflated. */
+static int put_entry(struct pw *w, const unsigned char *hdr, size_t hlen, const void *data, size_t len,
+		     uint64_t *off, uint32_t *crc)
+{
+	if (zdef_run(&w->zd, data, len) < 0)
+		return -1;
+	*off = w->out_off;
+	uLong c = crc32(0L, Z_NULL, 0);
+	c = crc32(c, hdr, (uInt)hlen);
+	c = crc32(c, (const Bytef *)w->zd.out.data, (uInt)w->zd.out.len);
+	*crc = (uint32_t)c;
+	if (out_write(w, hdr, hlen) < 0 || out_write(w, w->zd.out.data, w->zd.out.len) < 0)
+		return -1;
+	w->res->bytes_new += hlen + w->zd.out.len;
+	return 0;
+}
+
+static int put_whole(struct pw *w, git_odb_object *o, uint64_t *off, uint32_t *crc)
+{
+	unsigned char h[16];
+	size_t hl = enc_typesize(h, (int)git_odb_object_type(o), git_odb_object_size(o));
+	w->res->whole++;
+	return put_entry(w, h, hl, git_odb_object_data(o), git_odb_object_size(o), off, crc);
+}
+
+/* dst as a delta against src; 1 if not worth it (stored whole by the caller). */
+static int make_delta(struct pw *w, git_odb_object *src, git_odb_object *dst)
+{
+	size_t sl = git_odb_object_size(src), dl = git_odb_object_size(dst);
+	if (git_odb_object_type(src) != git_odb_object_type(dst) || sl > PACKW_DELTA_MAX || dl > PACKW_DELTA_MAX ||
+	    dl < 64)
+		return 1;
+	return delta_create(git_odb_object_data(src), sl, git_odb_object_data(dst), dl, dl / 2, &w->dbuf);
+}
+
+static int read_obj(struct pw *w, const git_oid *id, git_odb_object **o)
+{
+	if (git_odb_read(o, w->odb, id) < 0) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), id);
+		return store_git_error(hex);
+	}
+	return 0;
+}
+
+/* A base pack entry, copied (or re-stored as a delta against its new
+ * version when it is the prior of a lineage). */
+static int copy_entry(struct pw *w, size_t i)
+{
+	struct ent *x = &w->e[i];
+	x->newoff = w->out_off;
+	if (x->lin >= 0) {
+		struct lin *l = &w->l[x->lin];
+		int extra = x->maxdesc - x->depth;
+		if (l->n + (size_t)extra <= PACKW_MAX_DEPTH) {
+			git_odb_object *prior = NULL, *v1 = NULL;
+			int rc = read_obj(w, &x->id, &prior);
+			if (rc == 0)
+				rc = read_obj(w, &w->a[l->v[0]].id, &v1);
+			if (rc == 0)
+				rc = make_delta(w, v1, prior);
+			if (rc == 0) {
+				unsigned char h[16 + 20];
+				size_t hl = enc_typesize(h, OBJ_REF_DELTA, w->dbuf.len);
+				memcpy(h + hl, git_odb_object_id(v1)->id, 20);
+				rc = put_entry(w, h, hl + 20, w->dbuf.data, w->dbuf.len, &x->newoff, &x->newcrc);
+				w->res->rebased++;
+			}
+			git_odb_object_free(prior);
+			git_odb_object_free(v1);
+			if (rc <= 0)
+				return rc;
+			x->newoff = w->out_off;
+		}
+	}
+	w->res->copied++;
+	unsigned char h[32];
+	size_t hl = x->hdrlen;
+	int rewrite = 0;
+	if (x->type == OBJ_OFS_DELTA) {
+		uint64_t dist = x->newoff - w->e[x->base].newoff;
+		if (full_pread(w->in_fd, h, x->tslen, x->off) < 0)
+			return err_set(ERR_GENERIC, "pack: reading the old pack: %s", strerror(errno));
+		hl = x->tslen + enc_ofs(h + x->tslen, dist);
+		rewrite = 1;
+	}
+	uLong oldcrc = crc32(0L, Z_NULL, 0), newcrc = crc32(0L, Z_NULL, 0);
+	uint64_t pos = x->off, skip = rewrite ? x->hdrlen : 0;
+	if (rewrite) {
+		if (out_write(w, h, hl) < 0)
+			return -1;
+		newcrc = crc32(newcrc, h, (uInt)hl);
+	}
+	while (pos < x->end) {
+		size_t len = x->end - pos < COPY_BUF ? (size_t)(x->end - pos) : COPY_BUF;
+		if (full_pread(w->in_fd, w->cbuf, len, pos) < 0)
+			return err_set(ERR_GENERIC, "pack: reading the old pack: %s", strerror(errno));
+		oldcrc = crc32(oldcrc, w->cbuf, (uInt)len);
+		size_t from = 0;
+		if (skip) {
+			from = skip < len ? (size_t)skip : len;
+			skip -= from;
+		}
+		newcrc = crc32(newcrc, w->cbuf + from, (uInt)(len - from));
+		if (out_write(w, w->cbuf + from, len - from) < 0)
+			return -1;
+		pos += len;
+	}
+	if ((uint32_t)oldcrc != x->crc) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), &x->id);
+		return err_set(ERR_GENERIC, "pack: object %s is damaged in the old pack (CRC-32); nothing changed",
+			       hex);
+	}
+	x->newcrc = (uint32_t)newcrc;
+	return 0;
+}
+
+/* A lineage's versions: newest whole, each older one a delta against the next. */
+static int put_lineage(struct pw *w, struct lin *l)
+{
+	git_odb_object *newer = NULL;
+	int rc = 0;
+	for (size_t k = l->n; k-- > 0 && rc == 0;) {
+		struct add *a = &w->a[l->v[k]];
+		git_odb_object *o = NULL;
+		if ((rc = read_obj(w, &a->id, &o)) < 0)
+			break;
+		size_t depth = l->n - 1 - k;
+		rc = newer && depth % (PACKW_MAX_DEPTH + 1) != 0 ? make_delta(w, newer, o) : 1;
+		if (rc == 0) {
+			unsigned char h[32];
+			size_t hl = enc_typesize(h, OBJ_OFS_DELTA, w->dbuf.len);
+			hl += enc_ofs(h + hl, w->out_off - w->a[l->v[k + 1]].newoff);
+			rc = put_entry(w, h, hl, w->dbuf.data, w->dbuf.len, &a->newoff, &a->crc);
+			w->res->deltas++;
+		} else if (rc == 1) {
+			rc = put_whole(w, o, &a->newoff, &a->crc);
+		}
+		a->written = 1;
+		git_odb_object_free(newer);
+		newer = o;
+		if (rc == 0 && sig_pending())
+			rc = sig_check();
+	}
+	git_odb_object_free(newer);
+	return rc;
+}
+
+struct idxrow {
+	const git_oid *id;
+	uint64_t off;
+	uint32_t crc;
+};
+
+static int cmp_idxrow(const void *a, const void *b)
+{
+	const struct idxrow *x = a, *y = b;
+	return git_oid_cmp(x->id, y->id);
+}
+
+static int fsync_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/* The .idx v2 of the new pack. */
+static int write_idx(struct pw *w, const unsigned char packsum[20])
+{
+	size_t n = w->ne + w->na, nlarge = 0;
+	struct idxrow *r = calloc(n ? n : 1, sizeof(*r));
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	FILE *f = NULL;
+	int rc = -1;
+	if (!r || !sha || EVP_DigestInit_ex(sha, EVP_sha1(), NULL) != 1) {
+		err_set(ERR_GENERIC, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < w->ne; i++)
+		r[i] = (struct idxrow){&w->e[i].id, w->e[i].newoff, w->e[i].newcrc};
+	for (size_t i = 0; i < w->na; i++)
+		r[w->ne + i] = (struct idxrow){&w->a[i].id, w->a[i].newoff, w->a[i].crc};
+	qsort(r, n, sizeof(*r), cmp_idxrow);
+	int fd = open(w->tmp_idx, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (fd < 0 || !(f = fdopen(fd, "wb"))) {
+		if (fd >= 0)
+			close(fd);
+		err_set(ERR_GENERIC, "pack: cannot create %s: %s", w->tmp_idx, strerror(errno));
+		goto out;
+	}
+	unsigned char b[20];
+#define EMIT(p, l)                                                                                                     \
+	do {                                                                                                           \
+		EVP_DigestUpdate(sha, (p), (l));                                                                       \
+		fwrite((p), 1, (l), f);                                                                                \
+	} while (0)
+	EMIT("\377tOc\0\0\0\2", 8);
+	size_t k = 0;
+	for (int i = 0; i < 256; i++) {
+		while (k < n && r[k].id->id[0] <= i)
+			k++;
+		put_be32(b, (uint32_t)k);
+		EMIT(b, 4);
+	}
+	for (k = 0; k < n; k++)
+		EMIT(r[k].id->id, 20);
+	for (k = 0; k < n; k++) {
+		put_be32(b, r[k].crc);
+		EMIT(b, 4);
+	}
+	for (k = 0; k < n; k++) {
+		if (r[k].off < 0x80000000u) {
+			put_be32(b, (uint32_t)r[k].off);
+		} else {
+			put_be32(b, 0x80000000u | (uint32_t)nlarge++);
+		}
+		EMIT(b, 4);
+	}
+	for (k = 0; k < n; k++) {
+		if (r[k].off < 0x80000000u)
+			continue;
+		put_be32(b, (uint32_t)(r[k].off >> 32));
+		put_be32(b + 4, (uint32_t)r[k].off);
+		EMIT(b, 8);
+	}
+	EMIT(packsum, 20);
+#undef EMIT
+	unsigned int dl = 0;
+	if (EVP_DigestFinal_ex(sha, b, &dl) != 1)
+		goto out;
+	fwrite(b, 1, 20, f);
+	if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) < 0) {
+		err_set(ERR_GENERIC, "pack: writing %s: %s", w->tmp_idx, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (f && fclose(f) != 0 && rc == 0)
+		rc = err_set(ERR_GENERIC, "pack: writing %s: %s", w->tmp_idx, strerror(errno));
+	EVP_MD_CTX_free(sha);
+	free(r);
+	return rc;
+}
+
+static int cmp_add(const void *a, const void *b)
+{
+	return git_oid_cmp(&((const struct add *)a)->id, &((const struct add *)b)->id);
+}
+
+/* Reads back, from the new pack alone, every object the writer encoded
+ * (libgit2 rebuilds it through its delta chain; its id is checked against
+ * its content here), and checks that every other object is in it. */
+static int check_new(struct pw *w, const char *idx_path)
+{
+	git_odb_backend *be = NULL;
+	git_odb *odb = NULL;
+	int rc = 0;
+	if (git_odb_new(&odb) < 0 || git_odb_backend_one_pack(&be, idx_path) < 0) {
+		git_odb_free(odb);
+		return store_git_error(idx_path);
+	}
+	if (git_odb_add_backend(odb, be, 1) < 0) {
+		be->free(be);
+		git_odb_free(odb);
+		return store_git_error(idx_path);
+	}
+	for (size_t i = 0; rc == 0 && i < w->ne + w->na; i++) {
+		const git_oid *id = i < w->ne ? &w->e[i].id : &w->a[i - w->ne].id;
+		int encoded = i >= w->ne || w->e[i].newcrc != w->e[i].crc || w->e[i].lin >= 0;
+		if (!encoded) {
+			if (!git_odb_exists(odb, id))
+				rc = -1;
+			continue;
+		}
+		git_odb_object *o = NULL;
+		git_oid got;
+		if (git_odb_read(&o, odb, id) < 0 ||
+		    git_odb_hash(&got, git_odb_object_data(o), git_odb_object_size(o), git_odb_object_type(o)) < 0 ||
+		    !git_oid_equal(&got, id))
+			rc = -1;
+		git_odb_object_free(o);
+		if (rc == 0 && sig_pending())
+			rc = sig_check();
+	}
+	git_odb_free(odb);
+	git_error_clear();
+	if (rc == -1)
+		rc = err_set(ERR_GENERIC, "pack: the new pack %s does not give back every object; nothing deleted",
+			     idx_path);
+	return rc;
+}
+
+static void pw_free(struct pw *w)
+{
+	if (w->in_fd >= 0)
+		close(w->in_fd);
+	if (w->out_fd >= 0)
+		close(w->out_fd);
+	if (w->tmp_pack)
+		unlink(w->tmp_pack);
+	if (w->tmp_idx)
+		unlink(w->tmp_idx);
+	free(w->tmp_pack);
+	free(w->tmp_idx);
+	free(w->e);
+	free(w->byoff);
+	free(w->a);
+	for (size_t i = 0; i < w->nl; i++)
+		free(w->l[i].v);
+	free(w->l);
+	for (size_t i = 0; i < w->pcap; i++)
+		free(w->pkey[i]);
+	free(w->pkey);
+	free(w->pval);
+	EVP_MD_CTX_free(w->sha);
+	free(w->obuf);
+	free(w->cbuf);
+	zdef_free(&w->zd);
+	buf_free(&w->dbuf);
+	git_odb_free(w->odb);
+}
+
+int packw_write(git_repository *repo, const char *packdir, const char *base, const git_oid *add, size_t n_add,
+		char **new_base, struct packw_result *res)
+{
+	struct pw w;
+	int rc = 0;
+	memset(&w, 0, sizeof(w));
+	memset(res, 0, sizeof(*res));
+	w.repo = repo;
+	w.packdir = packdir;
+	w.in_fd = -1;
+	w.out_fd = -1;
+	w.res = res;
+	*new_base = NULL;
+	if (git_repository_odb(&w.odb, repo) < 0) {
+		rc = store_git_error("pack: opening the object database");
+		goto out;
+	}
+	if (base && (rc = load_base(&w, base)) != 0)
+		goto out;
+
+	/* the new objects: sorted, without duplicates and what the base holds */
+	w.a = calloc(n_add ? n_add : 1, sizeof(*w.a));
+	if (!w.a) {
+		rc = err_set(ERR_GENERIC, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n_add; i++)
+		if (find_id(&w, &add[i]) < 0)
+			w.a[w.na++].id = add[i];
+	qsort(w.a, w.na, sizeof(*w.a), cmp_add);
+	size_t u = 0;
+	for (size_t i = 0; i < w.na; i++)
+		if (u == 0 || !git_oid_equal(&w.a[u - 1].id, &w.a[i].id))
+			w.a[u++] = w.a[i];
+	w.na = u;
+	for (size_t i = 0; i < w.na; i++)
+		w.a[i].lin = -1;
+	if ((rc = find_lineages(&w)) < 0)
+		goto out;
+
+	w.sha = EVP_MD_CTX_new();
+	w.obuf = malloc(COPY_BUF);
+	w.cbuf = malloc(COPY_BUF);
+	if (!w.sha || !w.obuf || !w.cbuf || EVP_DigestInit_ex(w.sha, EVP_sha1(), NULL) != 1) {
+		rc = err_set(ERR_GENERIC, "out of memory");
+		goto out;
+	}
+	/* tmp_ names: a killed run's leftovers are swept (sweep_pack_dir) */
+	w.tmp_pack = xasprintf("%s/tmp_dbgit_%ld.pack", packdir, (long)getpid());
+	w.tmp_idx = xasprintf("%s/tmp_dbgit_%ld.idx", packdir, (long)getpid());
+	unlink(w.tmp_pack);
+	unlink(w.tmp_idx);
+	w.out_fd = open(w.tmp_pack, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+	if (w.out_fd < 0) {
+		rc = err_set(ERR_GENERIC, "pack: cannot create %s: %s", w.tmp_pack, strerror(errno));
+		goto out;
+	}
+	size_t total = w.ne + w.na;
+	if (total > 0xffffffffu) {
+		rc = err_set(ERR_GENERIC, "pack: too many objects");
+		goto out;
+	}
+	unsigned char head[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2};
+	put_be32(head + 8, (uint32_t)total);
+	if ((rc = out_write(&w, head, 12)) < 0)
+		goto out;
+	for (size_t k = 0; k < w.ne && rc == 0; k++) {
+		rc = copy_entry(&w, w.byoff[k]);
+		if (rc == 0 && (k & 255) == 0 && sig_pending())
+			rc = sig_check();
+	}
+	for (size_t i = 0; i < w.nl && rc == 0; i++)
+		rc = put_lineage(&w, &w.l[i]);
+	for (size_t i = 0; i < w.na && rc == 0; i++) {
+		if (w.a[i].written)
+			continue;
+		git_odb_object *o = NULL;
+		if ((rc = read_obj(&w, &w.a[i].id, &o)) == 0)
+			rc = put_whole(&w, o, &w.a[i].newoff, &w.a[i].crc);
+		git_odb_object_free(o);
+		w.a[i].written = 1;
+	}
+	if (rc < 0)
+		goto out;
+	unsigned char sum[20];
+	unsigned int sl = 0;
+	if (out_flush(&w) < 0 || EVP_DigestFinal_ex(w.sha, sum, &sl) != 1 || fs_write_all(w.out_fd, sum, 20) < 0 ||
+	    fsync(w.out_fd) < 0) {
+		rc = err_set(ERR_GENERIC, "pack: writing %s: %s", w.tmp_pack, strerror(errno));
+		goto out;
+	}
+	close(w.out_fd);
+	w.out_fd = -1;
+	if ((rc = write_idx(&w, sum)) < 0)
+		goto out;
+
+	char hex[41];
+	for (int i = 0; i < 20; i++)
+		snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+	char *name = xasprintf("pack-%s", hex);
+	char *pack = xasprintf("%s/%s.pack", packdir, name), *idx = xasprintf("%s/%s.idx", packdir, name);
+	/* the .pack first: a .pack without its .idx is a leftover to sweep,
+	 * an .idx without its .pack would be a broken pack */
+	if (rename(w.tmp_pack, pack) < 0 || rename(w.tmp_idx, idx) < 0 || fsync_file(packdir) < 0) {
+		rc = err_set(ERR_GENERIC, "pack: installing %s: %s", pack, strerror(errno));
+		unlink(idx);
+		unlink(pack);
+	} else {
+		free(w.tmp_pack);
+		free(w.tmp_idx);
+		w.tmp_pack = w.tmp_idx = NULL;
+		res->objects = total;
+		res->added = w.na;
+		res->bytes = w.out_off + 20;
+		rc = check_new(&w, idx);
+		if (rc < 0) {
+			unlink(idx);
+			unlink(pack);
+		}
+	}
+	if (rc == 0)
+		*new_base = name;
+	else
+		free(name);
+	free(pack);
+	free(idx);
+out:
+	pw_free(&w);
+	return rc;
+}
+
+/* ---- a pack written to a stream (a push) ---- */
+
+struct packw_stream {
+	int (*write)(void *payload, const void *data, size_t len);
+	void *payload;
+	EVP_MD_CTX *sha;
+	struct zdef zd;
+	uint32_t left; /* entries still to write */
+	uint64_t bytes;
+};
+
+static int stream_put(struct packw_stream *s, const void *data, size_t len)
+{
+	if (EVP_DigestUpdate(s->sha, data, len) != 1)
+		return err_set(ERR_GENERIC, "pack: SHA-1 failed");
+	s->bytes += len;
+	return s->write(s->payload, data, len);
+}
+
+int packw_stream_new(struct packw_stream **out, uint32_t count,
+		     int (*write)(void *payload, const void *data, size_t len), void *payload)
+{
+	struct packw_stream *s = calloc(1, sizeof(*s));
+	*out = NULL;
+	if (!s || !(s->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(s->sha, EVP_sha1(), NULL) != 1) {
+		if (s)
+			EVP_MD_CTX_free(s->sha);
+		free(s);
+		return err_set(ERR_GENERIC, "out of memory");
+	}
+	s->write = write;
+	s->payload = payload;
+	s->left = count;
+	unsigned char head[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2};
+	put_be32(head + 8, count);
+	int rc = stream_put(s, head, sizeof(head));
+	if (rc < 0) {
+		packw_stream_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+static int stream_entry(struct packw_stream *s, const unsigned char *hdr, size_t hlen, const void *data, size_t len)
+{
+	if (s->left == 0)
+		return err_set(ERR_GENERIC, "pack: more objects than announced");
+	int rc = zdef_run(&s->zd, data, len);
+	if (rc == 0)
+		rc = stream_put(s, hdr, hlen);
+	if (rc == 0)
+		rc = stream_put(s, s->zd.out.data, s->zd.out.len);
+	if (rc == 0)
+		s->left--;
+	return rc;
+}
+
+int packw_stream_whole(struct packw_stream *s, git_object_t type, const void *data, size_t len)
+{
+	unsigned char h[16];
+	if (type < GIT_OBJECT_COMMIT || type > GIT_OBJECT_TAG)
+		return err_set(ERR_GENERIC, "pack: object type %d cannot be stored whole", (int)type);
+	size_t hl = enc_typesize(h, (int)type, len);
+	return stream_entry(s, h, hl, data, len);
+}
+
+int packw_stream_ref_delta(struct packw_stream *s, const git_oid *base, const void *delta, size_t len)
+{
+	unsigned char h[16 + GIT_OID_RAWSZ];
+	size_t hl = enc_typesize(h, OBJ_REF_DELTA, len);
+	memcpy(h + hl, base->id, GIT_OID_RAWSZ);
+	return stream_entry(s, h, hl + GIT_OID_RAWSZ, delta, len);
+}
+
+int packw_stream_finish(struct packw_stream *s)
+{
+	unsigned char sum[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (s->left != 0)
+		return err_set(ERR_GENERIC, "pack: %u objects announced but not written", s->left);
+	if (EVP_DigestFinal_ex(s->sha, sum, &n) != 1 || n != 20)
+		return err_set(ERR_GENERIC, "pack: SHA-1 failed");
+	s->bytes += 20;
+	return s->write(s->payload, sum, 20);
+}
+
+uint64_t packw_stream_bytes(const struct packw_stream *s)
+{
+	return s->bytes;
+}
+
+void packw_stream_free(struct packw_stream *s)
+{
+	if (!s)
+		return;
+	EVP_MD_CTX_free(s->sha);
+	zdef_free(&s->zd);
+	free(s);
+}
