@@ -187,4 +187,20 @@ int snap_diff_lines(struct store *st, const char *old_commit, const char *new_co
 struct buf;
 int snap_read_path(struct store *st, const char *commit, const char *path, size_t max, struct buf *out);
 
+/* The pack a push sends (thin.c): the commits reachable from want and
+ * not from have (the remote's tips, those known here; have[0] should be
+ * the remote's tip of the pushed branch), with the trees and blobs each
+ * adds to its parent, every changed blob or tree as a delta against the
+ * entry at its path in the parent's tree when that is under half its size
+ * (a thin pack: the bases are on the remote or earlier in the pack).
+ * write gets every byte in order (0, or negative to stop). */
+struct git_oid;
+struct thin_stats {
+	size_t objects, deltas, whole;
+	uint64_t bytes; /* of the pack */
+};
+int store_thin_pack(struct git_repository *repo, const struct git_oid *want, size_t nw, const struct git_oid *have,
+		    size_t nh, int (*write)(void *payload, const void *data, size_t len), void *payload,
+		    struct thin_stats *st);
+
 #endif

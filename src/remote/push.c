@@ -54,6 +54,7 @@
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 #include "remote_internal.h"
+#include "sendpack.h"
 
 #define MSG_LEN 1536
 
@@ -95,6 +96,7 @@ struct push_ctx {
 	int check_only;    /* dbgit check: connect and list, push nothing */
 	int partial;       /* this attempt pushed a step: more to send */
 	int step_no;
+	struct sendpack *sp; /* ssh: our own receive-pack exchange (sendpack.c) */
 };
 
 static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
@@ -523,6 +525,24 @@ static int on_sideband(const char *str, int len, void *payload)
 	return 0;
 }
 
+/* The smart transport over libgit2's ssh, wrapped so that the push can
+ * send its own thin pack on the connection libgit2 opened (sendpack.h). */
+static int on_transport(git_transport **out, git_remote *owner, void *payload)
+{
+	return sendpack_transport(out, owner, ((struct push_ctx *)payload)->sp);
+}
+
+static int on_sendpack_status(const char *ref, const char *msg, void *payload)
+{
+	return on_update_reference(ref, msg, payload);
+}
+
+static int on_sendpack_progress(void *payload)
+{
+	watchdog_touch(&((struct push_ctx *)payload)->wd);
+	return sig_pending(); /* a stop signal ends the push */
+}
+
 static void short_id(const git_oid *id, char out[8])
 {
 	char hex[GIT_OID_HEXSZ + 1];
@@ -758,11 +778,62 @@ static void home_swap_end(struct home_swap *h)
 	memset(h, 0, sizeof(*h));
 }
 
+/* Over ssh: the commands, dbgit's thin pack and the server's report on
+ * the connection libgit2 opened; failures worded as for
+ * git_remote_upload below. */
+static int send_thin(git_repository *repo, struct push_ctx *c, const struct sendpack_cmd *cmds, size_t n,
+		     const git_remote_head **heads, size_t nheads)
+{
+	const struct remote_cfg *r = c->r;
+	/* What the remote has: the pushed branches' tips first (a rewritten
+	 * root is compared with the first, see thin.c), then every tip. */
+	git_oid *have = calloc(n + nheads + 1, sizeof(*have));
+	size_t nh = 0;
+	if (!have)
+		return fail(c, 0, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (!git_oid_is_zero(&cmds[i].old))
+			git_oid_cpy(&have[nh++], &cmds[i].old);
+	for (size_t h = 0; h < nheads; h++)
+		git_oid_cpy(&have[nh++], &heads[h]->oid);
+	struct sendpack_cb cb = {on_sendpack_status, on_sideband, on_sendpack_progress, c};
+	struct sendpack_result res;
+	int prev = err_code();
+	char *prev_msg = prev ? xstrdup(err_last()) : NULL;
+	err_clear();
+	int rc = sendpack_push(c->sp, repo, cmds, n, have, nh, &cb, &res);
+	free(have);
+	if (rc < 0) {
+		const char *denied = server_denied(c);
+		if (denied)
+			fail(c, 1, "remote %s: the server refused the push: %s (%s)", r->name, denied, c->sideband);
+		else if (rc == SENDPACK_UNPACK_FAILED)
+			/* The pack arrived; the server could not keep it. Sending
+			 * it again cannot help. */
+			fail(c, 1, "remote %s: the server could not store the objects sent (%s); check the repository's permissions and free space on the server",
+			     r->name, err_last());
+		fail(c, 0, "remote %s: push failed: %s", r->name, err_last());
+		rc = -1;
+	} else {
+		c->objects = (unsigned)res.objects;
+		c->bytes = (size_t)res.bytes;
+		log_debug("remote %s: %zu objects, %zu of them deltas against what the remote has", r->name,
+			  res.objects, res.deltas);
+	}
+	err_clear();
+	if (prev)
+		err_reset(prev, "%s", prev_msg);
+	free(prev_msg);
+	return rc;
+}
+
 static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 {
 	const struct remote_cfg *r = c->r;
 	git_remote *remote = NULL;
 	git_strarray specs = {NULL, 0};
+	struct sendpack_cmd *cmds = NULL;
+	size_t ncmds = 0;
 	int rc = -1, refused = 0;
 	char why[512];
 	struct home_swap home;
@@ -811,6 +882,17 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 	cb.pack_progress = on_pack_progress;
 	cb.sideband_progress = on_sideband;
 	cb.payload = c;
+	if (c->url.network && !strcmp(c->url.scheme, "ssh")) {
+		/* libgit2 1.5 packs every changed chunk whole; over ssh the
+		 * pack is ours, thin (sendpack.c, thin.c). A local remote
+		 * keeps git_remote_upload: nothing travels there. */
+		if (sendpack_new(&c->sp) < 0) {
+			fail(c, 0, "remote %s: %s", r->name, err_last());
+			err_clear();
+			goto out;
+		}
+		cb.transport = on_transport;
+	}
 
 	if (git_remote_create_anonymous(&remote, repo, r->url) < 0) {
 		fail(c, 2, "remote %s: bad url %s: %s", r->name, r->url, git_msg());
@@ -849,7 +931,8 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 	}
 
 	specs.strings = calloc(c->n ? c->n : 1, sizeof(char *));
-	if (!specs.strings) {
+	cmds = calloc(c->n ? c->n : 1, sizeof(*cmds));
+	if (!specs.strings || !cmds) {
 		fail(c, 0, "out of memory");
 		goto out;
 	}
@@ -891,6 +974,13 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 		if (plan_step(repo, c, p, heads, nheads) < 0)
 			goto out;
 		int plus = p->action == PUSH_LEASED || p->action == PUSH_FORCED;
+		/* The same update as a receive-pack command: conditional on
+		 * the tip the remote showed us, whatever the action. */
+		struct sendpack_cmd *cmd = &cmds[ncmds++];
+		if (p->remote_has)
+			git_oid_cpy(&cmd->old, &p->remote);
+		git_oid_cpy(&cmd->new, p->partial ? &p->step : &p->local);
+		cmd->ref = p->ref;
 		if (p->partial) {
 			/* libgit2 pushes refs, not commits: a private ref names the step. */
 			char name[600];
@@ -910,7 +1000,10 @@ static int push_attempt(git_repository *repo, struct push_ctx *c, int force)
 
 	if (!c->url.network)
 		packs_before = local_pack_bytes(c->url.path);
-	if (specs.count > 0) {
+	if (specs.count > 0 && c->sp) {
+		if (send_thin(repo, c, cmds, ncmds, heads, nheads) < 0)
+			goto out;
+	} else if (specs.count > 0) {
 		git_push_options po;
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 		po.callbacks = cb;
@@ -976,6 +1069,10 @@ out:
 		git_remote_disconnect(remote);
 		git_remote_free(remote);
 	}
+	/* After the remote: its transport points at it. */
+	sendpack_free(c->sp);
+	c->sp = NULL;
+	free(cmds);
 	home_swap_end(&home);
 	for (size_t i = 0; i < c->n; i++)
 		if (c->plan[i].partial) {
