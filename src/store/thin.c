@@ -34,9 +34,11 @@
 #include "delta.h"
 #include "packw.h"
 
-/* Below this a delta is not worth its 20-byte base id, nor the copy of
- * the base that --fix-thin appends whole to the remote's pack. */
-#define THIN_DELTA_MIN 4096
+/* Below this an object goes whole. A delta saves the network at most the
+ * object's deflated size, while the remote pays for it: --fix-thin appends
+ * each base, whole, to the pack it keeps (until its next gc). Worth it for
+ * chunks (256 KiB) and the trees of big tables, not for a few KiB. */
+#define THIN_DELTA_MIN (16u << 10)
 /* Above this the object goes whole: the encoder holds both in memory. */
 #define THIN_DELTA_MAX (64u << 20)
 
