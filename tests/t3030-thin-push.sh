@@ -25,6 +25,14 @@ print('BEGIN;')
 for i in range(1, 1401):
     print(\"INSERT INTO doc VALUES(%d, '%s');\" % (i, random.Random(20000 + i).randbytes(60).hex()))
 print('COMMIT;')" | sqlite3 "$T/app.db"
+# And one of three chunks (285178, 46965 and 100750 bytes with these seeds).
+python3 -c "
+import random
+print('CREATE TABLE log(id INTEGER PRIMARY KEY, body TEXT);')
+print('BEGIN;')
+for i in range(1, 2801):
+    print(\"INSERT INTO log VALUES(%d, '%s');\" % (i, random.Random(220000 + i).randbytes(60).hex()))
+print('COMMIT;')" | sqlite3 "$T/app.db"
 job_with_remote "$T/origin.toml" 'name = "origin"' "url = \"$URL\"" "ssh_key = \"$CLIENT_KEY\"" \
 	"known_hosts = \"$KH\"" 'retries = 1' 'timeout = 10'
 "$DBGIT" --config "$T/origin.toml" init >/dev/null 2>&1
@@ -71,6 +79,30 @@ test_case "a night that changed one row sends under 10 KB, and the remote is who
 	git -C "$REMOTE" cat-file blob "$new" | cmp - <(git -C "$REPO" cat-file blob "$new")
 '
 
+test_case "a chunk renamed because a boundary went away goes as a delta against its old version" '
+	[ "$(git -C "$REPO" ls-tree --name-only "$BRANCH:1-table/log" | wc -l)" = 4 ]
+	# Every row of the middle chunk deleted: the last chunk becomes
+	# 1-rows-000001, the name the middle one had; one of its rows changed.
+	mid=$(git -C "$REPO" cat-file blob "$BRANCH:1-table/log/1-rows-000001.sql")
+	first=$(echo "$mid" | head -1 | sed "s/.*VALUES(\([0-9]*\),.*/\1/")
+	last=$(echo "$mid" | tail -1 | sed "s/.*VALUES(\([0-9]*\),.*/\1/")
+	old=$(git -C "$REPO" rev-parse "$BRANCH:1-table/log/1-rows-000002.sql")
+	sqlite3 "$T/app.db" "DELETE FROM log WHERE id BETWEEN $first AND $last;
+		UPDATE log SET body = '"'"'$(hexrow 7)'"'"' WHERE id = $((last + 100))"
+	"$DBGIT" --config "$T/origin.toml" backup --no-push >/dev/null
+	[ "$(git -C "$REPO" ls-tree --name-only "$BRANCH:1-table/log" | wc -l)" = 3 ]
+	new=$(git -C "$REPO" rev-parse "$BRANCH:1-table/log/1-rows-000001.sql")
+	[ "$(git -C "$REPO" cat-file -s "$new")" -gt 90000 ]
+	git -C "$REPO" diff --no-index --numstat <(git -C "$REPO" cat-file blob "$old") \
+		<(git -C "$REPO" cat-file blob "$new") | grep -q "^1	1	"
+	expect_exit 0 push_v
+	bytes=$(sent_bytes)
+	echo "renamed chunk: $bytes bytes"
+	[ "$bytes" -lt 10240 ]
+	[ "$(remote_tip)" = "$(local_tip)" ]
+	git -C "$REMOTE" fsck --full --strict --no-progress
+'
+
 test_case "a clone of the remote restores the database with dbgit" '
 	git clone -q --bare "$REMOTE" "$T/clone.git"
 	write_config "$T/clone.toml" "$T/clone.git" "[[job]]" "name = \"app\"" "engine = \"sqlite\"" \
@@ -97,6 +129,24 @@ test_case "three nights pushed at once go thin too, each version on the remote" 
 	for b in "$c1" "$c2" "$c3"; do git -C "$REMOTE" cat-file -e "$b"; done
 	ssh_git clone -q --branch backup/app "$URL" "$T/clone3"
 	[ "$(git -C "$T/clone3" rev-parse HEAD)" = "$(local_tip)" ]
+'
+
+test_case "a rotation that made a new root commit pushes thin: its tree is compared with the remote tip" '
+	# Keep only the newest snapshot, as a retention policy may: its tree
+	# in a parentless commit, then one more night on top.
+	tip=$(local_tip)
+	root=$(GIT_AUTHOR_DATE="$(git -C "$REPO" log -1 --format=%ad "$tip")" \
+		git -C "$REPO" commit-tree "$tip^{tree}" -m "$(git -C "$REPO" log -1 --format=%B "$tip")")
+	git -C "$REPO" update-ref "$BRANCH" "$root" "$tip"
+	night 900
+	expect_exit 0 push_v
+	stderr_has "(rewritten history, lease held)"
+	bytes=$(sent_bytes)
+	echo "rotated: $bytes bytes"
+	[ "$bytes" -lt 10240 ]
+	[ "$(remote_tip)" = "$(local_tip)" ]
+	[ "$(git -C "$REMOTE" rev-list --count "$BRANCH")" = 2 ]
+	git -C "$REMOTE" fsck --full --strict --no-progress
 '
 
 test_case "a branch the server pre-receive hook declines is reported, the lease kept" '

@@ -4,15 +4,18 @@
  * A night changes a little of nearly every chunk, and the remote already
  * holds each chunk's previous version (its tip is what it advertised). So
  * each changed blob or tree goes as a REF_DELTA against the entry at the
- * same path in the parent commit's tree, when that delta is under half the
+ * same path (or, for a renamed chunk, a neighbouring one) in the parent
+ * commit's tree, when that delta is under half the
  * object's size; git's receive-pack completes such a pack with
  * `index-pack --fix-thin` (unpack-objects, for a small one, resolves the
  * bases from the repository), as it does for `git push` itself.
  *
  * What goes: every commit reachable from want and not from have (oldest
- * first), and the trees and blobs of each that its first parent's tree
- * does not hold at the same path (a subtree with the same id is skipped
- * whole). For a root commit the "parent" is the tree of have[0] (the
+ * first), and the trees and blobs of each that the same directory of its
+ * first parent's tree does not hold, under any name (a subtree with the
+ * same id is skipped whole; a chunk renamed because a new boundary came
+ * before it is not sent again). A blob's bases: the old blobs named near
+ * it, closest in size first (pick_bases). For a root commit the "parent" is the tree of have[0] (the
  * caller puts the remote's tip of the pushed branch first): a rewritten
  * history (rotation) shares its chunks with the one it replaces.
  *
@@ -42,14 +45,17 @@
 /* Above this the object goes whole: the encoder holds both in memory. */
 #define THIN_DELTA_MAX (64u << 20)
 
+/* Candidate bases, best first (see pick_bases). */
+#define THIN_BASES 3
 struct thin_entry {
 	git_oid id;
-	git_oid base;
-	int has_base;
+	git_oid base[THIN_BASES];
+	int nbase;
 };
 
 struct thin {
 	git_repository *repo;
+	git_odb *odb;
 	struct thin_entry *e;
 	size_t n, cap;
 	/* The ids already queued (open addressing), so that an object two
@@ -116,7 +122,7 @@ static int set_add(struct thin *t, const git_oid *id)
 	return 1;
 }
 
-static int queue(struct thin *t, const git_oid *id, const git_oid *base)
+static int queue(struct thin *t, const git_oid *id, const git_oid *const *base, int nbase)
 {
 	int fresh = set_add(t, id);
 	if (fresh <= 0)
@@ -131,10 +137,72 @@ static int queue(struct thin *t, const git_oid *id, const git_oid *base)
 	}
 	struct thin_entry *x = &t->e[t->n++];
 	git_oid_cpy(&x->id, id);
-	x->has_base = base != NULL;
-	if (base)
-		git_oid_cpy(&x->base, base);
+	x->nbase = 0;
+	for (int i = 0; i < nbase && i < THIN_BASES; i++)
+		git_oid_cpy(&x->base[x->nbase++], base[i]);
 	return 0;
+}
+
+static int oid_order(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/* Where name is, or would be, among ot's entries (sorted by name). */
+static size_t entry_pos(const git_tree *ot, const char *name)
+{
+	size_t lo = 0, hi = git_tree_entrycount(ot);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(git_tree_entry_name(git_tree_entry_byindex(ot, mid)), name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The bases to try for the blob ne, best first: the old blobs named near
+ * it (two either side), the closest in size first. A table's chunks are
+ * numbered in order, and a night that adds or removes a boundary renames
+ * every chunk after it (one name up or down, more with several), while
+ * its changes move a chunk's size by a percent or so: the old version is
+ * the neighbour of about the same size. A chunk cut in two, or two
+ * merged, find their old chunk among the next candidates. */
+static int pick_bases(struct thin *t, const git_tree *ot, const git_tree_entry *ne, const git_oid **out)
+{
+	size_t n = git_tree_entrycount(ot), at = entry_pos(ot, git_tree_entry_name(ne));
+	size_t lo = at >= 2 ? at - 2 : 0, hi = at + 3 < n ? at + 3 : n;
+	size_t want, have;
+	git_object_t type;
+	struct cand {
+		const git_oid *id;
+		uint64_t dist;
+	} c[5];
+	int nc = 0;
+	if (git_odb_read_header(&want, &type, t->odb, git_tree_entry_id(ne)) < 0) {
+		git_error_clear();
+		return 0; /* put() reports an object it cannot read */
+	}
+	for (size_t i = lo; i < hi; i++) {
+		const git_tree_entry *oe = git_tree_entry_byindex(ot, i);
+		if (git_tree_entry_type(oe) != GIT_OBJECT_BLOB ||
+		    git_odb_read_header(&have, &type, t->odb, git_tree_entry_id(oe)) < 0) {
+			git_error_clear();
+			continue;
+		}
+		struct cand x = {git_tree_entry_id(oe), have > want ? have - want : want - have};
+		int j = nc++;
+		while (j > 0 && c[j - 1].dist > x.dist) {
+			c[j] = c[j - 1];
+			j--;
+		}
+		c[j] = x;
+	}
+	int k = 0;
+	for (; k < nc && k < THIN_BASES; k++)
+		out[k] = c[k].id;
+	return k;
 }
 
 /* Queues the tree nid and what under it old (NULL: none) does not hold. */
@@ -143,6 +211,8 @@ static int queue_tree(struct thin *t, const git_oid *nid, const git_oid *oid)
 	if (oid && git_oid_equal(nid, oid))
 		return 0;
 	git_tree *nt = NULL, *ot = NULL;
+	git_oid *held = NULL; /* the ids in old, sorted */
+	size_t nheld = 0;
 	int rc = -1;
 	if (git_tree_lookup(&nt, t->repo, nid) < 0) {
 		err_set(ERR_GENERIC, "push: cannot read tree %s: %s", git_oid_tostr_s(nid), git_msg());
@@ -152,26 +222,40 @@ static int queue_tree(struct thin *t, const git_oid *nid, const git_oid *oid)
 		err_set(ERR_GENERIC, "push: cannot read tree %s: %s", git_oid_tostr_s(oid), git_msg());
 		goto out;
 	}
-	if (queue(t, nid, oid) < 0)
+	if (queue(t, nid, oid ? &oid : NULL, oid ? 1 : 0) < 0)
 		goto out;
+	if (ot && (nheld = git_tree_entrycount(ot)) > 0) {
+		/* A chunk the remote has under another name (the chunks after
+		 * a new boundary are renamed, not changed) is not sent. */
+		if (!(held = malloc(nheld * sizeof(*held)))) {
+			err_set(ERR_GENERIC, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < nheld; i++)
+			git_oid_cpy(&held[i], git_tree_entry_id(git_tree_entry_byindex(ot, i)));
+		qsort(held, nheld, sizeof(*held), oid_order);
+	}
 	for (size_t i = 0, n = git_tree_entrycount(nt); i < n; i++) {
 		const git_tree_entry *ne = git_tree_entry_byindex(nt, i);
 		const git_tree_entry *oe = ot ? git_tree_entry_byname(ot, git_tree_entry_name(ne)) : NULL;
 		git_object_t nty = git_tree_entry_type(ne);
 		git_object_t oty = oe ? git_tree_entry_type(oe) : GIT_OBJECT_INVALID;
-		if (oe && git_oid_equal(git_tree_entry_id(ne), git_tree_entry_id(oe)))
+		if (held && bsearch(git_tree_entry_id(ne), held, nheld, sizeof(*held), oid_order))
 			continue; /* the remote has it, and all under it */
 		if (nty == GIT_OBJECT_TREE) {
 			if (queue_tree(t, git_tree_entry_id(ne), oty == GIT_OBJECT_TREE ? git_tree_entry_id(oe) : NULL) < 0)
 				goto out;
 		} else if (nty == GIT_OBJECT_BLOB) {
-			if (queue(t, git_tree_entry_id(ne), oty == GIT_OBJECT_BLOB ? git_tree_entry_id(oe) : NULL) < 0)
+			const git_oid *bases[THIN_BASES];
+			int nb = ot ? pick_bases(t, ot, ne, bases) : 0;
+			if (queue(t, git_tree_entry_id(ne), bases, nb) < 0)
 				goto out;
 		}
 		/* A gitlink (commit) names no object of this repository. */
 	}
 	rc = 0;
 out:
+	free(held);
 	git_tree_free(nt);
 	git_tree_free(ot);
 	return rc;
@@ -187,6 +271,7 @@ static int collect(struct thin *t, const git_oid *want, size_t nw, const git_oid
 		err_set(ERR_GENERIC, "push: %s", git_msg());
 		goto out;
 	}
+	t->odb = odb;
 	/* Parents before children: a delta's base in this pack comes first. */
 	git_revwalk_sorting(w, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
 	for (size_t i = 0; i < nw; i++)
@@ -222,7 +307,7 @@ static int collect(struct thin *t, const git_oid *want, size_t nw, const git_oid
 		} else if (root_base) {
 			ptree = git_commit_tree_id(root_base);
 		}
-		int q = queue(t, &id, NULL);
+		int q = queue(t, &id, NULL, 0);
 		if (q == 0)
 			q = queue_tree(t, git_commit_tree_id(c), ptree);
 		git_commit_free(p);
@@ -238,44 +323,56 @@ static int collect(struct thin *t, const git_oid *want, size_t nw, const git_oid
 out:
 	git_commit_free(root_base);
 	git_revwalk_free(w);
+	t->odb = NULL;
 	git_odb_free(odb);
 	return rc;
 }
 
-/* Writes one entry: a delta against its base when that is worth it. */
+/* dst as a delta against the object base: 0 and the delta in dbuf when
+ * it is under half dst's size, 1 when not, negative on error. */
+static int try_delta(git_odb *odb, const git_oid *base, git_odb_object *dst, struct buf *dbuf)
+{
+	git_odb_object *b = NULL;
+	size_t len = git_odb_object_size(dst);
+	if (git_odb_read(&b, odb, base) < 0)
+		return err_set(ERR_GENERIC, "push: cannot read object %s: %s", git_oid_tostr_s(base), git_msg());
+	int d = 1;
+	if (git_odb_object_type(b) == git_odb_object_type(dst) && git_odb_object_size(b) <= THIN_DELTA_MAX)
+		d = delta_create(git_odb_object_data(b), git_odb_object_size(b), git_odb_object_data(dst), len,
+				 len / 2, dbuf);
+	if (d == 0 && dbuf->len >= len / 2)
+		d = 1;
+	git_odb_object_free(b);
+	return d;
+}
+
+/* Writes one entry: a delta against a base when that is worth it. */
 static int put(git_odb *odb, struct packw_stream *s, const struct thin_entry *x, struct buf *dbuf,
 	       struct thin_stats *st)
 {
-	git_odb_object *o = NULL, *b = NULL;
-	int rc = -1;
-	if (git_odb_read(&o, odb, &x->id) < 0) {
-		err_set(ERR_GENERIC, "push: cannot read object %s: %s", git_oid_tostr_s(&x->id), git_msg());
-		goto out;
-	}
+	git_odb_object *o = NULL;
+	int rc;
+	if (git_odb_read(&o, odb, &x->id) < 0)
+		return err_set(ERR_GENERIC, "push: cannot read object %s: %s", git_oid_tostr_s(&x->id), git_msg());
 	size_t len = git_odb_object_size(o);
-	if (x->has_base && len >= THIN_DELTA_MIN && len <= THIN_DELTA_MAX) {
-		if (git_odb_read(&b, odb, &x->base) < 0) {
-			err_set(ERR_GENERIC, "push: cannot read object %s: %s", git_oid_tostr_s(&x->base), git_msg());
-			goto out;
-		}
-		if (git_odb_object_type(b) == git_odb_object_type(o) && git_odb_object_size(b) <= THIN_DELTA_MAX) {
-			int d = delta_create(git_odb_object_data(b), git_odb_object_size(b), git_odb_object_data(o), len,
-					     len / 2, dbuf);
-			if (d < 0)
+	if (len >= THIN_DELTA_MIN && len <= THIN_DELTA_MAX)
+		for (int i = 0; i < x->nbase; i++) {
+			int d = try_delta(odb, &x->base[i], o, dbuf);
+			if (d < 0) {
+				rc = d;
 				goto out;
-			if (d == 0 && dbuf->len < len / 2) {
-				rc = packw_stream_ref_delta(s, &x->base, dbuf->data, dbuf->len);
+			}
+			if (d == 0) {
+				rc = packw_stream_ref_delta(s, &x->base[i], dbuf->data, dbuf->len);
 				if (rc == 0)
 					st->deltas++;
 				goto out;
 			}
 		}
-	}
 	rc = packw_stream_whole(s, git_odb_object_type(o), git_odb_object_data(o), len);
 	if (rc == 0)
 		st->whole++;
 out:
-	git_odb_object_free(b);
 	git_odb_object_free(o);
 	return rc;
 }
