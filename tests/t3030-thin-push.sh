@@ -149,6 +149,20 @@ test_case "a rotation that made a new root commit pushes thin: its tree is compa
 	git -C "$REMOTE" fsck --full --strict --no-progress
 '
 
+test_case "a remote that unpacks small pushes into loose objects (git's default) completes the thin pack too" '
+	git -C "$REMOTE" config --unset receive.unpackLimit
+	old=$(chunk)
+	night 42
+	expect_exit 0 push_v
+	bytes=$(sent_bytes)
+	echo "unpacked: $bytes bytes"
+	[ "$bytes" -lt 10240 ]
+	git -C "$REMOTE" cat-file -e "$(chunk)"
+	git -C "$REMOTE" cat-file -e "$old"
+	git -C "$REMOTE" fsck --full --strict --no-progress
+	git -C "$REMOTE" config receive.unpackLimit 1
+'
+
 test_case "a branch the server pre-receive hook declines is reported, the lease kept" '
 	printf "#!/bin/sh\necho \"no backups tonight\" >&2\nexit 1\n" >"$REMOTE/hooks/pre-receive"
 	chmod +x "$REMOTE/hooks/pre-receive"
