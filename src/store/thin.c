@@ -14,8 +14,8 @@
  * first), and the trees and blobs of each that the same directory of its
  * first parent's tree does not hold, under any name (a subtree with the
  * same id is skipped whole; a chunk renamed because a new boundary came
- * before it is not sent again). A blob's bases: the old blobs named near
- * it, closest in size first (pick_bases). For a root commit the "parent" is the tree of have[0] (the
+ * before it is not sent again). A blob's bases: the old blobs of about
+ * its size near its name, following the renames (pick_bases). For a root commit the "parent" is the tree of have[0] (the
  * caller puts the remote's tip of the pushed branch first): a rewritten
  * history (rotation) shares its chunks with the one it replaces.
  *
@@ -162,36 +162,62 @@ static size_t entry_pos(const git_tree *ot, const char *name)
 	return lo;
 }
 
-/* The bases to try for the blob ne, best first: the old blobs named near
- * it (two either side), the closest in size first. A table's chunks are
- * numbered in order, and a night that adds or removes a boundary renames
- * every chunk after it (one name up or down, more with several), while
- * its changes move a chunk's size by a percent or so: the old version is
- * the neighbour of about the same size. A chunk cut in two, or two
- * merged, find their old chunk among the next candidates. */
-static int pick_bases(struct thin *t, const git_tree *ot, const git_tree_entry *ne, const git_oid **out)
+/* What pick_bases keeps while it goes through one directory. */
+struct dir_match {
+	const git_tree *ot;
+	size_t n;
+	uint64_t *size; /* of ot's entries: SIZE_UNKNOWN until read, SIZE_NONE if not a blob */
+	long shift;     /* old index - new name's index, as last matched */
+};
+#define SIZE_UNKNOWN UINT64_MAX
+#define SIZE_NONE (UINT64_MAX - 1)
+/* How far from the predicted name a base is looked for. */
+#define THIN_WINDOW 3
+
+static uint64_t old_size(struct thin *t, struct dir_match *m, size_t i)
 {
-	size_t n = git_tree_entrycount(ot), at = entry_pos(ot, git_tree_entry_name(ne));
-	size_t lo = at >= 2 ? at - 2 : 0, hi = at + 3 < n ? at + 3 : n;
-	size_t want, have;
+	if (m->size[i] == SIZE_UNKNOWN) {
+		const git_tree_entry *oe = git_tree_entry_byindex(m->ot, i);
+		size_t sz;
+		git_object_t type;
+		m->size[i] = SIZE_NONE;
+		if (git_tree_entry_type(oe) == GIT_OBJECT_BLOB &&
+		    git_odb_read_header(&sz, &type, t->odb, git_tree_entry_id(oe)) == 0)
+			m->size[i] = sz;
+		git_error_clear();
+	}
+	return m->size[i];
+}
+
+/* The bases to try for the blob ne, best first. A table's chunks are
+ * numbered in order, and a night that adds or removes a boundary renames
+ * every chunk after it (one name up or down; several boundaries, several
+ * names), while its changes move a chunk's size by a percent or so. So
+ * the old version is the blob of about the same size near the name where
+ * the last match puts it (m->shift, carried along the directory); a chunk
+ * cut in two, or two merged, find their old chunk among the next
+ * candidates. */
+static int pick_bases(struct thin *t, struct dir_match *m, const git_tree_entry *ne, const git_oid **out)
+{
+	size_t want;
 	git_object_t type;
 	struct cand {
-		const git_oid *id;
+		size_t i;
 		uint64_t dist;
-	} c[5];
+	} c[2 * THIN_WINDOW + 1];
 	int nc = 0;
 	if (git_odb_read_header(&want, &type, t->odb, git_tree_entry_id(ne)) < 0) {
 		git_error_clear();
 		return 0; /* put() reports an object it cannot read */
 	}
-	for (size_t i = lo; i < hi; i++) {
-		const git_tree_entry *oe = git_tree_entry_byindex(ot, i);
-		if (git_tree_entry_type(oe) != GIT_OBJECT_BLOB ||
-		    git_odb_read_header(&have, &type, t->odb, git_tree_entry_id(oe)) < 0) {
-			git_error_clear();
+	long at = (long)entry_pos(m->ot, git_tree_entry_name(ne)) + m->shift;
+	for (long i = at - THIN_WINDOW; i <= at + THIN_WINDOW; i++) {
+		if (i < 0 || (size_t)i >= m->n)
 			continue;
-		}
-		struct cand x = {git_tree_entry_id(oe), have > want ? have - want : want - have};
+		uint64_t have = old_size(t, m, (size_t)i);
+		if (have == SIZE_NONE)
+			continue;
+		struct cand x = {(size_t)i, have > want ? have - want : want - have};
 		int j = nc++;
 		while (j > 0 && c[j - 1].dist > x.dist) {
 			c[j] = c[j - 1];
@@ -199,9 +225,12 @@ static int pick_bases(struct thin *t, const git_tree *ot, const git_tree_entry *
 		}
 		c[j] = x;
 	}
+	/* Within 5%: the same chunk, changed a little; the next names follow it. */
+	if (nc > 0 && c[0].dist * 20 <= want)
+		m->shift = (long)c[0].i - (long)entry_pos(m->ot, git_tree_entry_name(ne));
 	int k = 0;
 	for (; k < nc && k < THIN_BASES; k++)
-		out[k] = c[k].id;
+		out[k] = git_tree_entry_id(git_tree_entry_byindex(m->ot, c[k].i));
 	return k;
 }
 
@@ -213,6 +242,7 @@ static int queue_tree(struct thin *t, const git_oid *nid, const git_oid *oid)
 	git_tree *nt = NULL, *ot = NULL;
 	git_oid *held = NULL; /* the ids in old, sorted */
 	size_t nheld = 0;
+	struct dir_match m = {0};
 	int rc = -1;
 	if (git_tree_lookup(&nt, t->repo, nid) < 0) {
 		err_set(ERR_GENERIC, "push: cannot read tree %s: %s", git_oid_tostr_s(nid), git_msg());
@@ -234,6 +264,14 @@ static int queue_tree(struct thin *t, const git_oid *nid, const git_oid *oid)
 		for (size_t i = 0; i < nheld; i++)
 			git_oid_cpy(&held[i], git_tree_entry_id(git_tree_entry_byindex(ot, i)));
 		qsort(held, nheld, sizeof(*held), oid_order);
+		m.ot = ot;
+		m.n = nheld;
+		if (!(m.size = malloc(nheld * sizeof(*m.size)))) {
+			err_set(ERR_GENERIC, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < nheld; i++)
+			m.size[i] = SIZE_UNKNOWN;
 	}
 	for (size_t i = 0, n = git_tree_entrycount(nt); i < n; i++) {
 		const git_tree_entry *ne = git_tree_entry_byindex(nt, i);
@@ -247,7 +285,7 @@ static int queue_tree(struct thin *t, const git_oid *nid, const git_oid *oid)
 				goto out;
 		} else if (nty == GIT_OBJECT_BLOB) {
 			const git_oid *bases[THIN_BASES];
-			int nb = ot ? pick_bases(t, ot, ne, bases) : 0;
+			int nb = m.ot ? pick_bases(t, &m, ne, bases) : 0;
 			if (queue(t, git_tree_entry_id(ne), bases, nb) < 0)
 				goto out;
 		}
@@ -256,6 +294,7 @@ static int queue_tree(struct thin *t, const git_oid *nid, const git_oid *oid)
 	rc = 0;
 out:
 	free(held);
+	free(m.size);
 	git_tree_free(nt);
 	git_tree_free(ot);
 	return rc;
@@ -329,8 +368,8 @@ out:
 }
 
 /* dst as a delta against the object base: 0 and the delta in dbuf when
- * it is under half dst's size, 1 when not, negative on error. */
-static int try_delta(git_odb *odb, const git_oid *base, git_odb_object *dst, struct buf *dbuf)
+ * it is under max bytes, 1 when not, negative on error. */
+static int try_delta(git_odb *odb, const git_oid *base, git_odb_object *dst, size_t max, struct buf *dbuf)
 {
 	git_odb_object *b = NULL;
 	size_t len = git_odb_object_size(dst);
@@ -339,39 +378,50 @@ static int try_delta(git_odb *odb, const git_oid *base, git_odb_object *dst, str
 	int d = 1;
 	if (git_odb_object_type(b) == git_odb_object_type(dst) && git_odb_object_size(b) <= THIN_DELTA_MAX)
 		d = delta_create(git_odb_object_data(b), git_odb_object_size(b), git_odb_object_data(dst), len,
-				 len / 2, dbuf);
-	if (d == 0 && dbuf->len >= len / 2)
+				 max, dbuf);
+	if (d == 0 && dbuf->len >= max)
 		d = 1;
 	git_odb_object_free(b);
 	return d;
 }
 
-/* Writes one entry: a delta against a base when that is worth it. */
+/* Writes one entry: a delta against a base when that is worth it (under
+ * half its size): the first candidate's when it is small, else the
+ * smallest the candidates give (a chunk cut in two or merged has no
+ * exact old version; a neighbour of about its size may share only part). */
 static int put(git_odb *odb, struct packw_stream *s, const struct thin_entry *x, struct buf *dbuf,
-	       struct thin_stats *st)
+	       struct buf *best, struct thin_stats *st)
 {
 	git_odb_object *o = NULL;
-	int rc;
+	int rc = 0, at = -1;
 	if (git_odb_read(&o, odb, &x->id) < 0)
 		return err_set(ERR_GENERIC, "push: cannot read object %s: %s", git_oid_tostr_s(&x->id), git_msg());
 	size_t len = git_odb_object_size(o);
 	if (len >= THIN_DELTA_MIN && len <= THIN_DELTA_MAX)
 		for (int i = 0; i < x->nbase; i++) {
-			int d = try_delta(odb, &x->base[i], o, dbuf);
+			int d = try_delta(odb, &x->base[i], o, at < 0 ? len / 2 : best->len, dbuf);
 			if (d < 0) {
 				rc = d;
 				goto out;
 			}
 			if (d == 0) {
-				rc = packw_stream_ref_delta(s, &x->base[i], dbuf->data, dbuf->len);
-				if (rc == 0)
-					st->deltas++;
-				goto out;
+				struct buf tmp = *best;
+				*best = *dbuf;
+				*dbuf = tmp;
+				at = i;
+				if (best->len < len / 16)
+					break; /* good enough: no need to try the others */
 			}
 		}
-	rc = packw_stream_whole(s, git_odb_object_type(o), git_odb_object_data(o), len);
-	if (rc == 0)
-		st->whole++;
+	if (at >= 0) {
+		rc = packw_stream_ref_delta(s, &x->base[at], best->data, best->len);
+		if (rc == 0)
+			st->deltas++;
+	} else {
+		rc = packw_stream_whole(s, git_odb_object_type(o), git_odb_object_data(o), len);
+		if (rc == 0)
+			st->whole++;
+	}
 out:
 	git_odb_object_free(o);
 	return rc;
@@ -383,7 +433,7 @@ int store_thin_pack(struct git_repository *repo, const struct git_oid *want, siz
 {
 	struct thin t = {.repo = repo};
 	struct packw_stream *s = NULL;
-	struct buf dbuf = BUF_INIT;
+	struct buf dbuf = BUF_INIT, best = BUF_INIT;
 	git_odb *odb = NULL;
 	int rc;
 	memset(st, 0, sizeof(*st));
@@ -400,7 +450,7 @@ int store_thin_pack(struct git_repository *repo, const struct git_oid *want, siz
 	if ((rc = packw_stream_new(&s, (uint32_t)t.n, write, payload)) < 0)
 		goto out;
 	for (size_t i = 0; i < t.n && rc == 0; i++) {
-		rc = put(odb, s, &t.e[i], &dbuf, st);
+		rc = put(odb, s, &t.e[i], &dbuf, &best, st);
 		st->objects = st->deltas + st->whole;
 		st->bytes = packw_stream_bytes(s);
 	}
@@ -411,6 +461,7 @@ out:
 	packw_stream_free(s);
 	git_odb_free(odb);
 	buf_free(&dbuf);
+	buf_free(&best);
 	free(t.e);
 	free(t.set);
 	free(t.used);
