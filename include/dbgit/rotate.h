@@ -77,7 +77,8 @@ struct reclaim_result {
 int store_reclaim_ex(struct store *st, struct reclaim_result *res);
 
 /* True when loose objects have piled up enough to be worth packing: at
- * least 32 MiB of them and more than one snapshot in the repository. */
+ * least 32 MiB of them, or 1/32 of the packs' size if less (at least
+ * 1 MiB), and more than one snapshot in the repository. */
 int store_wants_pack(struct store *st);
 
 /* What store_maintain did. */

@@ -722,14 +722,11 @@ static void lcache_save(const struct lcache *c, const char *path)
 	free(tmp);
 }
 
-/* What goes into one pack: the packer, the names it is given, and (for a
- * geometric merge) the only objects it may take. */
+/* What goes into one pack: the packer and the names it is given. */
 struct packctx {
 	git_packbuilder *pb;
 	git_repository *repo;
 	struct oidset seen;        /* trees and blobs visited */
-	const struct oidset *want; /* NULL: every object reached */
-	struct oidset inserted;    /* with want: what went in so far */
 	struct lcache *cache;      /* names known before this run */
 	struct lcache *out;        /* names to keep for the next run */
 	size_t named, read;        /* blobs named; of them, read to name them */
@@ -772,19 +769,8 @@ static char *lineage_name(struct packctx *cx, const git_oid *id, const char *pat
 	return name;
 }
 
-/* Whether id goes into this pack (once). 1 yes, 0 no, negative on error. */
-static int take(struct packctx *cx, const git_oid *id)
-{
-	if (!cx->want)
-		return 1;
-	if (!oidset_has(cx->want, id))
-		return 0;
-	return oidset_add(&cx->inserted, id);
-}
-
 /* Adds a tree and everything below it to the pack, once, each blob under
- * its lineage_name. With want, every tree is still walked (a tree outside
- * the merge may hold blobs inside it) but only wanted objects go in. */
+ * its lineage_name. */
 static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix)
 {
 	if (oidset_has(&cx->seen, id))
@@ -792,10 +778,7 @@ static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix
 	if (oidset_add(&cx->seen, id) < 0)
 		return ERR_GENERIC;
 	git_tree *tree = NULL;
-	int t = take(cx, id);
-	if (t < 0)
-		return t;
-	if (git_tree_lookup(&tree, cx->repo, id) < 0 || (t && git_packbuilder_insert(cx->pb, id, prefix) < 0)) {
+	if (git_tree_lookup(&tree, cx->repo, id) < 0 || git_packbuilder_insert(cx->pb, id, prefix) < 0) {
 		git_tree_free(tree);
 		return store_git_error("reclaim: collecting objects");
 	}
@@ -810,9 +793,9 @@ static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix
 			rc = insert_tree(cx, eid, sub);
 			free(sub);
 		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && !oidset_has(&cx->seen, eid)) {
-			if (oidset_add(&cx->seen, eid) < 0 || (t = take(cx, eid)) < 0) {
+			if (oidset_add(&cx->seen, eid) < 0) {
 				rc = ERR_GENERIC;
-			} else if (t) {
+			} else {
 				char *name = lineage_name(cx, eid, path);
 				if (git_packbuilder_insert(cx->pb, eid, name) < 0)
 					rc = store_git_error("reclaim: collecting objects");
@@ -829,15 +812,12 @@ static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix
 static int insert_history(struct packctx *cx, git_revwalk *walk)
 {
 	git_oid id;
-	int rc = 0, e, t;
+	int rc = 0, e;
 	while (rc == 0 && (e = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 		if ((rc = sig_check()) < 0)
 			break;
-		if ((t = take(cx, &id)) < 0)
-			rc = t;
-		else if (git_commit_lookup(&c, cx->repo, &id) < 0 ||
-			 (t && git_packbuilder_insert(cx->pb, &id, NULL) < 0))
+		if (git_commit_lookup(&c, cx->repo, &id) < 0 || git_packbuilder_insert(cx->pb, &id, NULL) < 0)
 			rc = store_git_error("reclaim: collecting objects");
 		else
 			rc = insert_tree(cx, git_commit_tree_id(c), "");
@@ -887,7 +867,6 @@ static void pack_end(struct packctx *cx)
 {
 	git_packbuilder_free(cx->pb);
 	oidset_free(&cx->seen);
-	oidset_free(&cx->inserted);
 	memset(cx, 0, sizeof(*cx));
 }
 
@@ -1117,16 +1096,22 @@ static uint64_t dir_bytes(const char *dir, int packs)
 	return total;
 }
 
-/* The least loose data worth a pack. The test build may lower it
- * (DBGIT_TEST_LOOSE_MIN, bytes) so a test need not write 32 MiB a night. */
-static uint64_t loose_min(void)
+/* The least loose data worth a pack: 32 MiB, or 1/32 of what is packed
+ * if that is less (the nightly pack copies the pack: keep that copy
+ * within 32 times the new data), but never under 1 MiB. The test build
+ * may set it (DBGIT_TEST_LOOSE_MIN, bytes) so a test need not write
+ * 32 MiB a night. */
+static uint64_t loose_min(uint64_t packed)
 {
 #ifdef DBGIT_TEST_HOOKS
 	const char *v = getenv("DBGIT_TEST_LOOSE_MIN");
 	if (v && *v)
 		return strtoull(v, NULL, 10);
 #endif
-	return 32ull * 1024 * 1024;
+	uint64_t least = 32ull * 1024 * 1024;
+	if (packed / 32 < least)
+		least = packed / 32;
+	return least < 1024 * 1024 ? 1024 * 1024 : least;
 }
 
 int store_wants_pack(struct store *st)
@@ -1138,13 +1123,11 @@ int store_wants_pack(struct store *st)
 		loose += dir_bytes(dir, 0);
 		free(dir);
 	}
-	/* Packing the loose objects no longer rewrites the packs (store_maintain
-	 * merges geometrically), so there is no "half of what is packed" rule. */
-	if (loose < loose_min())
-		return 0;
 	char *packdir = xasprintf("%s/objects/pack", gitdir);
 	uint64_t packed = dir_bytes(packdir, 1);
 	free(packdir);
+	if (loose < loose_min(packed))
+		return 0;
 	if (packed > 0)
 		return 1;
 	/* A single snapshot gains little from a pack (there is nothing to
