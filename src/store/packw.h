@@ -29,8 +29,10 @@ struct packw_result {
  * pack's base name (caller frees). Deletes nothing: the caller removes the
  * base pack and what add came from once the new pack is in place.
  * Returns 0, PACKW_FALLBACK, or a negative error. */
+struct lcache;
+/* seed: first-line hashes known already (the chunks this process wrote), or NULL */
 int packw_write(git_repository *repo, const char *packdir, const char *base, const git_oid *add, size_t n_add,
-		char **new_base, struct packw_result *res);
+		const struct lcache *seed, char **new_base, struct packw_result *res);
 
 /* A pack written through a callback, for a push: the objects given
  * whole or as deltas against objects the receiver has (a thin pack: git's
