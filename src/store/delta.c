@@ -15,7 +15,8 @@
  *
  * Bounds the applier relies on, and git too: a copy's offset fits 32 bits
  * and its size 24 bits (0x10000 is written as size 0, as git does); an
- * insert carries 1..127 bytes. The encoder gives up (returns 1) as soon as
+ * insert carries 1..127 bytes; a delta has at least 4 bytes and makes at
+ * least one (git cannot read an empty blob stored as a delta). The encoder gives up (returns 1) as soon as
  * the delta passes max_len, so its memory stays O(src_len / 16 + max_len)
  * and an unrelated target costs little.
  *
@@ -41,6 +42,9 @@
 /* dbgit's objects are far below this; git's format allows more, but a
  * delta that declares more is not one dbgit wrote. */
 #define MAX_OBJECT ((uint64_t)UINT32_MAX)
+
+/* git refuses a delta shorter than this ("failed to apply delta"). */
+#define DELTA_MIN 4
 
 /* Stands in for a NULL pointer of length 0, on which even p + 0 is undefined. */
 static const unsigned char empty[1];
@@ -305,6 +309,12 @@ int delta_create(const unsigned char *src, size_t src_len, const unsigned char *
 	if ((uint64_t)src_len > MAX_OBJECT || (uint64_t)dst_len > MAX_OBJECT)
 		return err_set(ERR_GENERIC, "delta: a source of %zu or target of %zu bytes is beyond 4 GiB",
 			       src_len, dst_len);
+	/* git resolves a delta to an empty blob in index-pack, but then cannot
+	 * read it (cat-file -s, verify-pack: "could not get object info": a
+	 * size of 0 from a delta header means an error there); from a source
+	 * under 16 KiB it would also be under git's 4 bytes. Stored whole. */
+	if (!dst_len)
+		return 1;
 	struct emit e = {out, max_len};
 	int rc = emit_varint(&e, src_len);
 	if (!rc)
@@ -358,11 +368,15 @@ static int delta_run(const unsigned char *src, size_t src_len, const unsigned ch
 {
 	const unsigned char *p = delta, *end = delta + delta_len;
 	uint64_t src_size, dst_size, made = 0;
+	if (delta_len < DELTA_MIN)
+		return err_set(ERR_VERIFY, "delta: %zu bytes, below git's minimum of %d", delta_len, DELTA_MIN);
 	if (read_size(&p, end, &src_size) < 0 || read_size(&p, end, &dst_size) < 0)
 		return err_set(ERR_VERIFY, "delta: its header (the two sizes) is truncated or beyond 4 GiB");
 	if (src_size != src_len)
 		return err_set(ERR_VERIFY, "delta: made for a source of %llu bytes, applied to one of %zu",
 			       (unsigned long long)src_size, src_len);
+	if (!dst_size)
+		return err_set(ERR_VERIFY, "delta: declares an empty target, which git cannot read back");
 	*declared = dst_size;
 	while (p < end) {
 		size_t at = (size_t)(p - delta);
