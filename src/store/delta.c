@@ -2,7 +2,8 @@
  * delta: git's pack delta format, written and applied (delta.h).
  *
  * The encoder indexes the source in aligned blocks of BLOCK bytes (a
- * chained hash table of block numbers: 8 bytes of memory per block) and
+ * chained hash table of block numbers and hashes: 12 to 24 bytes of memory
+ * per block) and
  * slides a window of BLOCK bytes over the target with a rolling hash, so a
  * match is found at any target offset: a line inserted or deleted shifts
  * everything after it, and the rest must still be copied. A window whose
@@ -54,11 +55,18 @@ static inline uint32_t rotl32(uint32_t x, unsigned r)
 	return r % 32 ? (x << (r % 32)) | (x >> (32 - r % 32)) : x;
 }
 
-/* The source's index: block numbers chained by the hash of their bytes. */
+/* The source's index: block numbers chained by the hash of their bytes.
+ * A slot names a block and carries its full hash, so a window whose
+ * bucket holds only other hashes (most, in a target unlike the source) is
+ * turned away by the one slot read, without touching the source. */
+struct slot {
+	uint32_t block; /* or NONE */
+	uint32_t hash;
+};
 struct index {
-	uint32_t *head; /* bucket -> the first block in it, or NONE */
-	uint32_t *next; /* block -> the next block in its bucket, or NONE */
-	uint32_t mask;  /* buckets - 1 */
+	struct slot *head; /* bucket -> its first block */
+	struct slot *next; /* block -> the next block in its bucket */
+	uint32_t mask;     /* buckets - 1 */
 	uint32_t byte_hash[256];
 };
 
@@ -94,15 +102,18 @@ static inline uint32_t window_roll(const struct index *ix, uint32_t h, unsigned 
 
 static int index_build(struct index *ix, const unsigned char *src, size_t src_len)
 {
+	/* Two blocks a bucket on average: 12 to 24 bytes of index for each
+	 * block of 16 source bytes. */
 	size_t blocks = src_len / BLOCK, buckets = 1;
-	while (buckets < blocks)
+	while (buckets * 2 < blocks)
 		buckets *= 2;
 	ix->mask = (uint32_t)(buckets - 1);
 	ix->head = malloc(buckets * sizeof(*ix->head));
 	ix->next = malloc((blocks ? blocks : 1) * sizeof(*ix->next));
 	if (!ix->head || !ix->next)
 		return err_set(ERR_GENERIC, "delta: out of memory indexing a source of %zu bytes", src_len);
-	memset(ix->head, 0xff, buckets * sizeof(*ix->head));
+	for (size_t k = 0; k < buckets; k++)
+		ix->head[k] = (struct slot){NONE, 0};
 	uint32_t prev = 0;
 	for (size_t b = 0; b < blocks; b++) {
 		uint32_t h = window_hash(ix, src + b * BLOCK);
@@ -110,12 +121,12 @@ static int index_build(struct index *ix, const unsigned char *src, size_t src_le
 		 * a match there extends over the rest of the run anyway, and one
 		 * long chain would crowd out every other candidate. */
 		if (b && h == prev && !memcmp(src + b * BLOCK, src + (b - 1) * BLOCK, BLOCK)) {
-			ix->next[b] = NONE;
+			ix->next[b] = (struct slot){NONE, 0};
 			continue;
 		}
 		prev = h;
 		ix->next[b] = ix->head[h & ix->mask];
-		ix->head[h & ix->mask] = (uint32_t)b;
+		ix->head[h & ix->mask] = (struct slot){(uint32_t)b, h};
 	}
 	return 0;
 }
@@ -234,6 +245,13 @@ static int emit_copy(struct emit *e, size_t off, size_t n)
 	return 0;
 }
 
+static inline uint64_t load64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
 /* The best match found for the window at a target offset. */
 struct match {
 	size_t len, s, t; /* len bytes at src + s equal those at dst + t */
@@ -245,6 +263,10 @@ struct match {
 static inline void try_match(const unsigned char *src, size_t src_len, const unsigned char *dst, size_t dst_len,
 			     size_t lit, size_t i, size_t s, struct match *best)
 {
+	/* Most tries fail in their first bytes: that test costs no call.
+	 * (The scan keeps BLOCK bytes of dst after i.) */
+	if (src_len - s < BLOCK || load64(src + s) != load64(dst + i))
+		return;
 	size_t fwd = common_forward(src + s, dst + i, src_len - s < dst_len - i ? src_len - s : dst_len - i);
 	if (fwd < BLOCK)
 		return;
@@ -265,20 +287,51 @@ static inline void try_match(const unsigned char *src, size_t src_len, const uns
  * it was, and when many source blocks share the window's bytes (every
  * line starts `INSERT INTO "t" VALUES(`), the hash chain's first
  * MAX_CANDIDATES may not hold the right one, while this guess does. */
+/* Whether the window at i deserves the full look: the guess agrees in its
+ * first 8 bytes, or a block in the window's bucket has the window's hash.
+ * Most windows of a changed or unrelated stretch fail both, and this is
+ * all they cost besides the roll. */
+static inline int worth_a_look(const struct index *ix, const unsigned char *src, size_t src_len,
+			       const unsigned char *dst, size_t i, ptrdiff_t disp, uint32_t h)
+{
+	size_t s = (size_t)((ptrdiff_t)i + disp); /* huge when negative */
+	if (s <= src_len - BLOCK && load64(src + s) == load64(dst + i))
+		return 1;
+	int tried = 0;
+	for (struct slot sl = ix->head[h & ix->mask]; sl.block != NONE && tried < MAX_CANDIDATES;
+	     sl = ix->next[sl.block], tried++) {
+		if (sl.hash == h)
+			return 1;
+	}
+	return 0;
+}
+
 static int delta_scan(const struct index *ix, const unsigned char *src, size_t src_len,
 		      const unsigned char *dst, size_t dst_len, struct emit *e)
 {
 	size_t lit = 0, i = 0;
 	ptrdiff_t disp = 0; /* source offset - target offset of the last copy */
-	uint32_t h = dst_len >= BLOCK ? window_hash(ix, dst) : 0;
-	while (ix->head && i + BLOCK <= dst_len) {
+	if (!ix->head || dst_len < BLOCK)
+		return emit_insert(e, dst, dst_len);
+	uint32_t h = window_hash(ix, dst);
+	for (;;) {
+		while (!worth_a_look(ix, src, src_len, dst, i, disp, h)) {
+			if (i + BLOCK == dst_len)
+				goto done;
+			h = window_roll(ix, h, dst[i], dst[i + BLOCK]);
+			i++;
+		}
 		struct match best = {0, 0, 0};
-		if ((ptrdiff_t)i + disp >= 0 && (size_t)((ptrdiff_t)i + disp) < src_len)
-			try_match(src, src_len, dst, dst_len, lit, i, (size_t)((ptrdiff_t)i + disp), &best);
+		size_t s = (size_t)((ptrdiff_t)i + disp);
+		if (s < src_len)
+			try_match(src, src_len, dst, dst_len, lit, i, s, &best);
 		int tried = 0;
-		for (uint32_t b = ix->head[h & ix->mask];
-		     b != NONE && tried < MAX_CANDIDATES && best.t + best.len < dst_len; b = ix->next[b], tried++)
-			try_match(src, src_len, dst, dst_len, lit, i, (size_t)b * BLOCK, &best);
+		for (struct slot sl = ix->head[h & ix->mask];
+		     sl.block != NONE && tried < MAX_CANDIDATES && best.t + best.len < dst_len;
+		     sl = ix->next[sl.block], tried++) {
+			if (sl.hash == h)
+				try_match(src, src_len, dst, dst_len, lit, i, (size_t)sl.block * BLOCK, &best);
+		}
 		if (best.len) {
 			int rc = emit_insert(e, dst + lit, best.t - lit);
 			if (!rc)
@@ -287,14 +340,17 @@ static int delta_scan(const struct index *ix, const unsigned char *src, size_t s
 				return rc;
 			i = lit = best.t + best.len;
 			disp = (ptrdiff_t)best.s - (ptrdiff_t)best.t;
-			if (i + BLOCK <= dst_len)
-				h = window_hash(ix, dst + i);
+			if (i + BLOCK > dst_len)
+				break;
+			h = window_hash(ix, dst + i);
 			continue;
 		}
-		if (i + BLOCK < dst_len)
-			h = window_roll(ix, h, dst[i], dst[i + BLOCK]);
+		if (i + BLOCK == dst_len)
+			break;
+		h = window_roll(ix, h, dst[i], dst[i + BLOCK]);
 		i++;
 	}
+done:
 	return emit_insert(e, dst + lit, dst_len - lit);
 }
 
