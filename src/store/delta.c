@@ -35,11 +35,11 @@
 #include "dbgit/util.h"
 #include "delta.h"
 
-#define BLOCK          16
+#define BLOCK	       16
 #define MAX_INSERT     127
 #define MAX_COPY       0xffffffu /* 24 bits of size */
-#define MAX_CANDIDATES 64        /* source blocks tried per target window */
-#define NONE           UINT32_MAX
+#define MAX_CANDIDATES 64	 /* source blocks tried per target window */
+#define NONE	       UINT32_MAX
 /* dbgit's objects are far below this; git's format allows more, but a
  * delta that declares more is not one dbgit wrote. */
 #define MAX_OBJECT ((uint64_t)UINT32_MAX)
@@ -66,7 +66,7 @@ struct slot {
 struct index {
 	struct slot *head; /* bucket -> its first block */
 	struct slot *next; /* block -> the next block in its bucket */
-	uint32_t mask;     /* buckets - 1 */
+	uint32_t mask;	   /* buckets - 1 */
 	uint32_t byte_hash[256];
 };
 
@@ -260,8 +260,8 @@ struct match {
 /* Measures the source offset s against the target at i: forward as far
  * as the bytes agree, backward over the literal bytes dst[lit, i). A match
  * shorter than a block forward is a hash collision (or a wrong guess). */
-static inline void try_match(const unsigned char *src, size_t src_len, const unsigned char *dst, size_t dst_len,
-			     size_t lit, size_t i, size_t s, struct match *best)
+static inline void try_match(const unsigned char *src, size_t src_len, const unsigned char *dst,
+			     size_t dst_len, size_t lit, size_t i, size_t s, struct match *best)
 {
 	/* Most tries fail in their first bytes: that test costs no call.
 	 * (The scan keeps BLOCK bytes of dst after i.) */
@@ -330,7 +330,8 @@ static int delta_scan(const struct index *ix, const unsigned char *src, size_t s
 		     sl.block != NONE && tried < MAX_CANDIDATES && best.t + best.len < dst_len;
 		     sl = ix->next[sl.block], tried++) {
 			if (sl.hash == h)
-				try_match(src, src_len, dst, dst_len, lit, i, (size_t)sl.block * BLOCK, &best);
+				try_match(src, src_len, dst, dst_len, lit, i, (size_t)sl.block * BLOCK,
+					  &best);
 		}
 		if (best.len) {
 			int rc = emit_insert(e, dst + lit, best.t - lit);
@@ -417,6 +418,12 @@ int64_t delta_target_size(const unsigned char *delta, size_t delta_len)
 	return (int64_t)dst_size;
 }
 
+static int past_declared(size_t at, uint64_t dst_size)
+{
+	return err_set(ERR_VERIFY, "delta: the instruction at byte %zu writes past the declared %llu bytes",
+		       at, (unsigned long long)dst_size);
+}
+
 /* Runs delta's instructions, checking each; writes the output to dst when
  * dst is not NULL (it then holds the declared size, already proved). */
 static int delta_run(const unsigned char *src, size_t src_len, const unsigned char *delta, size_t delta_len,
@@ -425,7 +432,8 @@ static int delta_run(const unsigned char *src, size_t src_len, const unsigned ch
 	const unsigned char *p = delta, *end = delta + delta_len;
 	uint64_t src_size, dst_size, made = 0;
 	if (delta_len < DELTA_MIN)
-		return err_set(ERR_VERIFY, "delta: %zu bytes, below git's minimum of %d", delta_len, DELTA_MIN);
+		return err_set(ERR_VERIFY, "delta: %zu bytes, below git's minimum of %d", delta_len,
+			       DELTA_MIN);
 	if (read_size(&p, end, &src_size) < 0 || read_size(&p, end, &dst_size) < 0)
 		return err_set(ERR_VERIFY, "delta: its header (the two sizes) is truncated or beyond 4 GiB");
 	if (src_size != src_len)
@@ -443,7 +451,8 @@ static int delta_run(const unsigned char *src, size_t src_len, const unsigned ch
 				if (!(cmd & (1u << i)))
 					continue;
 				if (p == end)
-					return err_set(ERR_VERIFY, "delta: copy at byte %zu is truncated", at);
+					return err_set(ERR_VERIFY, "delta: copy at byte %zu is truncated",
+						       at);
 				if (i < 4)
 					off |= (uint64_t)*p++ << (8 * i);
 				else
@@ -455,21 +464,20 @@ static int delta_run(const unsigned char *src, size_t src_len, const unsigned ch
 				return err_set(ERR_VERIFY,
 					       "delta: copy at byte %zu reads %llu bytes at %llu, past the "
 					       "source's %zu",
-					       at, (unsigned long long)size, (unsigned long long)off, src_len);
+					       at, (unsigned long long)size, (unsigned long long)off,
+					       src_len);
 			if (size > dst_size - made)
-				return err_set(ERR_VERIFY, "delta: copy at byte %zu writes past the declared %llu bytes",
-					       at, (unsigned long long)dst_size);
+				return past_declared(at, dst_size);
 			if (dst)
 				memcpy(dst + made, src + off, (size_t)size);
 			made += size;
 		} else if (cmd) {
 			if (cmd > end - p)
-				return err_set(ERR_VERIFY, "delta: insert of %u bytes at byte %zu runs past its end",
-					       cmd, at);
-			if (cmd > dst_size - made)
 				return err_set(ERR_VERIFY,
-					       "delta: insert at byte %zu writes past the declared %llu bytes", at,
-					       (unsigned long long)dst_size);
+					       "delta: insert of %u bytes at byte %zu runs past its end", cmd,
+					       at);
+			if (cmd > dst_size - made)
+				return past_declared(at, dst_size);
 			if (dst)
 				memcpy(dst + made, p, cmd);
 			p += cmd;

@@ -78,7 +78,8 @@ static size_t make_lines(struct buf *b, uint64_t seed, size_t bytes, size_t **li
 }
 
 /* dst = src[0, a) + ins + src[b, end). */
-static void splice(struct buf *dst, const struct buf *src, size_t a, size_t b, const char *ins, size_t ins_len)
+static void splice(struct buf *dst, const struct buf *src, size_t a, size_t b, const char *ins,
+		   size_t ins_len)
 {
 	buf_clear(dst);
 	buf_add(dst, src->data, a);
@@ -102,11 +103,13 @@ static size_t round_trip(const char *what, const struct buf *src, const struct b
 	}
 	CHECK(rc == 0, "%s: delta_create: %d %s", what, rc, err_last());
 	if (rc == 0) {
-		CHECK(delta_target_size(U(delta.data), delta.len) == (int64_t)dst->len, "%s: target size", what);
+		CHECK(delta_target_size(U(delta.data), delta.len) == (int64_t)dst->len, "%s: target size",
+		      what);
 		rc = delta_apply(U(src->data), src->len, U(delta.data), delta.len, &back);
 		CHECK(rc == 0, "%s: delta_apply: %s", what, err_last());
 		CHECK(back.len == dst->len && (!dst->len || !memcmp(back.data, dst->data, dst->len)),
-		      "%s: the applied delta (%zu bytes) differs from the target (%zu)", what, back.len, dst->len);
+		      "%s: the applied delta (%zu bytes) differs from the target (%zu)", what, back.len,
+		      dst->len);
 		size = delta.len;
 	}
 	buf_free(&delta);
@@ -128,7 +131,8 @@ static void test_empty(void)
 	CHECK(delta_create(NULL, 0, NULL, 0, SIZE_MAX, &delta) == 1, "NULL, 0: whole");
 	/* NULL with length 0 is an empty buffer too. */
 	CHECK(delta_create(NULL, 0, U(some.data), some.len, SIZE_MAX, &delta) == 0, "NULL to some");
-	CHECK(delta_apply(NULL, 0, U(delta.data), delta.len, &back) == 0 && back.len == some.len, "apply to NULL");
+	CHECK(delta_apply(NULL, 0, U(delta.data), delta.len, &back) == 0 && back.len == some.len,
+	      "apply to NULL");
 	/* The smallest deltas: one byte inserted, one copied. */
 	CHECK(delta_create(NULL, 0, U("x"), 1, SIZE_MAX, &delta) == 0 && delta.len == 4, "one byte inserted");
 	CHECK(delta_create(U("x"), 1, U("x"), 1, SIZE_MAX, &delta) == 0 && delta.len == 4, "one byte: %zu",
@@ -144,7 +148,8 @@ static void test_text_edits(void)
 	struct buf src = BUF_INIT, dst = BUF_INIT;
 	size_t *line;
 	size_t n = make_lines(&src, 42, 1 << 20, &line);
-	const char *extra = "INSERT INTO \"events\" VALUES(123456789,'a row that was not there before',1.5,X'00');\n";
+	const char *extra =
+	    "INSERT INTO \"events\" VALUES(123456789,'a row that was not there before',1.5,X'00');\n";
 	size_t extra_len = strlen(extra);
 	char what[128];
 
@@ -215,7 +220,8 @@ static void test_ten_lines(void)
 	printf("# 10 lines changed in 2,500 (%zu bytes, %zu of them new): delta %zu bytes, %.2f%% of the "
 	       "target\n",
 	       dst.len, changed, d, 100.0 * (double)d / (double)dst.len);
-	CHECK(d > 0 && d * 20 < dst.len, "10 of 2,500 lines: delta %zu of %zu bytes, not below 5%%", d, dst.len);
+	CHECK(d > 0 && d * 20 < dst.len, "10 of 2,500 lines: delta %zu of %zu bytes, not below 5%%", d,
+	      dst.len);
 	CHECK(d < changed + 10 * 32, "10 of 2,500 lines: delta %zu bytes for %zu changed", d, changed);
 	free(off);
 	buf_free(&src);
@@ -262,7 +268,9 @@ static void test_binary(void)
 		size_t len = rnd() % (round < 100 ? 300 : 100000);
 		int kind = (int)(rnd() % 3);
 		for (size_t i = 0; i < len; i++) {
-			char c = kind == 0 ? (char)(rnd() >> 56) : kind == 1 ? (char)(i % 7) : (char)(rnd() % 2);
+			char c = kind == 0   ? (char)(rnd() >> 56)
+				 : kind == 1 ? (char)(i % 7)
+					     : (char)(rnd() % 2);
 			buf_add(&src, &c, 1);
 		}
 		/* dst: pieces of src (any offset, any order) and new bytes. */
@@ -323,8 +331,8 @@ static void test_limits(void)
 	buf_clear(&src);
 	add_random(&src, 0x10000);
 	CHECK(delta_create(U(src.data), src.len, U(src.data), src.len, SIZE_MAX, &delta) == 0, "0x10000");
-	CHECK(delta.len == 7 && (unsigned char)delta.data[6] == 0x80, "0x10000 is copied by 0x80 alone (%zu bytes)",
-	      delta.len);
+	CHECK(delta.len == 7 && (unsigned char)delta.data[6] == 0x80,
+	      "0x10000 is copied by 0x80 alone (%zu bytes)", delta.len);
 	buf_free(&src);
 	buf_free(&dst);
 	buf_free(&delta);
@@ -340,12 +348,14 @@ static void test_big_source(void)
 	buf_add(&dst, src.data + (16 << 20) + 1000, 300000);
 	buf_add(&dst, src.data + 77, 5000);
 	buf_add(&dst, src.data + src.len - 100, 100);
-	CHECK(delta_create(U(src.data), src.len, U(dst.data), dst.len, SIZE_MAX, &delta) == 0, "17 MiB source");
+	CHECK(delta_create(U(src.data), src.len, U(dst.data), dst.len, SIZE_MAX, &delta) == 0,
+	      "17 MiB source");
 	CHECK(delta.len < 64, "17 MiB source: delta %zu bytes", delta.len);
 	/* The first copy's opcode: after the 4+3 header bytes and the 5 of "head". */
 	CHECK(delta.len > 12 && ((unsigned char)delta.data[4 + 3 + 5] & 0x88) == 0x88,
 	      "the copy from past 16 MiB has its fourth offset byte");
-	CHECK(delta_apply(U(src.data), src.len, U(delta.data), delta.len, &back) == 0, "apply: %s", err_last());
+	CHECK(delta_apply(U(src.data), src.len, U(delta.data), delta.len, &back) == 0, "apply: %s",
+	      err_last());
 	CHECK(back.len == dst.len && !memcmp(back.data, dst.data, dst.len), "17 MiB source round trip");
 	buf_free(&src);
 	buf_free(&dst);
@@ -358,37 +368,43 @@ struct bad {
 	const char *bytes;
 	size_t len;
 };
-#define BAD(what, lit) {what, lit, sizeof(lit) - 1}
+#define BAD(what, lit)                                                                                       \
+	{                                                                                                    \
+		what, lit, sizeof(lit) - 1                                                                   \
+	}
 
 static void test_malformed(void)
 {
 	/* Applied to the 16-byte source below. */
 	static const struct bad bad[] = {
-		BAD("an empty delta", ""),
-		BAD("no target size", "\x10"),
-		BAD("a truncated source size", "\x90\x90\x90\x90"),
-		BAD("a truncated target size", "\x10\x85\x85\x85"),
-		BAD("a size varint of six bytes", "\x10\x80\x80\x80\x80\x80\x00"),
-		BAD("a target size beyond 4 GiB", "\x10\x80\x80\x80\x80\x10"),
-		BAD("the wrong source size", "\x05\x00\x00\x00"),
-		BAD("two bytes, under git's minimum of 4", "\x10\x00"),
-		BAD("three bytes, under git's minimum of 4", "\x10\x01\x01"),
-		BAD("an empty target, which git cannot read", "\x90\x00\x00\x00"),
-		BAD("reserved opcode 0", "\x10\x01\x00"),
-		BAD("opcode 0 after a good insert", "\x10\x02\x01x\x00"),
-		BAD("a copy past the source's end", "\x10\x04\x91\x0e\x04"),
-		BAD("a copy at an offset past the source", "\x10\x01\x91\x20\x01"),
-		BAD("a copy of 0x10000 (size 0) from 16 bytes", "\x10\x00\x80"),
-		BAD("a copy of the largest offset and size", "\x10\x01\xff\xff\xff\xff\xff\xff\xff\xff"),
-		BAD("a copy missing its offset byte", "\x10\x04\x91"),
-		BAD("a copy missing its size byte", "\x10\x04\x91\x00"),
-		BAD("an insert past the delta's end", "\x10\x05\x05" "ab"),
-		BAD("an insert of 127 with nothing", "\x10\x7f\x7f"),
-		BAD("fewer bytes than declared", "\x10\x05\x02" "ab"),
-		BAD("an insert past the declared size", "\x10\x01\x02" "ab"),
-		BAD("a copy past the declared size", "\x10\x04\x90\x08"),
-		BAD("4 GiB declared, nothing made", "\x10\xff\xff\xff\xff\x0f"),
-		BAD("4 GiB declared, one copy made", "\x10\xff\xff\xff\xff\x0f\x90\x10"),
+	    BAD("an empty delta", ""),
+	    BAD("no target size", "\x10"),
+	    BAD("a truncated source size", "\x90\x90\x90\x90"),
+	    BAD("a truncated target size", "\x10\x85\x85\x85"),
+	    BAD("a size varint of six bytes", "\x10\x80\x80\x80\x80\x80\x00"),
+	    BAD("a target size beyond 4 GiB", "\x10\x80\x80\x80\x80\x10"),
+	    BAD("the wrong source size", "\x05\x00\x00\x00"),
+	    BAD("two bytes, under git's minimum of 4", "\x10\x00"),
+	    BAD("three bytes, under git's minimum of 4", "\x10\x01\x01"),
+	    BAD("an empty target, which git cannot read", "\x90\x00\x00\x00"),
+	    BAD("reserved opcode 0", "\x10\x01\x00"),
+	    BAD("opcode 0 after a good insert", "\x10\x02\x01x\x00"),
+	    BAD("a copy past the source's end", "\x10\x04\x91\x0e\x04"),
+	    BAD("a copy at an offset past the source", "\x10\x01\x91\x20\x01"),
+	    BAD("a copy of 0x10000 (size 0) from 16 bytes", "\x10\x00\x80"),
+	    BAD("a copy of the largest offset and size", "\x10\x01\xff\xff\xff\xff\xff\xff\xff\xff"),
+	    BAD("a copy missing its offset byte", "\x10\x04\x91"),
+	    BAD("a copy missing its size byte", "\x10\x04\x91\x00"),
+	    BAD("an insert past the delta's end", "\x10\x05\x05"
+						  "ab"),
+	    BAD("an insert of 127 with nothing", "\x10\x7f\x7f"),
+	    BAD("fewer bytes than declared", "\x10\x05\x02"
+					     "ab"),
+	    BAD("an insert past the declared size", "\x10\x01\x02"
+						    "ab"),
+	    BAD("a copy past the declared size", "\x10\x04\x90\x08"),
+	    BAD("4 GiB declared, nothing made", "\x10\xff\xff\xff\xff\x0f"),
+	    BAD("4 GiB declared, one copy made", "\x10\xff\xff\xff\xff\x0f\x90\x10"),
 	};
 	const unsigned char *src = U("0123456789abcdef");
 	struct buf out = BUF_INIT;
@@ -403,7 +419,8 @@ static void test_malformed(void)
 	}
 	CHECK(delta_apply(src, 16, NULL, 0, &out) == ERR_VERIFY, "a NULL delta");
 	/* The good deltas next to them pass. */
-	CHECK(delta_apply(src, 16, U("\x10\x03\x90\x03"), 4, &out) == 0 && out.len == 3 && !memcmp(out.data, "012", 3),
+	CHECK(delta_apply(src, 16, U("\x10\x03\x90\x03"), 4, &out) == 0 && out.len == 3 &&
+		  !memcmp(out.data, "012", 3),
 	      "a copy of 3 at 0");
 	CHECK(delta_apply(src, 16, U("\x10\x04\x91\x0c\x04"), 5, &out) == 0 && !memcmp(out.data, "cdef", 4),
 	      "a copy up to the source's last byte");
@@ -458,7 +475,8 @@ static void measure(const char *what, const struct buf *src, const struct buf *d
 	} while ((t = now() - t0) < 0.1);
 	double apply = (double)dst->len * runs / t / 1e6;
 	CHECK(back.len == dst->len && !memcmp(back.data, dst->data, dst->len), "%s: round trip", what);
-	printf("#   %-44s delta %7zu bytes  create %6.0f MB/s  apply %6.0f MB/s\n", what, delta.len, create, apply);
+	printf("#   %-44s delta %7zu bytes  create %6.0f MB/s  apply %6.0f MB/s\n", what, delta.len, create,
+	       apply);
 	buf_free(&delta);
 	buf_free(&back);
 }
@@ -466,8 +484,8 @@ static void measure(const char *what, const struct buf *src, const struct buf *d
 /* dst: src's lines with `edits` of them rewritten in place (every third
  * one deleted instead when mixed, every third one kept with a new line
  * before it). */
-static void edit_lines(struct buf *dst, const struct buf *src, const size_t *off, size_t n, int edits, int mixed,
-		       void (*line)(struct buf *, uint64_t))
+static void edit_lines(struct buf *dst, const struct buf *src, const size_t *off, size_t n, int edits,
+		       int mixed, void (*line)(struct buf *, uint64_t))
 {
 	size_t from = 0;
 	buf_clear(dst);
@@ -541,7 +559,8 @@ static void test_speed(void)
 	buf_clear(&src);
 	buf_clear(&dst);
 	for (size_t i = 0; i < 256 << 10; i++) {
-		char c = (char)"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_=+()[]{};:,.<>/?!@#$%^&*~"[i % 100 % 90];
+		char c = (char)"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_=+()[]{};:,.<"
+			       ">/?!@#$%^&*~"[i % 100 % 90];
 		buf_add(&src, &c, 1);
 	}
 	splice(&dst, &src, 1000, 1000, "x", 1);
