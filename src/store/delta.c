@@ -2,31 +2,32 @@
  * delta: git's pack delta format, written and applied (delta.h).
  *
  * The encoder indexes the source in aligned blocks of BLOCK bytes (a
- * chained hash table of block numbers and hashes: 12 to 24 bytes of memory
- * per block) and
- * slides a window of BLOCK bytes over the target with a rolling hash, so a
- * match is found at any target offset: a line inserted or deleted shifts
- * everything after it, and the rest must still be copied. A window whose
- * hash names source blocks is compared with each (at most MAX_CANDIDATES);
- * the longest is extended forward as far as the bytes agree and backward
- * over the literal bytes not yet emitted, then emitted as copy
- * instructions, and the scan resumes after it. Bytes no match covers become
- * insert instructions. Inside a copy nothing is hashed, so an unchanged
- * chunk costs one memcmp-like pass.
+ * chained hash table of block numbers with their hashes, 12 to 24 bytes
+ * per block) and slides a window of BLOCK bytes over the target with a
+ * rolling hash, so that a match is found at any target offset: a line
+ * inserted or deleted shifts everything after it, and the rest must still
+ * be copied. A window is compared with the source where the last copy
+ * would continue (the guess that finds the rest of a line after a changed
+ * value) and with the blocks of its hash (at most MAX_CANDIDATES); the
+ * longest match, extended forward as far as the bytes agree and backward
+ * over the literal bytes not yet emitted, becomes copy instructions and the
+ * scan resumes after it. Bytes no match covers become inserts. Inside a
+ * copy nothing is hashed, so an unchanged stretch costs one memcmp-like
+ * pass.
  *
  * Bounds the applier relies on, and git too: a copy's offset fits 32 bits
  * and its size 24 bits (0x10000 is written as size 0, as git does); an
- * insert carries 1..127 bytes; a delta has at least 4 bytes and makes at
- * least one (git cannot read an empty blob stored as a delta). The encoder gives up (returns 1) as soon as
- * the delta passes max_len, so its memory stays O(src_len / 16 + max_len)
- * and an unrelated target costs little.
+ * insert carries 1..127 bytes; a delta has at least 4 bytes and declares a
+ * target of at least 1 (git cannot read an empty blob stored as a delta).
+ * The encoder gives up (returns 1) as soon as the delta passes max_len, so
+ * its memory stays O(src_len / 16 + max_len) and an unrelated target costs
+ * little.
  *
  * The applier trusts nothing: it checks the whole delta (sizes, every
  * opcode, every offset and length, the exact output size) before it
  * allocates the declared output, so a hostile delta can neither crash it
- * nor make it allocate more than it would really produce.
+ * nor make it allocate more than it really produces.
  */
-#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -278,15 +279,6 @@ static inline void try_match(const unsigned char *src, size_t src_len, const uns
 	}
 }
 
-/* The scan: literal bytes dst[lit, i) wait to be emitted until a match
- * ends them (then the match may take some of them back) or dst ends.
- *
- * Besides the blocks the hash names, each window first tries the source
- * offset that continues the last copy at the same displacement (at first:
- * the same offset). A changed value in a line leaves the displacement as
- * it was, and when many source blocks share the window's bytes (every
- * line starts `INSERT INTO "t" VALUES(`), the hash chain's first
- * MAX_CANDIDATES may not hold the right one, while this guess does. */
 /* Whether the window at i deserves the full look: the guess agrees in its
  * first 8 bytes, or a block in the window's bucket has the window's hash.
  * Most windows of a changed or unrelated stretch fail both, and this is
@@ -306,6 +298,15 @@ static inline int worth_a_look(const struct index *ix, const unsigned char *src,
 	return 0;
 }
 
+/* The scan: literal bytes dst[lit, i) wait to be emitted until a match
+ * ends them (then the match may take some of them back) or dst ends.
+ *
+ * Besides the blocks the hash names, each window first tries the source
+ * offset that continues the last copy at the same displacement (at first:
+ * the same offset). A changed value in a line leaves the displacement as
+ * it was, and when many source blocks share the window's bytes (every
+ * line starts `INSERT INTO "t" VALUES(`), the hash chain's first
+ * MAX_CANDIDATES may not hold the right one, while this guess does. */
 static int delta_scan(const struct index *ix, const unsigned char *src, size_t src_len,
 		      const unsigned char *dst, size_t dst_len, struct emit *e)
 {
