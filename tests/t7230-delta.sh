@@ -3,9 +3,10 @@
 # reads them. test_delta (the unit test's tool mode) writes the delta of
 # two files; a small python pack writer puts one whole blob and the deltas
 # (REF_DELTA or OFS_DELTA entries, each against the object before it) into
-# a pack; `git index-pack` must resolve them, `git cat-file` must give
-# every target back byte for byte, `git verify-pack` must show them stored
-# as deltas and `git fsck --full` must be clean. The other way round, the
+# a pack; `git index-pack` and libgit2's indexer (what dbgit uses) must
+# resolve them, git and libgit2 must give every target back byte for byte,
+# `git verify-pack` must show them stored as deltas and `git fsck --full`
+# must be clean. The other way round, the
 # deltas git's pack-objects writes are applied by delta_apply. Cases: a
 # dump of INSERT lines edited night after night, binary pieces, copies at
 # the 0x10000 and 24-bit size limits and from past 16 MiB, empty files.
@@ -13,6 +14,7 @@
 
 TOOL=$(dirname "$DBGIT")/test_delta
 REPO=$T/repo.git
+LG2=$T/libgit2.git
 git_() { git -C "$REPO" "$@"; }
 
 # mkpack.py OUT ref|ofs FILE0 [FILE1 ...]: a pack holding FILE0 as a whole
@@ -109,18 +111,30 @@ deltas() {
 }
 
 # git_reads KIND FILE0 FILE1 ...: the pack of FILE0 and the deltas, as git
-# reads it: indexed, every file given back, each stored as a delta, fsck
-# clean (the blobs in a tree of a commit, so that nothing dangles).
+# and libgit2 (which dbgit reads with) read it: indexed by git in $REPO and
+# by libgit2's indexer in $LG2, every file given back by git and by
+# libgit2 from either, each stored as a delta, fsck clean (in $REPO the
+# blobs in a tree of a commit, so that nothing dangles).
 git_reads() {
 	local kind=$1 f id i=0 tree_in=
 	shift
-	rm -rf "$REPO"
+	rm -rf "$REPO" "$LG2"
 	git init -q --bare "$REPO"
+	git init -q --bare "$LG2"
 	python3 "$T/mkpack.py" "$T/test.pack" "$kind" "$@"
 	git_ index-pack --stdin <"$T/test.pack" >"$T/index-pack.out"
+	"$TOOL" git-index "$LG2" "$T/test.pack" >"$T/lg2-index.out"
+	grep -q "^$# objects, $(($# - 1)) deltas resolved$" "$T/lg2-index.out" ||
+		{ cat "$T/lg2-index.out" >&2; return 1; }
 	for f in "$@"; do
 		id=$(git hash-object "$f")
 		git_ cat-file blob "$id" >"$T/got"
+		cmp "$f" "$T/got"
+		git -C "$LG2" cat-file blob "$id" >"$T/got"
+		cmp "$f" "$T/got"
+		"$TOOL" git-read "$REPO" "$id" "$T/got"
+		cmp "$f" "$T/got"
+		"$TOOL" git-read "$LG2" "$id" "$T/got"
 		cmp "$f" "$T/got"
 		if [ "$i" -gt 0 ]; then
 			git_ verify-pack -v "$REPO"/objects/pack/pack-*.idx >"$T/verify.out"
@@ -135,6 +149,7 @@ git_reads() {
 	commit=$(git_ commit-tree -m deltas "$tree")
 	git_ update-ref refs/heads/main "$commit"
 	git_ fsck --full --strict --no-dangling
+	git -C "$LG2" fsck --full --strict --no-dangling
 }
 
 # Four nights of a dump of 5,000 INSERT lines sorted by id: lines changed,
@@ -160,7 +175,7 @@ for night in range(4):
         rows[k] = line(k)
 PY
 
-test_case "git indexes a pack of a dump and three nights of REF_DELTA, and gives each night back" '
+test_case "git and libgit2 index a pack of a dump and three nights of REF_DELTA, and give each night back" '
 	[ -x "$TOOL" ]
 	deltas night0.sql night1.sql night2.sql night3.sql
 	for n in 1 2 3; do
