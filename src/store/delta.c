@@ -2,7 +2,7 @@
  * delta: git's pack delta format, written and applied (delta.h).
  *
  * The encoder indexes the source in aligned blocks of BLOCK bytes (a
- * chained hash table of block numbers with their hashes, 12 to 24 bytes
+ * chained hash table of block numbers with their hashes, 12 to 16 bytes
  * per block) and slides a window of BLOCK bytes over the target with a
  * rolling hash, so that a match is found at any target offset: a line
  * inserted or deleted shifts everything after it, and the rest must still
@@ -103,7 +103,7 @@ static inline uint32_t window_roll(const struct index *ix, uint32_t h, unsigned 
 
 static int index_build(struct index *ix, const unsigned char *src, size_t src_len)
 {
-	/* Two blocks a bucket on average: 12 to 24 bytes of index for each
+	/* One to two blocks a bucket: 12 to 16 bytes of index for each
 	 * block of 16 source bytes. */
 	size_t blocks = src_len / BLOCK, buckets = 1;
 	while (buckets * 2 < blocks)
