@@ -531,8 +531,8 @@ static size_t make_narrow(struct buf *b, size_t bytes, size_t **line_off)
 
 /* The nightly case (a 256 KiB chunk of INSERT lines, a few edited) and
  * the inputs that are hard on the index: narrow rows, unrelated texts,
- * binary, runs and short periods. Speed depends on the build (this one is
- * usually sanitized); t7230 and the README give the release numbers. */
+ * binary, runs and short periods. Speed depends on the build: the ctest
+ * build is sanitized, several times slower than a release build. */
 static void test_speed(void)
 {
 	struct buf src = BUF_INIT, dst = BUF_INIT, other = BUF_INIT;
