@@ -2,29 +2,32 @@
  * delta: git's pack delta format, written and applied (delta.h).
  *
  * The encoder indexes the source in aligned blocks of BLOCK bytes (a
- * chained hash table of block numbers: 8 bytes of memory per block) and
- * slides a window of BLOCK bytes over the target with a rolling hash, so a
- * match is found at any target offset: a line inserted or deleted shifts
- * everything after it, and the rest must still be copied. A window whose
- * hash names source blocks is compared with each (at most MAX_CANDIDATES);
- * the longest is extended forward as far as the bytes agree and backward
- * over the literal bytes not yet emitted, then emitted as copy
- * instructions, and the scan resumes after it. Bytes no match covers become
- * insert instructions. Inside a copy nothing is hashed, so an unchanged
- * chunk costs one memcmp-like pass.
+ * chained hash table of block numbers with their hashes, 12 to 16 bytes
+ * per block) and slides a window of BLOCK bytes over the target with a
+ * rolling hash, so that a match is found at any target offset: a line
+ * inserted or deleted shifts everything after it, and the rest must still
+ * be copied. A window is compared with the source where the last copy
+ * would continue (the guess that finds the rest of a line after a changed
+ * value) and with the blocks of its hash (at most MAX_CANDIDATES); the
+ * longest match, extended forward as far as the bytes agree and backward
+ * over the literal bytes not yet emitted, becomes copy instructions and the
+ * scan resumes after it. Bytes no match covers become inserts. Inside a
+ * copy nothing is hashed, so an unchanged stretch costs one memcmp-like
+ * pass.
  *
  * Bounds the applier relies on, and git too: a copy's offset fits 32 bits
  * and its size 24 bits (0x10000 is written as size 0, as git does); an
- * insert carries 1..127 bytes. The encoder gives up (returns 1) as soon as
- * the delta passes max_len, so its memory stays O(src_len / 16 + max_len)
- * and an unrelated target costs little.
+ * insert carries 1..127 bytes; a delta has at least 4 bytes and declares a
+ * target of at least 1 (git cannot read an empty blob stored as a delta).
+ * The encoder gives up (returns 1) as soon as the delta passes max_len, so
+ * its memory stays O(src_len / 16 + max_len) and an unrelated target costs
+ * little.
  *
  * The applier trusts nothing: it checks the whole delta (sizes, every
  * opcode, every offset and length, the exact output size) before it
  * allocates the declared output, so a hostile delta can neither crash it
- * nor make it allocate more than it would really produce.
+ * nor make it allocate more than it really produces.
  */
-#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,14 +36,17 @@
 #include "dbgit/util.h"
 #include "delta.h"
 
-#define BLOCK          16
+#define BLOCK	       16
 #define MAX_INSERT     127
 #define MAX_COPY       0xffffffu /* 24 bits of size */
-#define MAX_CANDIDATES 64        /* source blocks tried per target window */
-#define NONE           UINT32_MAX
+#define MAX_CANDIDATES 64	 /* source blocks tried per target window */
+#define NONE	       UINT32_MAX
 /* dbgit's objects are far below this; git's format allows more, but a
  * delta that declares more is not one dbgit wrote. */
 #define MAX_OBJECT ((uint64_t)UINT32_MAX)
+
+/* git refuses a delta shorter than this ("failed to apply delta"). */
+#define DELTA_MIN 4
 
 /* Stands in for a NULL pointer of length 0, on which even p + 0 is undefined. */
 static const unsigned char empty[1];
@@ -50,11 +56,18 @@ static inline uint32_t rotl32(uint32_t x, unsigned r)
 	return r % 32 ? (x << (r % 32)) | (x >> (32 - r % 32)) : x;
 }
 
-/* The source's index: block numbers chained by the hash of their bytes. */
+/* The source's index: block numbers chained by the hash of their bytes.
+ * A slot names a block and carries its full hash, so a window whose
+ * bucket holds only other hashes (most, in a target unlike the source) is
+ * turned away by the one slot read, without touching the source. */
+struct slot {
+	uint32_t block; /* or NONE */
+	uint32_t hash;
+};
 struct index {
-	uint32_t *head; /* bucket -> the first block in it, or NONE */
-	uint32_t *next; /* block -> the next block in its bucket, or NONE */
-	uint32_t mask;  /* buckets - 1 */
+	struct slot *head; /* bucket -> its first block */
+	struct slot *next; /* block -> the next block in its bucket */
+	uint32_t mask;	   /* buckets - 1 */
 	uint32_t byte_hash[256];
 };
 
@@ -90,15 +103,18 @@ static inline uint32_t window_roll(const struct index *ix, uint32_t h, unsigned 
 
 static int index_build(struct index *ix, const unsigned char *src, size_t src_len)
 {
+	/* One to two blocks a bucket: 12 to 16 bytes of index for each
+	 * block of 16 source bytes. */
 	size_t blocks = src_len / BLOCK, buckets = 1;
-	while (buckets < blocks)
+	while (buckets * 2 < blocks)
 		buckets *= 2;
 	ix->mask = (uint32_t)(buckets - 1);
 	ix->head = malloc(buckets * sizeof(*ix->head));
 	ix->next = malloc((blocks ? blocks : 1) * sizeof(*ix->next));
 	if (!ix->head || !ix->next)
 		return err_set(ERR_GENERIC, "delta: out of memory indexing a source of %zu bytes", src_len);
-	memset(ix->head, 0xff, buckets * sizeof(*ix->head));
+	for (size_t k = 0; k < buckets; k++)
+		ix->head[k] = (struct slot){NONE, 0};
 	uint32_t prev = 0;
 	for (size_t b = 0; b < blocks; b++) {
 		uint32_t h = window_hash(ix, src + b * BLOCK);
@@ -106,12 +122,12 @@ static int index_build(struct index *ix, const unsigned char *src, size_t src_le
 		 * a match there extends over the rest of the run anyway, and one
 		 * long chain would crowd out every other candidate. */
 		if (b && h == prev && !memcmp(src + b * BLOCK, src + (b - 1) * BLOCK, BLOCK)) {
-			ix->next[b] = NONE;
+			ix->next[b] = (struct slot){NONE, 0};
 			continue;
 		}
 		prev = h;
 		ix->next[b] = ix->head[h & ix->mask];
-		ix->head[h & ix->mask] = (uint32_t)b;
+		ix->head[h & ix->mask] = (struct slot){(uint32_t)b, h};
 	}
 	return 0;
 }
@@ -230,6 +246,13 @@ static int emit_copy(struct emit *e, size_t off, size_t n)
 	return 0;
 }
 
+static inline uint64_t load64(const unsigned char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
 /* The best match found for the window at a target offset. */
 struct match {
 	size_t len, s, t; /* len bytes at src + s equal those at dst + t */
@@ -238,9 +261,13 @@ struct match {
 /* Measures the source offset s against the target at i: forward as far
  * as the bytes agree, backward over the literal bytes dst[lit, i). A match
  * shorter than a block forward is a hash collision (or a wrong guess). */
-static inline void try_match(const unsigned char *src, size_t src_len, const unsigned char *dst, size_t dst_len,
-			     size_t lit, size_t i, size_t s, struct match *best)
+static inline void try_match(const unsigned char *src, size_t src_len, const unsigned char *dst,
+			     size_t dst_len, size_t lit, size_t i, size_t s, struct match *best)
 {
+	/* Most tries fail in their first bytes: that test costs no call.
+	 * (The scan keeps BLOCK bytes of dst after i.) */
+	if (src_len - s < BLOCK || load64(src + s) != load64(dst + i))
+		return;
 	size_t fwd = common_forward(src + s, dst + i, src_len - s < dst_len - i ? src_len - s : dst_len - i);
 	if (fwd < BLOCK)
 		return;
@@ -250,6 +277,25 @@ static inline void try_match(const unsigned char *src, size_t src_len, const uns
 		best->s = s - back;
 		best->t = i - back;
 	}
+}
+
+/* Whether the window at i deserves the full look: the guess agrees in its
+ * first 8 bytes, or a block in the window's bucket has the window's hash.
+ * Most windows of a changed or unrelated stretch fail both, and this is
+ * all they cost besides the roll. */
+static inline int worth_a_look(const struct index *ix, const unsigned char *src, size_t src_len,
+			       const unsigned char *dst, size_t i, ptrdiff_t disp, uint32_t h)
+{
+	size_t s = (size_t)((ptrdiff_t)i + disp); /* huge when negative */
+	if (s <= src_len - BLOCK && load64(src + s) == load64(dst + i))
+		return 1;
+	int tried = 0;
+	for (struct slot sl = ix->head[h & ix->mask]; sl.block != NONE && tried < MAX_CANDIDATES;
+	     sl = ix->next[sl.block], tried++) {
+		if (sl.hash == h)
+			return 1;
+	}
+	return 0;
 }
 
 /* The scan: literal bytes dst[lit, i) wait to be emitted until a match
@@ -266,15 +312,28 @@ static int delta_scan(const struct index *ix, const unsigned char *src, size_t s
 {
 	size_t lit = 0, i = 0;
 	ptrdiff_t disp = 0; /* source offset - target offset of the last copy */
-	uint32_t h = dst_len >= BLOCK ? window_hash(ix, dst) : 0;
-	while (ix->head && i + BLOCK <= dst_len) {
+	if (!ix->head || dst_len < BLOCK)
+		return emit_insert(e, dst, dst_len);
+	uint32_t h = window_hash(ix, dst);
+	for (;;) {
+		while (!worth_a_look(ix, src, src_len, dst, i, disp, h)) {
+			if (i + BLOCK == dst_len)
+				goto done;
+			h = window_roll(ix, h, dst[i], dst[i + BLOCK]);
+			i++;
+		}
 		struct match best = {0, 0, 0};
-		if ((ptrdiff_t)i + disp >= 0 && (size_t)((ptrdiff_t)i + disp) < src_len)
-			try_match(src, src_len, dst, dst_len, lit, i, (size_t)((ptrdiff_t)i + disp), &best);
+		size_t s = (size_t)((ptrdiff_t)i + disp);
+		if (s < src_len)
+			try_match(src, src_len, dst, dst_len, lit, i, s, &best);
 		int tried = 0;
-		for (uint32_t b = ix->head[h & ix->mask];
-		     b != NONE && tried < MAX_CANDIDATES && best.t + best.len < dst_len; b = ix->next[b], tried++)
-			try_match(src, src_len, dst, dst_len, lit, i, (size_t)b * BLOCK, &best);
+		for (struct slot sl = ix->head[h & ix->mask];
+		     sl.block != NONE && tried < MAX_CANDIDATES && best.t + best.len < dst_len;
+		     sl = ix->next[sl.block], tried++) {
+			if (sl.hash == h)
+				try_match(src, src_len, dst, dst_len, lit, i, (size_t)sl.block * BLOCK,
+					  &best);
+		}
 		if (best.len) {
 			int rc = emit_insert(e, dst + lit, best.t - lit);
 			if (!rc)
@@ -283,14 +342,17 @@ static int delta_scan(const struct index *ix, const unsigned char *src, size_t s
 				return rc;
 			i = lit = best.t + best.len;
 			disp = (ptrdiff_t)best.s - (ptrdiff_t)best.t;
-			if (i + BLOCK <= dst_len)
-				h = window_hash(ix, dst + i);
+			if (i + BLOCK > dst_len)
+				break;
+			h = window_hash(ix, dst + i);
 			continue;
 		}
-		if (i + BLOCK < dst_len)
-			h = window_roll(ix, h, dst[i], dst[i + BLOCK]);
+		if (i + BLOCK == dst_len)
+			break;
+		h = window_roll(ix, h, dst[i], dst[i + BLOCK]);
 		i++;
 	}
+done:
 	return emit_insert(e, dst + lit, dst_len - lit);
 }
 
@@ -305,6 +367,12 @@ int delta_create(const unsigned char *src, size_t src_len, const unsigned char *
 	if ((uint64_t)src_len > MAX_OBJECT || (uint64_t)dst_len > MAX_OBJECT)
 		return err_set(ERR_GENERIC, "delta: a source of %zu or target of %zu bytes is beyond 4 GiB",
 			       src_len, dst_len);
+	/* git resolves a delta to an empty blob in index-pack, but then cannot
+	 * read it (cat-file -s, verify-pack: "could not get object info": a
+	 * size of 0 from a delta header means an error there); from a source
+	 * under 16 KiB it would also be under git's 4 bytes. Stored whole. */
+	if (!dst_len)
+		return 1;
 	struct emit e = {out, max_len};
 	int rc = emit_varint(&e, src_len);
 	if (!rc)
@@ -351,6 +419,12 @@ int64_t delta_target_size(const unsigned char *delta, size_t delta_len)
 	return (int64_t)dst_size;
 }
 
+static int past_declared(size_t at, uint64_t dst_size)
+{
+	return err_set(ERR_VERIFY, "delta: the instruction at byte %zu writes past the declared %llu bytes",
+		       at, (unsigned long long)dst_size);
+}
+
 /* Runs delta's instructions, checking each; writes the output to dst when
  * dst is not NULL (it then holds the declared size, already proved). */
 static int delta_run(const unsigned char *src, size_t src_len, const unsigned char *delta, size_t delta_len,
@@ -358,11 +432,16 @@ static int delta_run(const unsigned char *src, size_t src_len, const unsigned ch
 {
 	const unsigned char *p = delta, *end = delta + delta_len;
 	uint64_t src_size, dst_size, made = 0;
+	if (delta_len < DELTA_MIN)
+		return err_set(ERR_VERIFY, "delta: %zu bytes, below git's minimum of %d", delta_len,
+			       DELTA_MIN);
 	if (read_size(&p, end, &src_size) < 0 || read_size(&p, end, &dst_size) < 0)
 		return err_set(ERR_VERIFY, "delta: its header (the two sizes) is truncated or beyond 4 GiB");
 	if (src_size != src_len)
 		return err_set(ERR_VERIFY, "delta: made for a source of %llu bytes, applied to one of %zu",
 			       (unsigned long long)src_size, src_len);
+	if (!dst_size)
+		return err_set(ERR_VERIFY, "delta: declares an empty target, which git cannot read back");
 	*declared = dst_size;
 	while (p < end) {
 		size_t at = (size_t)(p - delta);
@@ -373,7 +452,8 @@ static int delta_run(const unsigned char *src, size_t src_len, const unsigned ch
 				if (!(cmd & (1u << i)))
 					continue;
 				if (p == end)
-					return err_set(ERR_VERIFY, "delta: copy at byte %zu is truncated", at);
+					return err_set(ERR_VERIFY, "delta: copy at byte %zu is truncated",
+						       at);
 				if (i < 4)
 					off |= (uint64_t)*p++ << (8 * i);
 				else
@@ -385,21 +465,20 @@ static int delta_run(const unsigned char *src, size_t src_len, const unsigned ch
 				return err_set(ERR_VERIFY,
 					       "delta: copy at byte %zu reads %llu bytes at %llu, past the "
 					       "source's %zu",
-					       at, (unsigned long long)size, (unsigned long long)off, src_len);
+					       at, (unsigned long long)size, (unsigned long long)off,
+					       src_len);
 			if (size > dst_size - made)
-				return err_set(ERR_VERIFY, "delta: copy at byte %zu writes past the declared %llu bytes",
-					       at, (unsigned long long)dst_size);
+				return past_declared(at, dst_size);
 			if (dst)
 				memcpy(dst + made, src + off, (size_t)size);
 			made += size;
 		} else if (cmd) {
 			if (cmd > end - p)
-				return err_set(ERR_VERIFY, "delta: insert of %u bytes at byte %zu runs past its end",
-					       cmd, at);
-			if (cmd > dst_size - made)
 				return err_set(ERR_VERIFY,
-					       "delta: insert at byte %zu writes past the declared %llu bytes", at,
-					       (unsigned long long)dst_size);
+					       "delta: insert of %u bytes at byte %zu runs past its end", cmd,
+					       at);
+			if (cmd > dst_size - made)
+				return past_declared(at, dst_size);
 			if (dst)
 				memcpy(dst + made, p, cmd);
 			p += cmd;

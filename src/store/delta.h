@@ -19,14 +19,16 @@
 /* A delta that turns src into dst, in git's pack delta format (two size
  * varints, then copy and insert instructions), appended to out (cleared
  * first). Returns 0, or 1 when the delta would exceed max_len bytes (then
- * out's content is unspecified: the caller stores dst whole), or a
+ * out's content is unspecified: the caller stores dst whole; also when dst
+ * is empty, since git cannot read an empty blob stored as a delta), or a
  * negative err_set() error (out of memory). src_len and dst_len < 2^32.
  * Memory O(src_len / 16 + max_len); time about linear in src_len + dst_len. */
 int delta_create(const unsigned char *src, size_t src_len, const unsigned char *dst, size_t dst_len,
 		 size_t max_len, struct buf *out);
 /* Applies delta (untrusted: every size, offset and opcode checked; a
- * reserved opcode 0, a copy past src, output not exactly the declared size
- * are errors, never a crash) to src; out is cleared and gets the result.
+ * reserved opcode 0, a copy past src, output not exactly the declared size,
+ * a delta under git's minimum of 4 bytes or to an empty target are errors,
+ * never a crash) to src; out is cleared and gets the result.
  * Returns 0 or ERR_VERIFY with a one-line message. */
 int delta_apply(const unsigned char *src, size_t src_len, const unsigned char *delta, size_t delta_len,
 		struct buf *out);
