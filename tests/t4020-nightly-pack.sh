@@ -137,6 +137,21 @@ test_case "a damaged entry in the pack stops the night pack before it deletes an
 	[ "$(git --git-dir=dmg.git rev-list --count backup/app)" = 9 ]
 '
 
+test_case "an object written wrong is caught by the read-back check: the new pack goes, nothing else" '
+	copy bad
+	ls bad.git/objects/pack >before
+	sqlite3 app.db "UPDATE t1 SET v = \"night 9\" WHERE id = 1000"
+	DBGIT_TEST_CORRUPT_PACK=1 DBGIT_NOW=2024-03-09T03:00:00Z "$DBGIT" --config bad.toml -v backup --no-push 2>bad-9.err
+	grep -q "reclaiming space failed: pack: the new pack .* does not give back every object; nothing deleted" bad-9.err
+	ls bad.git/objects/pack >after
+	cmp before after
+	[ "$(find bad.git/objects -path "*/objects/[0-9a-f][0-9a-f]/*" -type f | wc -l)" -gt 0 ]
+	git --git-dir=bad.git fsck --full --strict
+	night_in bad 10
+	grep -q "pack: [0-9]* loose objects and 1 packs into one pack of" bad-10.err
+	git --git-dir=bad.git fsck --full --strict
+'
+
 test_case "a pack this writer cannot extend (a version 1 index) is repacked whole by libgit2" '
 	copy v1
 	pack=$(ls v1.git/objects/pack/*.pack)
