@@ -75,6 +75,9 @@ test_case "each night extends the one pack by about the change, not by the chunk
 		after=$(packsize)
 		grep -q "pack: [0-9]* loose objects and 1 packs into one pack of [0-9]* objects ([0-9]* copied" night-$n.err
 		grep -q "[1-9][0-9]* previous versions re-stored as deltas" night-$n.err
+		# the new chunks first lines come from the writer, the old ones
+		# from the lineage cache: no chunk is read to pair it
+		grep -q "1 packs; 0 chunks read to pair them" night-$n.err
 		[ "$(packs | wc -l)" = 1 ]
 		[ "$(loose)" = 0 ]
 		# one changed row of a 100 KB chunk: a few KB of trees, a commit,
@@ -90,6 +93,18 @@ test_case "each night extends the one pack by about the change, not by the chunk
 		vp "$id" >v.vp
 		[ "$(awk "{print \$7}" v.vp)" = "$next" ]
 	done
+'
+
+test_case "a lineage cache made bad is ignored: the chunks are read again, the cache rebuilt" '
+	printf X | dd of="$REPO/dbgit-lineage" bs=1 seek=40 conv=notrunc status=none
+	cp app.db keep.db
+	night 9
+	grep -q "ignoring the lineage cache" night-9.err
+	grep -q "1 packs; [1-9][0-9]* chunks read to pair them" night-9.err
+	git --git-dir="$REPO" fsck --full --strict
+	# take night 9 back, so the cases below see nights 1-8
+	git --git-dir="$REPO" update-ref refs/heads/backup/app backup/app~1
+	cp keep.db app.db
 '
 
 test_case "every snapshot restores through the delta chains" '

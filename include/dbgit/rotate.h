@@ -95,6 +95,7 @@ struct pack_result {
 	size_t copied, added;         /* of them: copied from the largest pack, new */
 	size_t whole, deltas;         /* the new ones stored whole, as deltas */
 	size_t rebased;               /* previous versions re-stored as deltas */
+	size_t lines_read;            /* chunks read to pair them (not in the lineage cache) */
 	size_t packs_after;           /* packs in the repository afterwards */
 	size_t names, names_read;     /* as in reclaim_result */
 };

@@ -89,6 +89,8 @@ struct ent {
 	int32_t maxdesc; /* deepest depth among itself and what deltas against it */
 	int32_t lin;     /* lineage whose previous version it is, or -1 */
 	uint8_t type;    /* as stored: 1-4, 6 or 7 */
+	uint8_t drop;    /* not kept: left out */
+	uint8_t whole;   /* kept, but its delta base is left out: stored whole */
 	uint8_t rebase;  /* a prior to re-store after its lineage (not in the copy) */
 	uint8_t rebased; /* re-stored as a delta against its new version */
 	uint8_t written;
@@ -577,7 +579,7 @@ static int lin_add(struct pw *w, size_t ai, const char *path, const git_oid *pre
 		w->l[li].prior = -1;
 		if (prev_id) {
 			int64_t p = find_id(w, prev_id);
-			if (p >= 0 && w->e[p].lin < 0) {
+			if (p >= 0 && w->e[p].lin < 0 && !w->e[p].drop) {
 				w->l[li].prior = p;
 				w->e[p].lin = (int32_t)li;
 			}
@@ -1295,10 +1297,12 @@ static int write_idx(struct pw *w, const unsigned char packsum[20])
 		err_set(ERR_GENERIC, "out of memory");
 		goto out;
 	}
+	n = 0;
 	for (size_t i = 0; i < w->ne; i++)
-		r[i] = (struct idxrow){&w->e[i].id, w->e[i].newoff, w->e[i].newcrc};
+		if (!w->e[i].drop)
+			r[n++] = (struct idxrow){&w->e[i].id, w->e[i].newoff, w->e[i].newcrc};
 	for (size_t i = 0; i < w->na; i++)
-		r[w->ne + i] = (struct idxrow){&w->a[i].id, w->a[i].newoff, w->a[i].crc};
+		r[n++] = (struct idxrow){&w->a[i].id, w->a[i].newoff, w->a[i].crc};
 	qsort(r, n, sizeof(*r), cmp_idxrow);
 	int fd = open(w->tmp_idx, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (fd < 0 || !(f = fdopen(fd, "wb"))) {
@@ -1422,6 +1426,8 @@ static void *check_part(void *arg)
 	for (size_t i = c->first; rc == 0 && i < w->ne + w->na; i += 2) {
 		const git_oid *id = i < w->ne ? &w->e[i].id : &w->a[i - w->ne].id;
 		int encoded = i >= w->ne || w->e[i].rebased;
+		if (i < w->ne && w->e[i].drop)
+			continue;
 		if (!encoded) {
 			size_t len;
 			git_object_t type;
@@ -1503,8 +1509,44 @@ static void pw_free(struct pw *w)
 	git_odb_free(w->odb);
 }
 
+static int cmp_oid(const void *a, const void *b)
+{
+	return git_oid_cmp(a, b);
+}
+
+/* Marks the base pack's entries not in keep (sorted) to be left out, and
+ * the kept ones whose delta base goes to be stored whole (a kept old
+ * snapshot's chunk may be a delta against a version only dropped
+ * snapshots held: keeping that base would keep what the rotation drops). */
+static void mark_drops(struct pw *w, const git_oid *keep, size_t n_keep)
+{
+	for (size_t i = 0; i < w->ne; i++)
+		w->e[i].drop = !bsearch(&w->e[i].id, keep, n_keep, sizeof(*keep), cmp_oid);
+	for (size_t i = 0; i < w->ne; i++) {
+		w->res->dropped += w->e[i].drop;
+		w->e[i].whole = !w->e[i].drop && w->e[i].base >= 0 && w->e[w->e[i].base].drop;
+	}
+}
+
+/* A kept entry whose base is left out: read whole (through the old pack)
+ * and deflated again. */
+static int rewrite_whole(struct pw *w, size_t i)
+{
+	struct ent *x = &w->e[i];
+	git_odb_object *o = NULL;
+	int rc = read_obj(w, &x->id, &o);
+	if (rc == 0)
+		rc = put_whole(w, o, &x->newoff, &x->newcrc);
+	git_odb_object_free(o);
+	if (rc == 0) {
+		x->rebased = x->written = 1;
+		w->res->rewritten++;
+	}
+	return rc;
+}
+
 int packw_write(git_repository *repo, const char *packdir, const char *base, const git_oid *add, size_t n_add,
-		const struct lcache *seed, char **new_base, struct packw_result *res)
+		git_oid *keep, size_t n_keep, const struct lcache *seed, char **new_base, struct packw_result *res)
 {
 	struct pw w;
 	int rc = 0;
@@ -1522,6 +1564,10 @@ int packw_write(git_repository *repo, const char *packdir, const char *base, con
 	}
 	if (base && (rc = load_base(&w, base)) != 0)
 		goto out;
+	if (keep) {
+		qsort(keep, n_keep, sizeof(*keep), cmp_oid);
+		mark_drops(&w, keep, n_keep);
+	}
 
 	/* the new objects: sorted, without duplicates and what the base holds */
 	w.a = calloc(n_add ? n_add : 1, sizeof(*w.a));
@@ -1540,7 +1586,7 @@ int packw_write(git_repository *repo, const char *packdir, const char *base, con
 	w.na = u;
 	for (size_t i = 0; i < w.na; i++)
 		w.a[i].lin = -1;
-	if (base && w.na == 0) {
+	if (base && w.na == 0 && res->dropped == 0) {
 		/* everything is in the base pack already (a killed run's
 		 * duplicates): nothing to write, the caller deletes the rest */
 		*new_base = xstrdup(base);
@@ -1554,6 +1600,7 @@ int packw_write(git_repository *repo, const char *packdir, const char *base, con
 		if (seed->used[i] && lcache_put(&w.cache, &seed->key[i], seed->val[i]) < 0)
 			err_clear();
 	rc = find_lineages(&w);
+	res->lines_read = w.lines_read;
 	if (rc == 0)
 		lcache_save(&w.cache, cpath);
 	free(cpath);
@@ -1577,7 +1624,7 @@ int packw_write(git_repository *repo, const char *packdir, const char *base, con
 		rc = err_set(ERR_GENERIC, "pack: cannot create %s: %s", w.tmp_pack, strerror(errno));
 		goto out;
 	}
-	size_t total = w.ne + w.na;
+	size_t total = w.ne - res->dropped + w.na;
 	if (total > 0xffffffffu) {
 		rc = err_set(ERR_GENERIC, "pack: too many objects");
 		goto out;
@@ -1597,9 +1644,9 @@ int packw_write(git_repository *repo, const char *packdir, const char *base, con
 	}
 	t1 = now_s();
 	for (size_t k = 0; k < w.ne && rc == 0; k++) {
-		if (w.e[w.byoff[k]].rebase)
+		if (w.e[w.byoff[k]].rebase || w.e[w.byoff[k]].drop)
 			continue;
-		rc = copy_entry(&w, w.byoff[k]);
+		rc = w.e[w.byoff[k]].whole ? rewrite_whole(&w, w.byoff[k]) : copy_entry(&w, w.byoff[k]);
 		if (rc == 0 && (k & 255) == 0 && sig_pending())
 			rc = sig_check();
 	}

@@ -308,7 +308,12 @@ struct roots {
 
 static int push_oid(git_oid **v, size_t *n, const git_oid *id)
 {
-	git_oid *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	/* doubling: the live set of a reclaim is every object of the history */
+	if ((*n & (*n - 1)) != 0 && *n >= 16) {
+		(*v)[(*n)++] = *id;
+		return 0;
+	}
+	git_oid *nv = realloc(*v, (*n < 16 ? 16 : *n * 2) * sizeof(*nv));
 	if (!nv)
 		return err_set(ERR_GENERIC, "out of memory");
 	nv[(*n)++] = *id;
@@ -745,6 +750,84 @@ static void remove_pack(const char *packdir, const char *base)
 	}
 }
 
+/* Adds tree id and everything below it to *v (once: seen). */
+static int collect_tree(git_repository *repo, const git_oid *id, struct oidset *seen, git_oid **v, size_t *n)
+{
+	if (oidset_has(seen, id))
+		return 0;
+	if (oidset_add(seen, id) < 0 || push_oid(v, n, id) < 0)
+		return -1;
+	git_tree *t = NULL;
+	if (git_tree_lookup(&t, repo, id) < 0)
+		return store_git_error("reclaim: reading a tree");
+	int rc = 0;
+	for (size_t i = 0, cnt = git_tree_entrycount(t); rc == 0 && i < cnt; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		const git_oid *eid = git_tree_entry_id(e);
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			rc = collect_tree(repo, eid, seen, v, n);
+		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && !oidset_has(seen, eid))
+			rc = oidset_add(seen, eid) < 0 || push_oid(v, n, eid) < 0 ? -1 : 0;
+	}
+	git_tree_free(t);
+	return rc;
+}
+
+/* Step 4 with dbgit's own writer (packw.c): the largest pack's live
+ * entries copied as they are (what no ref reaches is left out, unless a
+ * live entry is a delta against it), the live objects of the other packs
+ * and the loose ones added; no delta is computed again. Every commit is
+ * in live (reachable_commits), so its trees and blobs are everything a
+ * ref reaches when no ref names anything but commits. */
+static int pack_live(struct store *st, const char *packdir, const struct strlist *packs, const struct oidset *live,
+		     struct reclaim_result *res, char **new_base)
+{
+	git_repository *repo = store_git(st);
+	struct oidset seen = {0};
+	git_oid *v = NULL;
+	size_t n = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < live->cap; i++) {
+		if (!live->used[i])
+			continue;
+		git_commit *c = NULL;
+		if (push_oid(&v, &n, &live->slot[i]) < 0)
+			rc = -1;
+		else if (git_commit_lookup(&c, repo, &live->slot[i]) < 0)
+			rc = store_git_error("reclaim: reading a snapshot");
+		else
+			rc = collect_tree(repo, git_commit_tree_id(c), &seen, &v, &n);
+		git_commit_free(c);
+	}
+	/* the base: the largest pack that is not kept */
+	const char *base = NULL;
+	uint64_t best = 0;
+	for (size_t i = 0; rc == 0 && i < packs->n; i++) {
+		char *p = xasprintf("%s/%s.keep", packdir, packs->v[i]);
+		int keep = fs_exists(p);
+		free(p);
+		if (keep)
+			continue;
+		p = xasprintf("%s/%s.pack", packdir, packs->v[i]);
+		struct stat sb;
+		if (stat(p, &sb) == 0 && (!base || (uint64_t)sb.st_size > best)) {
+			base = packs->v[i];
+			best = (uint64_t)sb.st_size;
+		}
+		free(p);
+	}
+	struct packw_result pr;
+	if (rc == 0)
+		rc = packw_write(repo, packdir, base, v, n, v, n, &st->lines, new_base, &pr);
+	if (rc == 0) {
+		res->objects = pr.objects;
+		log_debug("reclaim: %zu objects copied, %zu left out, %zu added", pr.copied, pr.dropped, pr.added);
+	}
+	free(v);
+	oidset_free(&seen);
+	return rc;
+}
+
 int store_reclaim_ex(struct store *st, struct reclaim_result *res)
 {
 	git_repository *repo = store_git(st);
@@ -783,7 +866,15 @@ int store_reclaim_ex(struct store *st, struct reclaim_result *res)
 		goto out;
 	pause_at("reflog");
 
-	if ((rc = write_pack(repo, packdir, &roots, res, &new_base)) < 0)
+	rc = roots.n_others == 0 ? pack_live(st, packdir, &old_packs, &live, res, &new_base) : PACKW_FALLBACK;
+	if (rc == PACKW_FALLBACK) {
+		/* refs naming trees, blobs or tags, or a pack packw doubts:
+		 * libgit2's packbuilder, which takes whatever the refs reach */
+		log_debug("%s", err_last());
+		err_clear();
+		rc = write_pack(repo, packdir, &roots, res, &new_base);
+	}
+	if (rc < 0)
 		goto out;
 	if (new_base) {
 		char *idx = xasprintf("%s/%s.idx", packdir, new_base);
@@ -1006,8 +1097,8 @@ static int append_pack(struct store *st, const char *objdir, const char *packdir
 		if (want.used[i])
 			add[n_add++] = want.slot[i];
 	struct packw_result pr;
-	rc = packw_write(repo, packdir, base < n_packs ? packs[base].base : NULL, add, n_add, &st->lines, &new_base,
-			 &pr);
+	rc = packw_write(repo, packdir, base < n_packs ? packs[base].base : NULL, add, n_add, NULL, 0, &st->lines,
+			 &new_base, &pr);
 	if (rc != 0)
 		goto out;
 	res->objects = pr.objects;
@@ -1016,6 +1107,7 @@ static int append_pack(struct store *st, const char *objdir, const char *packdir
 	res->whole = pr.whole;
 	res->deltas = pr.deltas;
 	res->rebased = pr.rebased;
+	res->lines_read = pr.lines_read;
 	pause_at("merged");
 	if ((rc = sig_check()) < 0)
 		goto out;
@@ -1120,9 +1212,9 @@ int store_maintain(struct store *st, int dropped, struct pack_result *res)
 		res->packs_after = kept + 1;
 		log_info("pack: %zu loose objects and %zu packs into one pack of %zu objects (%zu copied, "
 			 "%zu new: %zu stored whole, %zu as deltas; %zu previous versions re-stored as deltas); "
-			 "%zu packs",
+			 "%zu packs; %zu chunks read to pair them",
 			 res->loose, n_info, res->objects, res->copied, res->added, res->whole, res->deltas,
-			 res->rebased, res->packs_after);
+			 res->rebased, res->packs_after, res->lines_read);
 	}
 	goto out;
 full:
