@@ -86,6 +86,243 @@ static int prune_to_only(sqlite3 *db, const struct job_cfg *job, const char *tar
 	return rc == SQLITE_OK ? 0 : sqlite_fail(db, rc, target, "leaving out the other tables");
 }
 
+/*
+ * Read-ahead: a restore spends about a sixth of its time getting the
+ * snapshot's files out of the repository (pread, inflate, hashing each
+ * object) and the rest in SQLite, one after the other on one core. Here a
+ * thread reads the files the restore wants (restore_wants) into pieces of
+ * PF_PIECE bytes, at most PF_SLOTS of them ahead (1 MiB: the restore's
+ * memory stays bounded), while the restore inserts what came before. The
+ * restore sees the same files, bytes and errors in the same order as from
+ * the source itself; only the thread touches the source.
+ */
+#define PF_SLOTS 16
+#define PF_PIECE (1 << 16)
+
+enum { PF_PATH, PF_DATA, PF_END, PF_ERROR };
+
+struct pf_slot {
+	int kind;
+	char *text; /* PF_PATH: the path; PF_ERROR: the message */
+	char *data; /* PF_DATA */
+	size_t len;
+	int code;      /* PF_END, PF_ERROR: what next() returns */
+	int from_read; /* PF_ERROR: read() failed (else next()) */
+};
+
+struct prefetch {
+	struct dump_source src; /* first */
+	struct dump_source *inner;
+	const struct job_cfg *job;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t more, room;
+	struct pf_slot q[PF_SLOTS];
+	size_t head, count;
+	int stop; /* the restore is done with it */
+	/* the restore's side */
+	struct pf_slot cur; /* the piece being read */
+	size_t off;
+	char *path;
+	struct pf_slot last; /* PF_END or PF_ERROR, once seen by next() */
+	int finished;
+};
+
+static void pf_slot_free(struct pf_slot *s)
+{
+	free(s->text);
+	free(s->data);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The thread's side: 0, or -1 once the restore stopped reading. */
+static int pf_push(struct prefetch *p, struct pf_slot *s)
+{
+	pthread_mutex_lock(&p->mu);
+	while (p->count == PF_SLOTS && !p->stop)
+		pthread_cond_wait(&p->room, &p->mu);
+	int stop = p->stop;
+	if (!stop) {
+		p->q[(p->head + p->count) % PF_SLOTS] = *s;
+		p->count++;
+		pthread_cond_signal(&p->more);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (stop)
+		pf_slot_free(s);
+	return stop ? -1 : 0;
+}
+
+static int pf_wanted(const struct job_cfg *job, const char *path)
+{
+	size_t n = strlen(path);
+	return n >= 4 && !strcmp(path + n - 4, ".sql") && sqlite_restore_wants(job, path);
+}
+
+static void *pf_run(void *arg)
+{
+	struct prefetch *p = arg;
+	for (;;) {
+		const char *path;
+		int rc = p->inner->next(p->inner, &path);
+		if (rc <= 0) {
+			struct pf_slot s = {.kind = rc == 0 ? PF_END : PF_ERROR, .code = rc};
+			if (rc < 0)
+				s.text = xstrdup(err_last());
+			pf_push(p, &s);
+			break;
+		}
+		struct pf_slot s = {.kind = PF_PATH, .text = xstrdup(path)};
+		if (pf_push(p, &s) < 0)
+			break;
+		if (!pf_wanted(p->job, path))
+			continue;
+		ssize_t n;
+		do {
+			char *piece = malloc(PF_PIECE);
+			n = piece ? p->inner->read(p->inner, piece, PF_PIECE) : -1;
+			struct pf_slot d = {.kind = PF_DATA, .data = piece, .len = n > 0 ? (size_t)n : 0};
+			if (n < 0) {
+				d = (struct pf_slot){.kind = PF_ERROR, .code = ERR_VERIFY, .from_read = 1};
+				d.text = xstrdup(piece ? err_last() : "out of memory");
+				free(piece);
+			} else if (n == 0) {
+				free(piece);
+				break;
+			}
+			if (pf_push(p, &d) < 0 || n < 0)
+				goto out;
+		} while (n > 0);
+	}
+out:
+	err_clear();
+	return NULL;
+}
+
+/* The restore's side: the next slot, once there is one; pf_pop takes it. */
+static struct pf_slot *pf_peek(struct prefetch *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while (!p->count)
+		pthread_cond_wait(&p->more, &p->mu);
+	struct pf_slot *s = &p->q[p->head];
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+static struct pf_slot pf_pop(struct prefetch *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while (!p->count)
+		pthread_cond_wait(&p->more, &p->mu);
+	struct pf_slot s = p->q[p->head];
+	memset(&p->q[p->head], 0, sizeof(p->q[p->head]));
+	p->head = (p->head + 1) % PF_SLOTS;
+	p->count--;
+	pthread_cond_signal(&p->room);
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+static int pf_finish(struct prefetch *p)
+{
+	if (p->last.kind == PF_ERROR)
+		return err_set(p->last.code, "%s", p->last.text);
+	return p->last.code;
+}
+
+static int pf_next(struct dump_source *d, const char **path)
+{
+	struct prefetch *p = (struct prefetch *)d;
+	pf_slot_free(&p->cur);
+	p->off = 0;
+	free(p->path);
+	p->path = NULL;
+	while (!p->finished) {
+		struct pf_slot s = pf_pop(p);
+		if (s.kind == PF_DATA) {
+			pf_slot_free(&s); /* the rest of a file not read to its end */
+			continue;
+		}
+		if (s.kind == PF_PATH) {
+			p->path = s.text;
+			*path = p->path;
+			return 1;
+		}
+		p->last = s;
+		p->finished = 1;
+	}
+	return pf_finish(p);
+}
+
+static ssize_t pf_read(struct dump_source *d, void *buf, size_t len)
+{
+	struct prefetch *p = (struct prefetch *)d;
+	while (p->off == p->cur.len) {
+		if (p->finished)
+			return p->last.kind == PF_ERROR && p->last.from_read ? -1 : 0;
+		pf_slot_free(&p->cur);
+		p->off = 0;
+		struct pf_slot *s = pf_peek(p);
+		if (s->kind == PF_PATH || s->kind == PF_END || (s->kind == PF_ERROR && !s->from_read))
+			return 0; /* this file ends; next() takes it from here */
+		if (s->kind == PF_ERROR) {
+			p->last = pf_pop(p);
+			p->finished = 1;
+			err_set(p->last.code, "%s", p->last.text);
+			return -1;
+		}
+		p->cur = pf_pop(p);
+	}
+	size_t n = p->cur.len - p->off < len ? p->cur.len - p->off : len;
+	memcpy(buf, p->cur.data + p->off, n);
+	p->off += n;
+	return (ssize_t)n;
+}
+
+/* NULL if the thread cannot start: then the restore reads src itself. */
+static struct prefetch *pf_start(struct dump_source *src, const struct job_cfg *job)
+{
+	struct prefetch *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->src.next = pf_next;
+	p->src.read = pf_read;
+	p->inner = src;
+	p->job = job;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->more, NULL);
+	pthread_cond_init(&p->room, NULL);
+	if (sig_thread_create(&p->thread, pf_run, p) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->more);
+		pthread_cond_destroy(&p->room);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void pf_stop(struct prefetch *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	pthread_cond_broadcast(&p->room);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->thread, NULL);
+	for (size_t i = 0; i < p->count; i++)
+		pf_slot_free(&p->q[(p->head + i) % PF_SLOTS]);
+	pf_slot_free(&p->cur);
+	pf_slot_free(&p->last);
+	free(p->path);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->more);
+	pthread_cond_destroy(&p->room);
+	free(p);
+}
+
 /* The snapshot's SQL is hostile text: it runs through sqlite_exec.c. */
 static int restore_sql(const struct job_cfg *job, struct dump_source *src, const char *target)
 {
@@ -95,6 +332,9 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 		return rc;
 	x.only = job->n_only ? job->only_tables : NULL;
 	x.n_only = job->n_only;
+	struct prefetch *pf = pf_start(src, job);
+	if (pf)
+		src = &pf->src;
 	char *chunk = malloc(1 << 16);
 	const char *path;
 	int files = 0;
@@ -128,6 +368,7 @@ static int restore_sql(const struct job_cfg *job, struct dump_source *src, const
 		rc = prune_to_only(x.db, job, target);
 	}
 out:
+	pf_stop(pf);
 	free(chunk);
 	if (sqlite_exec_close(&x) < 0 && rc == 0)
 		rc = ERR_VERIFY;
