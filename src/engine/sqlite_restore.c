@@ -395,49 +395,62 @@ int sqlite_restore(const struct job_cfg *job, struct dump_source *src, const cha
 }
 
 /*
- * inspect runs PRAGMA integrity_check on a second connection in a thread of
- * its own while this one computes the rest (foreign keys, checksums, the
- * schema digest): the same checks on the same file, read only by both, so
- * the verdict and the problems (integrity lines first, as before) are the
- * same; the two halves take about as long each, and a restore's wall time
- * loses the shorter one. If the thread cannot start, the check runs here.
+ * inspect runs PRAGMA integrity_check and PRAGMA foreign_key_check each on
+ * a connection of its own, in a thread of its own, while this one computes
+ * the checksums and the schema digest: the same checks on the same file,
+ * read only by all, so the verdict and the problems (integrity lines
+ * first, then foreign keys, then the rest, as before) are the same; the
+ * three take about as long each, and a restore's wall time loses what the
+ * second core can take. A check whose thread cannot start runs here.
  */
-struct integrity {
+struct check {
 	const char *target;
+	int fk;	       /* foreign_key_check (else integrity_check) */
+	int64_t count; /* fk: the violations */
 	struct buf problems;
 	int bad;
-	int failed; /* the check itself failed: nothing else is worth reporting */
+	int failed; /* integrity_check itself failed: nothing else is worth reporting */
 };
 
-static void integrity_check(struct integrity *ic)
+static void check_run(struct check *c)
 {
 	sqlite3 *db;
 	sqlite3_stmt *st;
-	int rc = sqlite_open_untrusted(ic->target, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, 0, &db);
+	int rc = sqlite_open_untrusted(c->target, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, 0, &db);
 	/* The other connection may be recovering a binary copy's WAL. */
 	sqlite3_busy_timeout(db, 10000);
+	if (c->fk) {
+		if (rc == SQLITE_OK)
+			rc = sqlite_fk_violations(db, &c->count);
+		if (rc != SQLITE_OK) {
+			buf_printf(&c->problems, "foreign_key_check: %s\n", sqlite3_errmsg(db));
+			c->bad++;
+		}
+		sqlite3_close(db);
+		return;
+	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
 	while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
 		const char *line = (const char *)sqlite3_column_text(st, 0);
 		if (line && strcmp(line, "ok")) {
-			buf_printf(&ic->problems, "integrity_check: %s\n", line);
-			ic->bad++;
+			buf_printf(&c->problems, "integrity_check: %s\n", line);
+			c->bad++;
 		}
 	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_finalize(st);
 	if (rc != SQLITE_OK) {
-		buf_printf(&ic->problems, "integrity_check: %s\n", sqlite3_errmsg(db));
-		ic->bad++;
-		ic->failed = 1;
+		buf_printf(&c->problems, "integrity_check: %s\n", sqlite3_errmsg(db));
+		c->bad++;
+		c->failed = 1;
 	}
 	sqlite3_close(db);
 }
 
-static void *integrity_run(void *arg)
+static void *check_thread(void *arg)
 {
-	integrity_check(arg);
+	check_run(arg);
 	return NULL;
 }
 
@@ -482,24 +495,21 @@ int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *info, s
 	int bad = 0;
 	int skip_fk = fk_implied(d.db, info);
 	cJSON_DeleteItemFromObjectCaseSensitive(info, "foreign_key_check_implied");
-	struct integrity ic = {.target = target, .problems = BUF_INIT};
-	pthread_t thread;
-	int threaded = sig_thread_create(&thread, integrity_run, &ic) == 0;
-	if (!threaded) {
-		integrity_check(&ic);
+	struct check ic = {.target = target, .problems = BUF_INIT};
+	struct check fc = {.target = target, .fk = 1, .problems = BUF_INIT};
+	pthread_t ithread, fthread;
+	int ithreaded = sig_thread_create(&ithread, check_thread, &ic) == 0;
+	int fthreaded = 0;
+	if (!ithreaded) {
+		check_run(&ic);
 		if (ic.failed)
 			goto out;
 	}
-	int64_t fk = 0, uv = 0, aid = 0;
-	if (!skip_fk && sqlite_fk_violations(d.db, &fk) != SQLITE_OK) {
-		buf_printf(problems, "foreign_key_check: %s\n", sqlite3_errmsg(d.db));
-		bad++;
-	}
+	if (!skip_fk && !(fthreaded = sig_thread_create(&fthread, check_thread, &fc) == 0))
+		check_run(&fc);
+	int64_t uv = 0, aid = 0;
 	sqlite_pragma_int(d.db, "PRAGMA user_version", &uv);
 	sqlite_pragma_int(d.db, "PRAGMA application_id", &aid);
-	/* Left out when implied: verify_compare compares what both have. */
-	if (!skip_fk)
-		cJSON_AddNumberToObject(info, "foreign_key_violations", (double)fk);
 	cJSON_AddNumberToObject(info, "user_version", (double)uv);
 	cJSON_AddNumberToObject(info, "application_id", (double)aid);
 	/* The snapshot holds only the tables that were dumped: callers pass
@@ -539,28 +549,38 @@ int sqlite_inspect(const struct job_cfg *job, const char *target, cJSON *info, s
 		bad++;
 	}
 out:
-	if (threaded)
-		pthread_join(thread, NULL);
+	if (ithreaded)
+		pthread_join(ithread, NULL);
+	if (fthreaded)
+		pthread_join(fthread, NULL);
+	/* Left out when implied: verify_compare compares what both have. */
+	if (!skip_fk && !ic.failed)
+		cJSON_AddNumberToObject(info, "foreign_key_violations", (double)fc.count);
 	if (ic.failed) {
 		/* As when the check ran first and stopped inspect there: its
 		 * line alone, and no findings. */
 		problems->len = before;
 		bad = 0;
+		fc.bad = 0;
 		while (info->child)
 			cJSON_Delete(cJSON_DetachItemViaPointer(info, info->child));
 	}
-	if (ic.bad) {
-		/* The integrity lines first, as before. */
+	if (ic.bad || fc.bad) {
+		/* The integrity lines first, then foreign keys, as before. */
 		struct buf rest = BUF_INIT;
 		if (problems->len > before)
 			buf_add(&rest, problems->data + before, problems->len - before);
 		problems->len = before;
-		buf_add(problems, ic.problems.data, ic.problems.len);
+		if (ic.bad)
+			buf_add(problems, ic.problems.data, ic.problems.len);
+		if (fc.bad)
+			buf_add(problems, fc.problems.data, fc.problems.len);
 		buf_add(problems, rest.data ? rest.data : "", rest.len);
 		buf_free(&rest);
 	}
-	bad += ic.bad;
+	bad += ic.bad + fc.bad;
 	buf_free(&ic.problems);
+	buf_free(&fc.problems);
 	sqlite_free_tables(tables, n);
 	buf_free(&d.framed);
 	sqlite3_close(d.db);
