@@ -227,6 +227,54 @@ name = "local"
 url = "$w/remote.git"
 EOT
 
+# --- a loopback sshd: the nightly push over SSH, and the end to end run ----
+if [ $SSH = 1 ]; then
+	say "starting a loopback sshd"
+	d=$w/sshd
+	mkdir -p "$d" /run/sshd
+	chmod 700 "$d"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
+	ssh-keygen -q -t ed25519 -N '' -f "$d/client_key"
+	cp "$d/client_key.pub" "$d/authorized_keys"
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	cat >"$d/sshd_config" <<EOT
+ListenAddress 127.0.0.1
+Port $port
+HostKey $d/host_ed25519
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+UseDNS no
+EOT
+	/usr/sbin/sshd -D -e -f "$d/sshd_config" >>"$d/sshd.log" 2>&1 </dev/null &
+	SSHD_PID=$!
+	for _ in $(seq 1 50); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+		sleep 0.1
+	done
+	ssh-keyscan -p "$port" -t ed25519 127.0.0.1 2>/dev/null >"$d/known_hosts"
+	# ssh-nightly.git gets the night before the last, then the last night
+	# (the nightly push, as a host like GitHub sees it); ssh-remote.git
+	# gets everything at once at the end (the end to end run)
+	for r in nightly remote; do
+		git init -q --bare "$w/ssh-$r.git"
+		git -C "$w/ssh-$r.git" config receive.unpackLimit 1
+		sed '/^\[\[remote\]\]/,$d' "$w/dbgit.toml" >"$w/ssh-$r.toml"
+		cat >>"$w/ssh-$r.toml" <<EOT
+[[remote]]
+name = "loopback"
+url = "ssh://root@127.0.0.1:$port$w/ssh-$r.git"
+ssh_key = "$d/client_key"
+known_hosts = "$d/known_hosts"
+EOT
+	done
+fi
+
 # --- the nights -----------------------------------------------------------
 for night in $(seq 1 "$NIGHTS"); do
 	if [ "$night" -gt 1 ]; then
@@ -250,6 +298,7 @@ for night in $(seq 1 "$NIGHTS"); do
 	fi
 	if [ "$night" = $((NIGHTS - 1)) ]; then
 		measure push.before "$dbgit" --config "$w/dbgit.toml" push
+		[ $SSH = 1 ] && measure push.ssh.before "$dbgit" --config "$w/ssh-nightly.toml" push
 	fi
 done
 put load_nights "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -259,6 +308,14 @@ say "push, sizes, restores, diffs"
 before=$(size_of "$w/remote.git/objects")
 measure push "$dbgit" --config "$w/dbgit.toml" push
 put push_bytes $(($(size_of "$w/remote.git/objects") - before))
+if [ $SSH = 1 ]; then
+	# the bytes dbgit sent over the connection (push -v), and what the
+	# remote stored (receive-pack completes a thin pack with its bases)
+	before=$(size_of "$w/ssh-nightly.git/objects")
+	measure push.ssh "$dbgit" -v --config "$w/ssh-nightly.toml" push
+	put push_ssh_bytes "$(sed -n 's/.*: sent [0-9]* objects, \([0-9]*\) bytes.*/\1/p' "$w/cmd.err" | tail -n 1)"
+	put push_ssh_stored $(($(size_of "$w/ssh-nightly.git/objects") - before))
+fi
 sqldiff "$w/prev.db" "$w/cur.db" >"$w/changes.sql"
 put changed_text_bytes "$(wc -c <"$w/changes.sql")"
 
@@ -324,44 +381,7 @@ rm -rf "$w/blob.git" "$w/blob.db" "$w/r-blob.db"
 # --- end to end over SSH: push to a loopback sshd, restore from a clone ----
 if [ $SSH = 1 ]; then
 	say "push over SSH to a loopback sshd, clone, restore"
-	d=$w/sshd
-	mkdir -p "$d" /run/sshd
-	chmod 700 "$d"
-	ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519"
-	ssh-keygen -q -t ed25519 -N '' -f "$d/client_key"
-	cp "$d/client_key.pub" "$d/authorized_keys"
-	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	cat >"$d/sshd_config" <<EOT
-ListenAddress 127.0.0.1
-Port $port
-HostKey $d/host_ed25519
-PidFile $d/sshd.pid
-AuthorizedKeysFile $d/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-UseDNS no
-EOT
-	/usr/sbin/sshd -D -e -f "$d/sshd_config" >>"$d/sshd.log" 2>&1 </dev/null &
-	SSHD_PID=$!
-	for _ in $(seq 1 50); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-		sleep 0.1
-	done
-	ssh-keyscan -p "$port" -t ed25519 127.0.0.1 2>/dev/null >"$d/known_hosts"
-	git init -q --bare "$w/ssh-remote.git"
-	sed '/^\[\[remote\]\]/,$d' "$w/dbgit.toml" >"$w/ssh.toml"
-	cat >>"$w/ssh.toml" <<EOT
-[[remote]]
-name = "loopback"
-url = "ssh://root@127.0.0.1:$port$w/ssh-remote.git"
-ssh_key = "$d/client_key"
-known_hosts = "$d/known_hosts"
-EOT
-	measure ssh.push "$dbgit" --config "$w/ssh.toml" push
+	measure ssh.push "$dbgit" --config "$w/ssh-remote.toml" push
 	put ssh.remote "$(size_of "$w/ssh-remote.git")"
 	export GIT_SSH_COMMAND="ssh -p $port -i $d/client_key -o IdentitiesOnly=yes -o UserKnownHostsFile=$d/known_hosts -o BatchMode=yes"
 	measure ssh.clone git clone -q --bare --mirror "ssh://root@127.0.0.1:$port$w/ssh-remote.git" "$w/clone.git"

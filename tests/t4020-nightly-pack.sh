@@ -19,13 +19,19 @@ write_config "$T/dbgit.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"
 	"path = \"$T/app.db\"" '[job.keep]' 'last = 100'
 export DBGIT_CONFIG=$T/dbgit.toml
 
-# t1 is one chunk of about 200 KB of random hex (about 100 KB deflated);
+# t1 is one chunk of about 200 KB of random hex (about 100 KB deflated),
+# from a fixed seed so that the chunk boundaries are the same every run;
 # 29 small tables beside it.
-for i in $(seq 1 30); do
-	rows=50
-	[ "$i" = 1 ] && rows=2500
+python3 -c '
+import random
+random.seed(4020)
+print("BEGIN; CREATE TABLE t1(id INTEGER PRIMARY KEY, v TEXT);")
+for i in range(1, 2501):
+    print("INSERT INTO t1 VALUES(%d, \x27%s\x27);" % (i, "%060X" % random.getrandbits(240)))
+print("COMMIT;")' | sqlite3 "$T/app.db"
+for i in $(seq 2 30); do
 	echo "CREATE TABLE t$i(id INTEGER PRIMARY KEY, v TEXT);
-	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $rows)
+	WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50)
 	INSERT INTO t$i SELECT i, hex(randomblob(30)) FROM n;"
 done | sqlite3 "$T/app.db"
 
@@ -56,10 +62,10 @@ test_case "the second night packs both snapshots; the older chunk is a delta aga
 	# verify-pack: "id type size size-in-pack offset [depth base]"
 	vp "$old" >old.vp
 	vp "$new" >new.vp
-	[ "$(cut -d" " -f7 old.vp)" = "$new" ]
+	[ "$(awk "{print \$7}" old.vp)" = "$new" ]
 	[ "$(wc -w <new.vp)" = 5 ]
-	[ "$(cut -d" " -f4 old.vp)" -lt 1000 ]
-	[ "$(cut -d" " -f4 new.vp)" -gt 50000 ]
+	[ "$(awk "{print \$4}" old.vp)" -lt 1000 ]
+	[ "$(awk "{print \$4}" new.vp)" -gt 50000 ]
 '
 
 test_case "each night extends the one pack by about the change, not by the chunk it touched" '
@@ -69,6 +75,9 @@ test_case "each night extends the one pack by about the change, not by the chunk
 		after=$(packsize)
 		grep -q "pack: [0-9]* loose objects and 1 packs into one pack of [0-9]* objects ([0-9]* copied" night-$n.err
 		grep -q "[1-9][0-9]* previous versions re-stored as deltas" night-$n.err
+		# the new chunks first lines come from the writer, the old ones
+		# from the lineage cache: no chunk is read to pair it
+		grep -q "1 packs; 0 chunks read to pair them" night-$n.err
 		[ "$(packs | wc -l)" = 1 ]
 		[ "$(loose)" = 0 ]
 		# one changed row of a 100 KB chunk: a few KB of trees, a commit,
@@ -82,8 +91,20 @@ test_case "each night extends the one pack by about the change, not by the chunk
 		id=$(git --git-dir="$REPO" rev-parse backup/app~$k:$CHUNK)
 		next=$(git --git-dir="$REPO" rev-parse backup/app~$((k - 1)):$CHUNK)
 		vp "$id" >v.vp
-		[ "$(cut -d" " -f7 v.vp)" = "$next" ]
+		[ "$(awk "{print \$7}" v.vp)" = "$next" ]
 	done
+'
+
+test_case "a lineage cache made bad is ignored: the chunks are read again, the cache rebuilt" '
+	printf X | dd of="$REPO/dbgit-lineage" bs=1 seek=40 conv=notrunc status=none
+	cp app.db keep.db
+	night 9
+	grep -q "ignoring the lineage cache" night-9.err
+	grep -q "1 packs; [1-9][0-9]* chunks read to pair them" night-9.err
+	git --git-dir="$REPO" fsck --full --strict
+	# take night 9 back, so the cases below see nights 1-8
+	git --git-dir="$REPO" update-ref refs/heads/backup/app backup/app~1
+	cp keep.db app.db
 '
 
 test_case "every snapshot restores through the delta chains" '
@@ -118,7 +139,7 @@ test_case "a damaged entry in the pack stops the night pack before it deletes an
 	# no new snapshot reads): its CRC-32 no longer matches the index
 	id=$(git --git-dir=dmg.git rev-parse backup/app~5:$CHUNK)
 	git verify-pack -v dmg.git/objects/pack/*.idx | grep "^$id " >d.vp
-	off=$(( $(cut -d" " -f5 d.vp) + $(cut -d" " -f4 d.vp) - 3 ))
+	off=$(( $(awk "{print \$5}" d.vp) + $(awk "{print \$4}" d.vp) - 3 ))
 	pack=$(ls dmg.git/objects/pack/*.pack)
 	chmod u+w "$pack"
 	printf "\\377" | dd of="$pack" bs=1 seek=$off conv=notrunc status=none
@@ -129,6 +150,21 @@ test_case "a damaged entry in the pack stops the night pack before it deletes an
 	cmp before after
 	[ "$(find dmg.git/objects -path "*/objects/[0-9a-f][0-9a-f]/*" -type f | wc -l)" -gt 0 ]
 	[ "$(git --git-dir=dmg.git rev-list --count backup/app)" = 9 ]
+'
+
+test_case "an object written wrong is caught by the read-back check: the new pack goes, nothing else" '
+	copy bad
+	ls bad.git/objects/pack >before
+	sqlite3 app.db "UPDATE t1 SET v = \"night 9\" WHERE id = 1000"
+	DBGIT_TEST_CORRUPT_PACK=1 DBGIT_NOW=2024-03-09T03:00:00Z "$DBGIT" --config bad.toml -v backup --no-push 2>bad-9.err
+	grep -q "reclaiming space failed: pack: the new pack .* does not give back every object; nothing deleted" bad-9.err
+	ls bad.git/objects/pack >after
+	cmp before after
+	[ "$(find bad.git/objects -path "*/objects/[0-9a-f][0-9a-f]/*" -type f | wc -l)" -gt 0 ]
+	git --git-dir=bad.git fsck --full --strict
+	night_in bad 10
+	grep -q "pack: [0-9]* loose objects and 1 packs into one pack of" bad-10.err
+	git --git-dir=bad.git fsck --full --strict
 '
 
 test_case "a pack this writer cannot extend (a version 1 index) is repacked whole by libgit2" '
@@ -170,8 +206,12 @@ test_case "a rotation that drops snapshots repacks everything into one pack" '
 	[ "$(git --git-dir="$REPO" rev-list --count backup/app)" = 3 ]
 	test_must_fail git --git-dir="$REPO" cat-file -e "$(cat dropped-blob)"
 	git --git-dir="$REPO" fsck --full --strict
+	# the next night extends the pack libgit2 wrote (OFS_DELTA entries)
+	write_config "$T/dbgit.toml" "$REPO" "[[job]]" "name = \"app\"" "engine = \"sqlite\"" \
+		"path = \"$T/app.db\"" "[job.keep]" "last = 100"
 	night 10
 	grep -q "pack: [0-9]* loose objects and 1 packs into one pack of" night-10.err
+	git --git-dir="$REPO" fsck --full --strict
 	rm -f r.db
 	"$DBGIT" restore app HEAD~2 --to r.db
 	[ "$(sqlite3 r.db "SELECT v FROM t1 WHERE id = 1000")" = "night 8" ]

@@ -1,8 +1,12 @@
 #!/bin/bash
-# t4022-lineage-cache: a reclaim names each blob for the packer (its
-# logical file and the hash of its first line) and keeps the names in
-# <repository>/dbgit-lineage, so the next reclaim reads only the blobs it
-# has not named before. The cache is read from the repository, so it is
+# t4022-lineage-cache: a reclaim that packs with libgit2's packbuilder
+# names each blob for the packer (its logical file and the hash of its
+# first line) and keeps the names in <repository>/dbgit-lineage, so the
+# next reclaim reads only the blobs it has not named before. (A reclaim
+# packs with dbgit's own writer, which needs no names, unless a ref names
+# something other than a commit: the tag on a blob below makes every
+# reclaim here take the packbuilder. t4020 shows the nightly pack's use of
+# the same cache.) The cache is read from the repository, so it is
 # untrusted: a torn, truncated, oversized or foreign file is ignored and
 # rebuilt, and even a well-formed cache full of wrong names only steers
 # the delta search: every object and every snapshot stays intact.
@@ -40,6 +44,7 @@ test_case "the first reclaim reads every blob it names and writes the cache" '
 		sqlite3 app.db "UPDATE t1 SET v = \"night $n\" WHERE id = 1"
 		DBGIT_NOW="2024-03-0${n}T03:00:00Z" "$DBGIT" backup --no-push --no-rotate
 	done
+	git --git-dir="$REPO" tag marker "$(git --git-dir="$REPO" rev-parse backup/app:MANIFEST.json)"
 	reclaim first.err >first
 	read named read <first
 	[ "$named" -gt 20 ]

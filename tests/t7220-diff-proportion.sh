@@ -22,6 +22,8 @@ INSERT INTO kv VALUES ('a', 'x', 1), ('b', 'x', 2), ('c', 'x', 3);
 CREATE TABLE plain(a, b);
 INSERT INTO plain VALUES (1, 'x'), (2, 'y');
 SQL
+# objects stay loose (no nightly pack), so that single ones can be deleted
+export DBGIT_TEST_LOOSE_MIN=100000000000
 write_config "$T/dbgit.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\""
 dg init >/dev/null
 dg backup >/dev/null

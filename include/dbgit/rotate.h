@@ -77,7 +77,8 @@ struct reclaim_result {
 int store_reclaim_ex(struct store *st, struct reclaim_result *res);
 
 /* True when loose objects have piled up enough to be worth packing: at
- * least 32 MiB of them and more than one snapshot in the repository. */
+ * least 32 MiB of them, or 1/32 of the packs' size if less (at least
+ * 1 MiB), and more than one snapshot in the repository. */
 int store_wants_pack(struct store *st);
 
 /* What store_maintain did. */
@@ -94,6 +95,7 @@ struct pack_result {
 	size_t copied, added;         /* of them: copied from the largest pack, new */
 	size_t whole, deltas;         /* the new ones stored whole, as deltas */
 	size_t rebased;               /* previous versions re-stored as deltas */
+	size_t lines_read;            /* chunks read to pair them (not in the lineage cache) */
 	size_t packs_after;           /* packs in the repository afterwards */
 	size_t names, names_read;     /* as in reclaim_result */
 };

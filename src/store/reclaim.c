@@ -308,7 +308,12 @@ struct roots {
 
 static int push_oid(git_oid **v, size_t *n, const git_oid *id)
 {
-	git_oid *nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	/* doubling: the live set of a reclaim is every object of the history */
+	if ((*n & (*n - 1)) != 0 && *n >= 16) {
+		(*v)[(*n)++] = *id;
+		return 0;
+	}
+	git_oid *nv = realloc(*v, (*n < 16 ? 16 : *n * 2) * sizeof(*nv));
 	if (!nv)
 		return err_set(ERR_GENERIC, "out of memory");
 	nv[(*n)++] = *id;
@@ -516,220 +521,11 @@ out:
 	return rc;
 }
 
-/* The lineage cache: blob id -> hash of the blob's first line, so that
- * naming a blob for the packer (lineage_name) reads it only the first
- * time. It lives in <gitdir>/dbgit-lineage:
- *   "DBGITLN1", a little-endian u64 count, count records of (20-byte blob
- *   id, little-endian u64 hash), then the SHA-256 of all of that in hex.
- * It is read from the repository, so untrusted: a file whose size, count
- * or checksum does not add up is ignored (and rewritten by this run). A
- * well-formed but wrong cache can only make deltas worse, never lose or
- * change an object: the names steer the packer's delta search and nothing
- * else. Written to a temp file and renamed, without fsync: a torn file
- * after a crash fails its checksum and is rebuilt. */
-#define LCACHE_MAGIC "DBGITLN1"
-#define LCACHE_REC 28
-
-struct lcache {
-	git_oid *key;
-	uint64_t *val;
-	unsigned char *used;
-	size_t cap, len;
-};
-
-static int lcache_grow(struct lcache *c)
-{
-	size_t ncap = c->cap ? c->cap * 2 : 1024;
-	git_oid *key = calloc(ncap, sizeof(*key));
-	uint64_t *val = calloc(ncap, sizeof(*val));
-	unsigned char *used = calloc(ncap, 1);
-	if (!key || !val || !used) {
-		free(key);
-		free(val);
-		free(used);
-		return err_set(ERR_GENERIC, "out of memory");
-	}
-	for (size_t i = 0; i < c->cap; i++) {
-		if (!c->used[i])
-			continue;
-		size_t j = oid_hash(&c->key[i]) & (ncap - 1);
-		while (used[j])
-			j = (j + 1) & (ncap - 1);
-		used[j] = 1;
-		key[j] = c->key[i];
-		val[j] = c->val[i];
-	}
-	free(c->key);
-	free(c->val);
-	free(c->used);
-	c->key = key;
-	c->val = val;
-	c->used = used;
-	c->cap = ncap;
-	return 0;
-}
-
-static int lcache_get(const struct lcache *c, const git_oid *id, uint64_t *v)
-{
-	if (!c->cap)
-		return 0;
-	for (size_t j = oid_hash(id) & (c->cap - 1); c->used[j]; j = (j + 1) & (c->cap - 1))
-		if (git_oid_equal(&c->key[j], id)) {
-			*v = c->val[j];
-			return 1;
-		}
-	return 0;
-}
-
-static int lcache_put(struct lcache *c, const git_oid *id, uint64_t v)
-{
-	if (c->cap) {
-		for (size_t j = oid_hash(id) & (c->cap - 1); c->used[j]; j = (j + 1) & (c->cap - 1))
-			if (git_oid_equal(&c->key[j], id)) {
-				c->val[j] = v;
-				return 0;
-			}
-	}
-	if ((c->len + 1) * 2 > c->cap && lcache_grow(c) < 0)
-		return -1;
-	size_t j = oid_hash(id) & (c->cap - 1);
-	while (c->used[j])
-		j = (j + 1) & (c->cap - 1);
-	c->used[j] = 1;
-	c->key[j] = *id;
-	c->val[j] = v;
-	c->len++;
-	return 0;
-}
-
-static void lcache_free(struct lcache *c)
-{
-	free(c->key);
-	free(c->val);
-	free(c->used);
-	memset(c, 0, sizeof(*c));
-}
-
-static uint64_t le64_get(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void le64_put(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++, v >>= 8)
-		p[i] = (unsigned char)v;
-}
-
-static char *lcache_path(git_repository *repo)
-{
-	return xasprintf("%sdbgit-lineage", git_repository_path(repo));
-}
-
-/* Loads the cache at path into c (empty if absent or not valid). */
-static void lcache_load(struct lcache *c, const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return;
-	const char *why = NULL;
-	struct sha256 *sum = sha256_new();
-	unsigned char head[16], rec[LCACHE_REC];
-	char want[65], got[65];
-	struct stat sb;
-	if (fstat(fileno(f), &sb) < 0 || fread(head, 1, sizeof(head), f) != sizeof(head) ||
-	    memcmp(head, LCACHE_MAGIC, 8) != 0) {
-		why = "not a lineage cache";
-		goto out;
-	}
-	uint64_t count = le64_get(head + 8);
-	if (count > (uint64_t)sb.st_size / LCACHE_REC ||
-	    (uint64_t)sb.st_size != sizeof(head) + count * LCACHE_REC + 64) {
-		why = "size does not match its count";
-		goto out;
-	}
-	sha256_update(sum, head, sizeof(head));
-	for (uint64_t i = 0; i < count; i++) {
-		git_oid id;
-		if (fread(rec, 1, sizeof(rec), f) != sizeof(rec)) {
-			why = "truncated";
-			goto out;
-		}
-		sha256_update(sum, rec, sizeof(rec));
-		git_oid_fromraw(&id, rec);
-		if (lcache_put(c, &id, le64_get(rec + 20)) < 0) {
-			err_clear();
-			why = "out of memory";
-			goto out;
-		}
-	}
-	if (fread(want, 1, 64, f) != 64) {
-		why = "truncated";
-		goto out;
-	}
-	want[64] = '\0';
-	sha256_final_hex(sum, got);
-	sum = NULL;
-	if (strcmp(want, got) != 0)
-		why = "checksum mismatch";
-out:
-	sha256_free(sum);
-	fclose(f);
-	if (why) {
-		log_info("reclaim: ignoring the lineage cache %s (%s); it is rebuilt", path, why);
-		lcache_free(c);
-	}
-}
-
-/* Replaces the cache at path with c. A cache that cannot be written only
- * costs the next run its blob reads. */
-static void lcache_save(const struct lcache *c, const char *path)
-{
-	char *tmp = xasprintf("%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
-	int ok = f != NULL;
-	if (!f && fd >= 0)
-		close(fd);
-	struct sha256 *sum = sha256_new();
-	unsigned char head[16], rec[LCACHE_REC];
-	char hex[65];
-	memcpy(head, LCACHE_MAGIC, 8);
-	le64_put(head + 8, c->len);
-	sha256_update(sum, head, sizeof(head));
-	ok = ok && fwrite(head, 1, sizeof(head), f) == sizeof(head);
-	for (size_t i = 0; ok && i < c->cap; i++) {
-		if (!c->used[i])
-			continue;
-		memcpy(rec, c->key[i].id, 20);
-		le64_put(rec + 20, c->val[i]);
-		sha256_update(sum, rec, sizeof(rec));
-		ok = fwrite(rec, 1, sizeof(rec), f) == sizeof(rec);
-	}
-	sha256_final_hex(sum, hex);
-	ok = ok && fwrite(hex, 1, 64, f) == 64;
-	if (f && fclose(f) != 0)
-		ok = 0;
-	if (ok && rename(tmp, path) < 0)
-		ok = 0;
-	if (!ok) {
-		log_warn("reclaim: cannot write the lineage cache %s: %s", path, strerror(errno));
-		unlink(tmp);
-	}
-	free(tmp);
-}
-
-/* What goes into one pack: the packer, the names it is given, and (for a
- * geometric merge) the only objects it may take. */
+/* What goes into one pack: the packer and the names it is given. */
 struct packctx {
 	git_packbuilder *pb;
 	git_repository *repo;
 	struct oidset seen;        /* trees and blobs visited */
-	const struct oidset *want; /* NULL: every object reached */
-	struct oidset inserted;    /* with want: what went in so far */
 	struct lcache *cache;      /* names known before this run */
 	struct lcache *out;        /* names to keep for the next run */
 	size_t named, read;        /* blobs named; of them, read to name them */
@@ -748,7 +544,7 @@ struct packctx {
 static char *lineage_name(struct packctx *cx, const git_oid *id, const char *path)
 {
 	char *logical = chunk_logical_name(path);
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = 0;
 	cx->named++;
 	if (!lcache_get(cx->cache, id, &h)) {
 		git_blob *b = NULL;
@@ -756,12 +552,7 @@ static char *lineage_name(struct packctx *cx, const git_oid *id, const char *pat
 			git_error_clear();
 			return logical;
 		}
-		const char *p = git_blob_rawcontent(b);
-		size_t n = (size_t)git_blob_rawsize(b), i = 0;
-		for (; i < n && i < 4096 && p[i] != '\n'; i++) {
-			h ^= (unsigned char)p[i];
-			h *= 1099511628211ULL;
-		}
+		h = lineage_line_hash(git_blob_rawcontent(b), (size_t)git_blob_rawsize(b));
 		git_blob_free(b);
 		cx->read++;
 	}
@@ -772,19 +563,8 @@ static char *lineage_name(struct packctx *cx, const git_oid *id, const char *pat
 	return name;
 }
 
-/* Whether id goes into this pack (once). 1 yes, 0 no, negative on error. */
-static int take(struct packctx *cx, const git_oid *id)
-{
-	if (!cx->want)
-		return 1;
-	if (!oidset_has(cx->want, id))
-		return 0;
-	return oidset_add(&cx->inserted, id);
-}
-
 /* Adds a tree and everything below it to the pack, once, each blob under
- * its lineage_name. With want, every tree is still walked (a tree outside
- * the merge may hold blobs inside it) but only wanted objects go in. */
+ * its lineage_name. */
 static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix)
 {
 	if (oidset_has(&cx->seen, id))
@@ -792,10 +572,7 @@ static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix
 	if (oidset_add(&cx->seen, id) < 0)
 		return ERR_GENERIC;
 	git_tree *tree = NULL;
-	int t = take(cx, id);
-	if (t < 0)
-		return t;
-	if (git_tree_lookup(&tree, cx->repo, id) < 0 || (t && git_packbuilder_insert(cx->pb, id, prefix) < 0)) {
+	if (git_tree_lookup(&tree, cx->repo, id) < 0 || git_packbuilder_insert(cx->pb, id, prefix) < 0) {
 		git_tree_free(tree);
 		return store_git_error("reclaim: collecting objects");
 	}
@@ -810,9 +587,9 @@ static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix
 			rc = insert_tree(cx, eid, sub);
 			free(sub);
 		} else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && !oidset_has(&cx->seen, eid)) {
-			if (oidset_add(&cx->seen, eid) < 0 || (t = take(cx, eid)) < 0) {
+			if (oidset_add(&cx->seen, eid) < 0) {
 				rc = ERR_GENERIC;
-			} else if (t) {
+			} else {
 				char *name = lineage_name(cx, eid, path);
 				if (git_packbuilder_insert(cx->pb, eid, name) < 0)
 					rc = store_git_error("reclaim: collecting objects");
@@ -829,15 +606,12 @@ static int insert_tree(struct packctx *cx, const git_oid *id, const char *prefix
 static int insert_history(struct packctx *cx, git_revwalk *walk)
 {
 	git_oid id;
-	int rc = 0, e, t;
+	int rc = 0, e;
 	while (rc == 0 && (e = git_revwalk_next(&id, walk)) == 0) {
 		git_commit *c = NULL;
 		if ((rc = sig_check()) < 0)
 			break;
-		if ((t = take(cx, &id)) < 0)
-			rc = t;
-		else if (git_commit_lookup(&c, cx->repo, &id) < 0 ||
-			 (t && git_packbuilder_insert(cx->pb, &id, NULL) < 0))
+		if (git_commit_lookup(&c, cx->repo, &id) < 0 || git_packbuilder_insert(cx->pb, &id, NULL) < 0)
 			rc = store_git_error("reclaim: collecting objects");
 		else
 			rc = insert_tree(cx, git_commit_tree_id(c), "");
@@ -887,7 +661,6 @@ static void pack_end(struct packctx *cx)
 {
 	git_packbuilder_free(cx->pb);
 	oidset_free(&cx->seen);
-	oidset_free(&cx->inserted);
 	memset(cx, 0, sizeof(*cx));
 }
 
@@ -977,6 +750,84 @@ static void remove_pack(const char *packdir, const char *base)
 	}
 }
 
+/* Adds tree id and everything below it to *v (once: seen). */
+static int collect_tree(git_repository *repo, const git_oid *id, struct oidset *seen, git_oid **v, size_t *n)
+{
+	if (oidset_has(seen, id))
+		return 0;
+	if (oidset_add(seen, id) < 0 || push_oid(v, n, id) < 0)
+		return -1;
+	git_tree *t = NULL;
+	if (git_tree_lookup(&t, repo, id) < 0)
+		return store_git_error("reclaim: reading a tree");
+	int rc = 0;
+	for (size_t i = 0, cnt = git_tree_entrycount(t); rc == 0 && i < cnt; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		const git_oid *eid = git_tree_entry_id(e);
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			rc = collect_tree(repo, eid, seen, v, n);
+		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB && !oidset_has(seen, eid))
+			rc = oidset_add(seen, eid) < 0 || push_oid(v, n, eid) < 0 ? -1 : 0;
+	}
+	git_tree_free(t);
+	return rc;
+}
+
+/* Step 4 with dbgit's own writer (packw.c): the largest pack's live
+ * entries copied as they are (what no ref reaches is left out, unless a
+ * live entry is a delta against it), the live objects of the other packs
+ * and the loose ones added; no delta is computed again. Every commit is
+ * in live (reachable_commits), so its trees and blobs are everything a
+ * ref reaches when no ref names anything but commits. */
+static int pack_live(struct store *st, const char *packdir, const struct strlist *packs, const struct oidset *live,
+		     struct reclaim_result *res, char **new_base)
+{
+	git_repository *repo = store_git(st);
+	struct oidset seen = {0};
+	git_oid *v = NULL;
+	size_t n = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < live->cap; i++) {
+		if (!live->used[i])
+			continue;
+		git_commit *c = NULL;
+		if (push_oid(&v, &n, &live->slot[i]) < 0)
+			rc = -1;
+		else if (git_commit_lookup(&c, repo, &live->slot[i]) < 0)
+			rc = store_git_error("reclaim: reading a snapshot");
+		else
+			rc = collect_tree(repo, git_commit_tree_id(c), &seen, &v, &n);
+		git_commit_free(c);
+	}
+	/* the base: the largest pack that is not kept */
+	const char *base = NULL;
+	uint64_t best = 0;
+	for (size_t i = 0; rc == 0 && i < packs->n; i++) {
+		char *p = xasprintf("%s/%s.keep", packdir, packs->v[i]);
+		int keep = fs_exists(p);
+		free(p);
+		if (keep)
+			continue;
+		p = xasprintf("%s/%s.pack", packdir, packs->v[i]);
+		struct stat sb;
+		if (stat(p, &sb) == 0 && (!base || (uint64_t)sb.st_size > best)) {
+			base = packs->v[i];
+			best = (uint64_t)sb.st_size;
+		}
+		free(p);
+	}
+	struct packw_result pr;
+	if (rc == 0)
+		rc = packw_write(repo, packdir, base, v, n, v, n, &st->lines, new_base, &pr);
+	if (rc == 0) {
+		res->objects = pr.objects;
+		log_debug("reclaim: %zu objects copied, %zu left out, %zu added", pr.copied, pr.dropped, pr.added);
+	}
+	free(v);
+	oidset_free(&seen);
+	return rc;
+}
+
 int store_reclaim_ex(struct store *st, struct reclaim_result *res)
 {
 	git_repository *repo = store_git(st);
@@ -1015,7 +866,15 @@ int store_reclaim_ex(struct store *st, struct reclaim_result *res)
 		goto out;
 	pause_at("reflog");
 
-	if ((rc = write_pack(repo, packdir, &roots, res, &new_base)) < 0)
+	rc = roots.n_others == 0 ? pack_live(st, packdir, &old_packs, &live, res, &new_base) : PACKW_FALLBACK;
+	if (rc == PACKW_FALLBACK) {
+		/* refs naming trees, blobs or tags, or a pack packw doubts:
+		 * libgit2's packbuilder, which takes whatever the refs reach */
+		log_debug("%s", err_last());
+		err_clear();
+		rc = write_pack(repo, packdir, &roots, res, &new_base);
+	}
+	if (rc < 0)
 		goto out;
 	if (new_base) {
 		char *idx = xasprintf("%s/%s.idx", packdir, new_base);
@@ -1117,16 +976,22 @@ static uint64_t dir_bytes(const char *dir, int packs)
 	return total;
 }
 
-/* The least loose data worth a pack. The test build may lower it
- * (DBGIT_TEST_LOOSE_MIN, bytes) so a test need not write 32 MiB a night. */
-static uint64_t loose_min(void)
+/* The least loose data worth a pack: 32 MiB, or 1/32 of what is packed
+ * if that is less (the nightly pack copies the pack: keep that copy
+ * within 32 times the new data), but never under 1 MiB. The test build
+ * may set it (DBGIT_TEST_LOOSE_MIN, bytes) so a test need not write
+ * 32 MiB a night. */
+static uint64_t loose_min(uint64_t packed)
 {
 #ifdef DBGIT_TEST_HOOKS
 	const char *v = getenv("DBGIT_TEST_LOOSE_MIN");
 	if (v && *v)
 		return strtoull(v, NULL, 10);
 #endif
-	return 32ull * 1024 * 1024;
+	uint64_t least = 32ull * 1024 * 1024;
+	if (packed / 32 < least)
+		least = packed / 32;
+	return least < 1024 * 1024 ? 1024 * 1024 : least;
 }
 
 int store_wants_pack(struct store *st)
@@ -1138,13 +1003,11 @@ int store_wants_pack(struct store *st)
 		loose += dir_bytes(dir, 0);
 		free(dir);
 	}
-	/* Packing the loose objects no longer rewrites the packs (store_maintain
-	 * merges geometrically), so there is no "half of what is packed" rule. */
-	if (loose < loose_min())
-		return 0;
 	char *packdir = xasprintf("%s/objects/pack", gitdir);
 	uint64_t packed = dir_bytes(packdir, 1);
 	free(packdir);
+	if (loose < loose_min(packed))
+		return 0;
 	if (packed > 0)
 		return 1;
 	/* A single snapshot gains little from a pack (there is nothing to
@@ -1193,9 +1056,10 @@ static int pack_objects(const char *idx_path, struct oidset *want)
  * and checked. Nothing leaves the repository: objects only move into a
  * synced pack, so no ref needs to be durable first, and a kill anywhere
  * leaves duplicates at worst, which the next night packs away. */
-static int append_pack(git_repository *repo, const char *objdir, const char *packdir, const struct strlist *loose,
+static int append_pack(struct store *st, const char *objdir, const char *packdir, const struct strlist *loose,
 		       const struct packinfo *packs, size_t n_packs, size_t base, struct pack_result *res)
 {
+	git_repository *repo = store_git(st);
 	struct oidset want = {0};
 	git_oid *add = NULL;
 	char *new_base = NULL;
@@ -1233,7 +1097,8 @@ static int append_pack(git_repository *repo, const char *objdir, const char *pac
 		if (want.used[i])
 			add[n_add++] = want.slot[i];
 	struct packw_result pr;
-	rc = packw_write(repo, packdir, base < n_packs ? packs[base].base : NULL, add, n_add, &new_base, &pr);
+	rc = packw_write(repo, packdir, base < n_packs ? packs[base].base : NULL, add, n_add, NULL, 0, &st->lines,
+			 &new_base, &pr);
 	if (rc != 0)
 		goto out;
 	res->objects = pr.objects;
@@ -1242,6 +1107,7 @@ static int append_pack(git_repository *repo, const char *objdir, const char *pac
 	res->whole = pr.whole;
 	res->deltas = pr.deltas;
 	res->rebased = pr.rebased;
+	res->lines_read = pr.lines_read;
 	pause_at("merged");
 	if ((rc = sig_check()) < 0)
 		goto out;
@@ -1336,7 +1202,7 @@ int store_maintain(struct store *st, int dropped, struct pack_result *res)
 	res->kind = STORE_PACK_APPEND;
 	res->loose = loose.n;
 	res->packs_merged = n_info;
-	rc = append_pack(repo, objdir, packdir, &loose, info, n_info, base, res);
+	rc = append_pack(st, objdir, packdir, &loose, info, n_info, base, res);
 	if (rc == PACKW_FALLBACK) {
 		log_debug("%s", err_last());
 		why = "the pack could not be extended";
@@ -1346,9 +1212,9 @@ int store_maintain(struct store *st, int dropped, struct pack_result *res)
 		res->packs_after = kept + 1;
 		log_info("pack: %zu loose objects and %zu packs into one pack of %zu objects (%zu copied, "
 			 "%zu new: %zu stored whole, %zu as deltas; %zu previous versions re-stored as deltas); "
-			 "%zu packs",
+			 "%zu packs; %zu chunks read to pair them",
 			 res->loose, n_info, res->objects, res->copied, res->added, res->whole, res->deltas,
-			 res->rebased, res->packs_after);
+			 res->rebased, res->packs_after, res->lines_read);
 	}
 	goto out;
 full:

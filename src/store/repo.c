@@ -108,6 +108,7 @@ void store_free(struct store *st)
 	}
 	git_repository_free(st->repo);
 	crypt_key_free(st->key);
+	lcache_free(&st->lines);
 	free(st->path);
 	free(st);
 }

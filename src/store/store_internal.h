@@ -31,11 +31,20 @@
 #include "dbgit/crypt.h"
 #include "dbgit/util.h"
 
+/* blob id -> hash of its first line (lineage.c) */
+struct lcache {
+	git_oid *key;
+	uint64_t *val;
+	unsigned char *used;
+	size_t cap, len;
+};
+
 struct store {
 	git_repository *repo;
 	char *path;
 	int lock_fd;
 	struct crypt_key *key; /* [repository] key_file; NULL: snapshots written plain */
+	struct lcache lines;   /* first lines of the chunks written by this process (writer.c) */
 };
 
 /*
@@ -106,6 +115,17 @@ int store_sync_ref(struct store *st, const char *refname);
 /* The logical file a chunk belongs to: "t/1-rows-000012.sql" ->
  * "t/1-rows.sql"; other names unchanged. Caller frees. */
 char *chunk_logical_name(const char *path);
+
+/* lineage.c: the hash of a chunk's first line (at most 4096 bytes), which
+ * names its lineage, and a cache of it by blob id (<gitdir>/dbgit-lineage,
+ * untrusted: checked on load, ignored and rebuilt when it does not add up). */
+uint64_t lineage_line_hash(const char *data, size_t len);
+int lcache_get(const struct lcache *c, const git_oid *id, uint64_t *v);
+int lcache_put(struct lcache *c, const git_oid *id, uint64_t v);
+void lcache_free(struct lcache *c);
+char *lcache_path(git_repository *repo);
+void lcache_load(struct lcache *c, const char *path);
+void lcache_save(const struct lcache *c, const char *path);
 
 /* A snapshot tree entry from a repository that may be hostile: plain
  * files and directories with plain names only (snap.c). Sets a one-line

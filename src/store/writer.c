@@ -83,6 +83,10 @@ static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 		w->new_blobs++;
 		if ((rc = note_fresh(w, &oid)) < 0)
 			goto out;
+		/* the nightly pack pairs chunks by first line: known here
+		 * without reading the blob back (a sealed blob has none) */
+		if (!w->st->key && lcache_put(&w->st->lines, &oid, lineage_line_hash(data, len)) < 0)
+			err_clear();
 	}
 	git_index_entry e;
 	memset(&e, 0, sizeof(e));
