@@ -39,15 +39,21 @@
  * one's id against its content, and checks that every object it replaces
  * is in it.
  *
+ * A reclaim (reclaim.c, pack_live) uses the same writer with a keep set:
+ * entries no ref reaches are left out, and a kept delta whose base is
+ * left out is stored whole (a kept yearly snapshot must not pin the
+ * nights the rotation dropped).
+ *
  * The base pack is read as untrusted input: its index must be a
  * well-formed v2 index that agrees with the pack's size and checksum,
  * every entry's header must parse and name a base inside the pack, chains
  * must end; any doubt returns PACKW_FALLBACK and the caller packs with
  * libgit2 instead (which checks everything it reads).
  *
- * Memory: the entries' table (about 64 bytes an object of the base pack),
- * a 1 MiB copy buffer, and at most three objects of the new night at once
- * (chunks are at most 1 MiB), whatever the size of the history.
+ * Memory: the entries' table (about 80 bytes an object of the base pack),
+ * a 1 MiB copy buffer, and per worker thread two objects of the night at
+ * once (chunks are at most 1 MiB) plus PACKW_WINDOW lineages' compressed
+ * output, whatever the size of the history.
  */
 #include <errno.h>
 #include <fcntl.h>

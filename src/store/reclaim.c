@@ -8,8 +8,12 @@
  *      ever deleted, so nothing written later can be lost;
  *   3. expire reflog entries that name commits no ref reaches (they would
  *      pin dropped snapshots, and git fsck checks them);
- *   4. write ONE new pack (with deltas) of everything reachable from every
- *      ref and HEAD, and fsync the .pack, the .idx and their directory;
+ *   4. write ONE new pack of everything reachable from every ref and HEAD,
+ *      and fsync the .pack, the .idx and their directory: dbgit's own
+ *      writer (packw.c) copies the largest pack's live entries as they
+ *      are and leaves the rest out (pack_live); libgit2's packbuilder,
+ *      which recomputes every delta, only when a ref names something
+ *      other than a commit or packw doubts the pack (write_pack);
  *   5. check, reading the new pack alone, that every reachable commit,
  *      tree and blob is in it; on any doubt stop before deleting;
  *   6. (after syncing the file system once more, so that the reflogs of
@@ -26,9 +30,9 @@
  *
  * The nightly pack (store_maintain) is in proportion to the change. The
  * full reclaim above is the only thing that gives space back, and it
- * rewrites every object with libgit2's packbuilder (which recomputes every
- * delta): needed after a rotation dropped snapshots, wasted on a night
- * that only added some. Such a night extends the largest pack instead
+ * reads every snapshot's trees and rewrites the pack: needed after a
+ * rotation dropped snapshots, wasted on a night that only added some.
+ * Such a night extends the largest pack instead
  * (packw.c: its entries copied as they are, the night's chunks added, each
  * previous version re-stored as a delta against its new version). An
  * earlier policy merged packs geometrically with the packbuilder; at 1%
