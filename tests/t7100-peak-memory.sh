@@ -14,7 +14,17 @@
 
 if ! [ -x /usr/bin/time ]; then
 	echo "ok - peak memory # SKIP /usr/bin/time is missing (apt-get install time)"
-	# The figures, as TAP comments.
+	test_case "a night that packs (dbgit's own pack writer, all three jobs' objects) needs less than 32 MiB more" '
+	sqlite3 rows.db "UPDATE t SET a = lower(a) WHERE id % 100 = 0"
+	DBGIT_TEST_LOOSE_MIN=1 "$DBGIT" --config dbgit.toml backup rows --no-push --no-rotate
+	sqlite3 rows.db "UPDATE t SET a = upper(a) WHERE id % 100 = 1"
+	kb=$(DBGIT_TEST_LOOSE_MIN=1 peak_kb "$DBGIT" --config dbgit.toml -v backup rows --no-push --no-rotate)
+	grep -q "pack: .* into one pack of .* [1-9][0-9]* previous versions re-stored as deltas" .stderr
+	echo "a night that packs: ${kb} KiB" | tee -a figures
+	[ $(( (kb - $(cat tiny.backup)) * 1024 )) -lt $((32 * MIB)) ]
+'
+
+# The figures, as TAP comments.
 sed 's/^/# peak RSS, /' "$T/figures"
 test_done
 	exit
@@ -71,6 +81,16 @@ test_case "100,000 rows: backup and restore need less than 32 MiB more than one 
 	echo "100,000 rows restore: ${kb} KiB" | tee -a figures
 	[ $(( (kb - $(cat tiny.restore)) * 1024 )) -lt $((32 * MIB)) ]
 	same_db rows.db r-rows.db
+'
+
+test_case "a night that packs (dbgit's own pack writer, all three jobs' objects) needs less than 32 MiB more" '
+	sqlite3 rows.db "UPDATE t SET a = lower(a) WHERE id % 100 = 0"
+	DBGIT_TEST_LOOSE_MIN=1 "$DBGIT" --config dbgit.toml backup rows --no-push --no-rotate
+	sqlite3 rows.db "UPDATE t SET a = upper(a) WHERE id % 100 = 1"
+	kb=$(DBGIT_TEST_LOOSE_MIN=1 peak_kb "$DBGIT" --config dbgit.toml -v backup rows --no-push --no-rotate)
+	grep -q "pack: .* into one pack of .* [1-9][0-9]* previous versions re-stored as deltas" .stderr
+	echo "a night that packs: ${kb} KiB" | tee -a figures
+	[ $(( (kb - $(cat tiny.backup)) * 1024 )) -lt $((32 * MIB)) ]
 '
 
 # The figures, as TAP comments.
