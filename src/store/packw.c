@@ -8,8 +8,11 @@
  * repository grew by the size of every changed chunk a night). This
  * writer does what git's `repack` does with delta reuse, in the one case
  * dbgit needs, where the delta base is known without any search: a new
- * chunk is a new version of the chunk at the same path in the previous
- * snapshot.
+ * chunk is a new version of a chunk of the previous snapshot, the one of
+ * the same file with the same first line (lineage.c: boundaries are
+ * content-defined, so a chunk's number shifts when an earlier boundary
+ * moves), or, when its first line changed, the old chunk after the last
+ * one paired; other files and trees by their name.
  *
  * It writes ONE new pack made of
  *   1. every entry of the base pack (the largest pack), copied as it is:
@@ -17,11 +20,11 @@
  *      gives, only an OFS_DELTA's header rewritten where the distance to
  *      its base changed;
  *   2. except the previous versions of the chunks that changed: each is
- *      re-stored as a delta against its new version (a REF_DELTA), so the
+ *      re-stored as a delta against its new version (right after it), so the
  *      newest snapshot's chunks are whole and older ones are deltas, as git
  *      itself arranges it (reading the latest snapshot, which restore does,
  *      costs no delta chain);
- *   3. the new objects (loose, or in other packs): per path the newest
+ *   3. the new objects (loose, or in other packs): per lineage the newest
  *      version whole, each older one of the same batch a delta against the
  *      next (OFS_DELTA); commits and objects no snapshot names whole.
  * A delta is kept only when it is under half the object's size and no
@@ -120,8 +123,8 @@ struct add {
 	uint8_t written;
 };
 
-/* The new versions of one path, oldest first, and the version before them
- * in the base pack (prior, or -1). */
+/* The new versions of one chunk (or file, or tree), oldest first, and the
+ * version before them in the base pack (prior, or -1). */
 struct lin {
 	int64_t prior;
 	size_t *v;
@@ -147,10 +150,6 @@ struct pw {
 	/* blob id -> hash of its first line (lineage.c) */
 	struct lcache cache;
 	size_t lines_read;
-	/* path -> newest lineage of that path (open addressing) */
-	char **pkey;
-	size_t *pval;
-	size_t pcap, plen;
 	/* output */
 	int out_fd;
 	char *tmp_pack, *tmp_idx;
@@ -493,63 +492,6 @@ out:
 
 /* ---- lineages: which new object is a new version of what ---- */
 
-static size_t str_hash(const char *s)
-{
-	size_t h = 1469598103934665603ull;
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static int64_t path_get(const struct pw *w, const char *path)
-{
-	if (!w->pcap)
-		return -1;
-	for (size_t j = str_hash(path) & (w->pcap - 1);; j = (j + 1) & (w->pcap - 1)) {
-		if (!w->pkey[j])
-			return -1;
-		if (strcmp(w->pkey[j], path) == 0)
-			return (int64_t)w->pval[j];
-	}
-}
-
-static int path_put(struct pw *w, const char *path, size_t lin)
-{
-	if ((w->plen + 1) * 2 > w->pcap) {
-		size_t ncap = w->pcap ? w->pcap * 2 : 1024;
-		char **nk = calloc(ncap, sizeof(*nk));
-		size_t *nv = calloc(ncap, sizeof(*nv));
-		if (!nk || !nv) {
-			free(nk);
-			free(nv);
-			return err_set(ERR_GENERIC, "out of memory");
-		}
-		for (size_t i = 0; i < w->pcap; i++) {
-			if (!w->pkey[i])
-				continue;
-			size_t j = str_hash(w->pkey[i]) & (ncap - 1);
-			while (nk[j])
-				j = (j + 1) & (ncap - 1);
-			nk[j] = w->pkey[i];
-			nv[j] = w->pval[i];
-		}
-		free(w->pkey);
-		free(w->pval);
-		w->pkey = nk;
-		w->pval = nv;
-		w->pcap = ncap;
-	}
-	size_t j = str_hash(path) & (w->pcap - 1);
-	while (w->pkey[j] && strcmp(w->pkey[j], path) != 0)
-		j = (j + 1) & (w->pcap - 1);
-	if (!w->pkey[j]) {
-		w->pkey[j] = xstrdup(path);
-		w->plen++;
-	}
-	w->pval[j] = lin;
-	return 0;
-}
-
 static int lin_push(struct lin *l, size_t ai)
 {
 	if (l->n == l->cap) {
@@ -564,14 +506,19 @@ static int lin_push(struct lin *l, size_t ai)
 	return 0;
 }
 
-/* New object ai at path, whose parent snapshot had prev_id there (NULL if
- * nothing of its kind): it joins the lineage of path when that lineage's
- * newest version is prev_id, else starts one whose prior is prev_id if
- * the base pack holds it and no other lineage claimed it. */
-static int lin_add(struct pw *w, size_t ai, const char *path, const git_oid *prev_id)
+/* New object ai, whose parent snapshot had prev_id at its place (NULL if
+ * nothing of its kind): when prev_id is the newest version of a lineage
+ * of this batch, ai continues it; else ai starts one whose prior is
+ * prev_id if the base pack holds it and no other lineage claimed it. */
+static int lin_add(struct pw *w, size_t ai, const git_oid *prev_id)
 {
-	int64_t li = path_get(w, path);
-	if (li < 0 || !prev_id || !git_oid_equal(&w->l[li].last, prev_id)) {
+	int64_t li = -1;
+	if (prev_id) {
+		int64_t pa = find_add(w, prev_id);
+		if (pa >= 0 && w->a[pa].lin >= 0 && git_oid_equal(&w->l[w->a[pa].lin].last, prev_id))
+			li = w->a[pa].lin;
+	}
+	if (li < 0) {
 		if (w->nl == w->capl) {
 			size_t ncap = w->capl ? w->capl * 2 : 256;
 			struct lin *nl = realloc(w->l, ncap * sizeof(*nl));
@@ -590,8 +537,6 @@ static int lin_add(struct pw *w, size_t ai, const char *path, const git_oid *pre
 				w->e[p].lin = (int32_t)li;
 			}
 		}
-		if (path_put(w, path, (size_t)li) < 0)
-			return -1;
 	}
 	if (lin_push(&w->l[li], ai) < 0)
 		return -1;
@@ -624,6 +569,7 @@ static int line_hash(struct pw *w, const git_oid *id, uint64_t *h)
 struct pchunk {
 	uint64_t name, line;
 	const git_tree_entry *e;
+	size_t idx; /* in the parent tree */
 };
 
 static int cmp_pchunk(const void *a, const void *b)
@@ -667,6 +613,7 @@ static int parent_chunks(struct pw *w, const git_tree *pt, struct pchunk **out, 
 		v[*n].name = nh;
 		v[*n].line = lh;
 		v[*n].e = e;
+		v[*n].idx = k;
 		(*n)++;
 	}
 	qsort(v, *n, sizeof(*v), cmp_pchunk);
@@ -674,9 +621,9 @@ static int parent_chunks(struct pw *w, const git_tree *pt, struct pchunk **out, 
 	return 0;
 }
 
-static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt, struct buf *path)
+static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt)
 {
-	size_t n = git_tree_entrycount(t), plen = path->len, npc = 0;
+	size_t n = git_tree_entrycount(t), npc = 0, after = SIZE_MAX;
 	struct pchunk *pc = NULL;
 	int pc_built = 0, rc = 0;
 	for (size_t k = 0; k < n && rc == 0; k++) {
@@ -691,7 +638,6 @@ static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt, struct
 		const git_tree_entry *pe = pt ? git_tree_entry_byname(pt, name) : NULL;
 		if (pe && git_tree_entry_type(pe) != type)
 			pe = NULL;
-		path->len = plen;
 		char *logical = type == GIT_OBJECT_BLOB ? chunk_logical_name(name) : NULL;
 		if (logical && strcmp(logical, name) != 0 && w->a[ai].lin < 0) {
 			/* a chunk: its lineage is its logical file and first line,
@@ -708,18 +654,26 @@ static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt, struct
 				}
 				pc_built = 1;
 			}
-			struct pchunk want = {name_hash(logical), lh, NULL};
+			struct pchunk want = {name_hash(logical), lh, NULL, 0};
 			struct pchunk *hit = npc ? bsearch(&want, pc, npc, sizeof(*pc), cmp_pchunk) : NULL;
-			if (hit)
+			const git_tree_entry *next = pt && after < git_tree_entrycount(pt) ? git_tree_entry_byindex(pt, after) : NULL;
+			if (hit) {
 				pe = hit->e;
-			rc = buf_printf(path, "/%s#%016llx", logical, (unsigned long long)lh);
-		} else {
-			rc = buf_printf(path, "/%s", name);
+				after = hit->idx + 1;
+			} else if (next && git_tree_entry_type(next) == GIT_OBJECT_BLOB) {
+				/* its first line changed (that row was updated or
+				 * deleted, or a boundary moved): the old chunk after the
+				 * last one paired, if it is of the same file */
+				char *nl = chunk_logical_name(git_tree_entry_name(next));
+				if (strcmp(nl, logical) == 0) {
+					pe = next;
+					after++;
+				}
+				free(nl);
+			}
 		}
 		free(logical);
-		if (rc < 0)
-			break;
-		if (w->a[ai].lin < 0 && (rc = lin_add(w, (size_t)ai, buf_cstr(path), pe ? git_tree_entry_id(pe) : NULL)) < 0)
+		if (w->a[ai].lin < 0 && (rc = lin_add(w, (size_t)ai, pe ? git_tree_entry_id(pe) : NULL)) < 0)
 			break;
 		if (type == GIT_OBJECT_TREE) {
 			git_tree *sub = NULL, *psub = NULL;
@@ -731,13 +685,12 @@ static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt, struct
 				git_error_clear();
 				psub = NULL;
 			}
-			rc = walk_tree(w, sub, psub, path);
+			rc = walk_tree(w, sub, psub);
 			git_tree_free(sub);
 			git_tree_free(psub);
 		}
 	}
 	free(pc);
-	path->len = plen;
 	return rc;
 }
 
@@ -745,7 +698,6 @@ static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt, struct
 static int find_lineages(struct pw *w)
 {
 	git_revwalk *walk = NULL;
-	struct buf path = BUF_INIT;
 	git_oid cid;
 	int rc = 0;
 	if (git_revwalk_new(&walk, w->repo) < 0 || git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE) < 0 ||
@@ -767,13 +719,12 @@ static int find_lineages(struct pw *w)
 				git_error_clear();
 				pt = NULL;
 			}
-			path.len = 0;
 			int64_t ti = find_add(w, git_tree_id(t));
 			const git_oid *pti = pt ? git_tree_id(pt) : NULL;
 			if (ti >= 0 && w->a[ti].lin < 0)
-				rc = lin_add(w, (size_t)ti, "", pti);
+				rc = lin_add(w, (size_t)ti, pti);
 			if (rc == 0 && ti >= 0)
-				rc = walk_tree(w, t, pt, &path);
+				rc = walk_tree(w, t, pt);
 		}
 		git_tree_free(pt);
 		git_tree_free(t);
@@ -784,7 +735,6 @@ static int find_lineages(struct pw *w)
 	}
 	git_revwalk_free(walk);
 	git_error_clear();
-	buf_free(&path);
 	return rc;
 }
 
@@ -1503,10 +1453,6 @@ static void pw_free(struct pw *w)
 	for (size_t i = 0; i < w->nl; i++)
 		free(w->l[i].v);
 	free(w->l);
-	for (size_t i = 0; i < w->pcap; i++)
-		free(w->pkey[i]);
-	free(w->pkey);
-	free(w->pval);
 	EVP_MD_CTX_free(w->sha);
 	free(w->obuf);
 	free(w->cbuf);
