@@ -179,6 +179,19 @@ test_case "a pack this writer cannot extend (a version 1 index) is repacked whol
 	[ "$(git --git-dir=v1.git rev-list --count backup/app)" = 9 ]
 '
 
+test_case "an index whose own checksum does not match is not extended: libgit2 repacks" '
+	copy sum
+	idx=$(ls sum.git/objects/pack/*.idx)
+	chmod u+w "$idx"
+	# a byte of the CRC table (after the header, fan-out and ids)
+	n=$(git verify-pack -v sum.git/objects/pack/*.idx | grep -c "^[0-9a-f]\{40\} ")
+	printf "\377" | dd of="$idx" bs=1 seek=$((8 + 1024 + 20 * n + 1)) conv=notrunc status=none
+	night_in sum 9
+	grep -q "reclaim: .* objects in one pack" sum-9.err
+	git --git-dir=sum.git fsck --full --strict
+	[ "$(git --git-dir=sum.git rev-list --count backup/app)" = 9 ]
+'
+
 test_case "delta chains stay within 50: a version with 50 behind it is kept whole" '
 	copy deep
 	for n in $(seq 9 62); do

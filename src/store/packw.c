@@ -393,6 +393,19 @@ static int load_base(struct pw *w, const char *base)
 		rc = doubt(idx_path, "not a version 2 pack index");
 		goto out;
 	}
+	/* the index's own checksum: a damaged index (an id mapped to another
+	 * object's offset and CRC) would otherwise be copied as it is */
+	unsigned char isum[EVP_MAX_MD_SIZE];
+	unsigned int ilen = 0;
+	EVP_MD_CTX *ictx = EVP_MD_CTX_new();
+	int iok = ictx && EVP_DigestInit_ex(ictx, EVP_sha1(), NULL) == 1 &&
+		  EVP_DigestUpdate(ictx, idx, isz - 20) == 1 && EVP_DigestFinal_ex(ictx, isum, &ilen) == 1 &&
+		  ilen == 20 && memcmp(isum, idx + isz - 20, 20) == 0;
+	EVP_MD_CTX_free(ictx);
+	if (!iok) {
+		rc = doubt(idx_path, "the index's checksum does not match");
+		goto out;
+	}
 	const unsigned char *fan = idx + 8;
 	uint32_t n = be32(fan + 255 * 4), prev = 0;
 	for (int i = 0; i < 256; i++) {
