@@ -94,7 +94,7 @@ test_case "a stepped push cut short keeps the lease at the step the remote has, 
 	# refuses the next.
 	cat >"$T/cut.git/hooks/pre-receive" <<-EOF
 		#!/bin/sh
-		[ -e "$T/cut.once" ] && { echo "not now" >&2; exit 1; }
+		if [ -e "$T/cut.once" ]; then echo "not now" >&2; exit 1; fi
 		touch "$T/cut.once"
 	EOF
 	chmod +x "$T/cut.git/hooks/pre-receive"

@@ -204,12 +204,14 @@ static int full_pread(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int64_t find_id(const struct pw *w, const git_oid *id)
+/* Index of id in n records of size stride sorted by the git_oid at their
+ * start, or -1. */
+static int64_t oid_search(const void *base, size_t n, size_t stride, const git_oid *id)
 {
-	size_t lo = 0, hi = w->ne;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = git_oid_cmp(&w->e[mid].id, id);
+		int c = git_oid_cmp((const git_oid *)((const char *)base + mid * stride), id);
 		if (c == 0)
 			return (int64_t)mid;
 		if (c < 0)
@@ -218,6 +220,11 @@ static int64_t find_id(const struct pw *w, const git_oid *id)
 			hi = mid;
 	}
 	return -1;
+}
+
+static int64_t find_id(const struct pw *w, const git_oid *id)
+{
+	return oid_search(w->e, w->ne, sizeof(*w->e), id);
 }
 
 static int64_t find_off(const struct pw *w, uint64_t off)
@@ -235,18 +242,7 @@ static int64_t find_off(const struct pw *w, uint64_t off)
 
 static int64_t find_add(const struct pw *w, const git_oid *id)
 {
-	size_t lo = 0, hi = w->na;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = git_oid_cmp(&w->a[mid].id, id);
-		if (c == 0)
-			return (int64_t)mid;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return oid_search(w->a, w->na, sizeof(*w->a), id);
 }
 
 struct offpair {
