@@ -639,10 +639,15 @@ static int restore_into(const struct config *cfg, struct store *st, const struct
 		goto out;
 	}
 	close(tfd);
-	if ((rc = target_replace(tmp, target, force, &was)) < 0)
+	/* The last point where a stop signal may stop the restore: once the
+	 * target has its name the restore is complete, and a signal that
+	 * comes after it stops nothing (restore ends as a success). */
+	TEST_PAUSE("DBGIT_TEST_PAUSE_RESTORE", "restore", "checked");
+	if ((rc = sig_check()) < 0 || (rc = target_replace(tmp, target, force, &was)) < 0)
 		goto out;
 	free(tmp);
 	tmp = NULL;
+	TEST_PAUSE("DBGIT_TEST_PAUSE_RESTORE", "restore", "renamed");
 out:
 	if (tmp) {
 		unlink(tmp);

@@ -80,7 +80,7 @@ stop_at_random() {
 		ls -la "$TMPDIR" >&2
 		return 1
 	fi
-	if compgen -G "$T/out.db.dbgit-restore-*" >/dev/null; then
+	if compgen -G "$T/.out.db.dbgit-restore-*" >/dev/null; then
 		echo "$*: a restore temp file is left beside the target" >&2
 		return 1
 	fi

@@ -1,6 +1,7 @@
 #!/bin/bash
 # t0800: the environment variables meant for tests (DBGIT_NOW,
-# DBGIT_TEST_CORRUPT, DBGIT_TEST_PAUSE_RECLAIM) exist only in the test build.
+# DBGIT_TEST_CORRUPT, DBGIT_TEST_PAUSE_RECLAIM and the others) exist only
+# in the test build.
 # A release build of this very checkout (configured and built here, which
 # takes a minute) ignores them: a stray DBGIT_NOW in a production
 # environment cannot back-date a snapshot, and DBGIT_TEST_CORRUPT cannot
@@ -25,11 +26,11 @@ test_case "--version names the libraries; only the test build says it has test h
 	grep -q "^libgit2 1\.[0-9]*\.[0-9]*, SQLite 3\.[0-9.]*, libssh2 [0-9.]*, zlib [0-9.]*, cJSON [0-9.]*, OpenSSL " .stdout
 	test_must_fail grep -q "test hooks" .stdout
 	expect_exit 0 "$DBGIT" --version
-	grep -q "^test hooks compiled in: DBGIT_NOW, DBGIT_TEST_CORRUPT and DBGIT_TEST_PAUSE_RECLAIM" .stdout
+	grep -q "^test hooks compiled in: DBGIT_NOW, DBGIT_TEST_CORRUPT, DBGIT_TEST_PAUSE_RECLAIM and DBGIT_TEST_PAUSE_RESTORE" .stdout
 '
 
 test_case "the release binary does not even hold the variables names" '
-	for v in DBGIT_NOW DBGIT_TEST_CORRUPT DBGIT_TEST_PAUSE_RECLAIM; do
+	for v in DBGIT_NOW DBGIT_TEST_CORRUPT DBGIT_TEST_PAUSE_RECLAIM DBGIT_TEST_PAUSE_RESTORE DBGIT_TEST_LOOSE_MIN DBGIT_TEST_CORRUPT_PACK; do
 		test_must_fail grep -q -a "$v" "$REL/dbgit"
 		grep -q -a "$v" "$DBGIT"
 	done

@@ -54,7 +54,7 @@ test_case "a damaged chunk far past the first window: refused by its name, nothi
 	expect_exit 1 dg restore app --to r.db
 	stderr_has "$last"
 	[ ! -e r.db ]
-	test_must_fail compgen -G "r.db.dbgit-restore-*"
+	test_must_fail compgen -G ".r.db.dbgit-restore-*"
 	expect_exit 1 dg verify app
 	stderr_has "$last"
 	rm -rf "$REPO/objects"
@@ -62,20 +62,64 @@ test_case "a damaged chunk far past the first window: refused by its name, nothi
 	expect_exit 0 dg verify app
 '
 
+# paused STAGE: a restore in the background (its pid in $pid) until it
+# says it paused at STAGE (DBGIT_TEST_PAUSE_RESTORE, the test build's hook).
+paused() {
+	DBGIT_TEST_PAUSE_RESTORE=$1 "$DBGIT" --config "$T/dbgit.toml" -v restore app --to r.db >out 2>err &
+	pid=$!
+	for _ in $(seq 1 300); do
+		if grep -q "restore paused at $1" err; then
+			return 0
+		fi
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.1
+	done
+	cat err >&2
+	return 1
+}
+
 test_case "a stop signal during the restore: no target, no temp file" '
 	rm -f r.db
 	"$DBGIT" --config "$T/dbgit.toml" restore app --to r.db 2>err &
 	pid=$!
-	sleep 0.3
+	sleep 0.$((RANDOM % 10))
 	kill -TERM $pid 2>/dev/null || true
 	rc=0
 	wait $pid || rc=$?
 	if [ $rc = 0 ]; then
 		same_db app.db r.db   # finished before the signal
 	else
+		[ $rc = 143 ]
 		[ ! -e r.db ]
 	fi
-	test_must_fail compgen -G "r.db.dbgit-restore-*"
+	test_must_fail compgen -G ".r.db.dbgit-restore-*"
+'
+
+test_case "a stop signal after the checks, before the rename: exit 143, no target" '
+	rm -f r.db
+	paused checked
+	compgen -G ".r.db.dbgit-restore-*" >/dev/null
+	kill -TERM $pid
+	rc=0
+	wait $pid || rc=$?
+	[ $rc = 143 ]
+	[ ! -e r.db ]
+	test_must_fail compgen -G ".r.db.dbgit-restore-*"
+	grep -q "stopped by SIGTERM" err
+'
+
+test_case "a stop signal after the rename finds the restore done: exit 0, the target whole" '
+	rm -f r.db
+	paused renamed
+	kill -TERM $pid
+	rc=0
+	wait $pid || rc=$?
+	[ $rc = 0 ]
+	same_db app.db r.db
+	test_must_fail compgen -G ".r.db.dbgit-restore-*"
+	grep -q "SIGTERM came after r.db was complete" err
+	grep -q "restored app snapshot" err
+	test_must_fail grep -q "stopped by" err
 '
 
 test_done

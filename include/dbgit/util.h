@@ -126,6 +126,21 @@ int sig_pending(void);
 int sig_check(void);
 /* 128 + the signal caught, or 0. */
 int sig_exit_status(void);
+/* The work is done (a restore's target has its name): a signal caught
+ * since the last check came too late to stop anything, and the run ends
+ * as a success. Returns the signal forgotten, or 0. */
+int sig_forget(void);
+/* TEST_PAUSE, test builds only (DBGIT_TEST_HOOKS): when the environment variable var
+ * is stage, says "dbgit: <what> paused at <stage>" on stderr and sleeps up
+ * to 120 s, so that a test can signal or kill dbgit at that very point.
+ * A release build ignores the variable. */
+#ifdef DBGIT_TEST_HOOKS
+void test_pause(const char *var, const char *what, const char *stage);
+#define TEST_PAUSE(var, what, stage) test_pause(var, what, stage)
+#else
+/* Not even the variable's name is in a release binary. */
+#define TEST_PAUSE(var, what, stage) ((void)0)
+#endif
 /* pthread_create with the stop signals blocked in the new thread, so that
  * only the main thread is interrupted by them. */
 int sig_thread_create(pthread_t *thread, void *(*run)(void *), void *arg);

@@ -80,6 +80,11 @@ static int cmd_restore(struct cmd_ctx *ctx, int argc, char **argv)
 		     : cycle_restore(cfg, st, job, id, to, force, format);
 	if (rc < 0)
 		goto out;
+	/* The target has its name: a stop signal that came since the last
+	 * check found the work done. */
+	int late = sig_forget();
+	if (late)
+		log_info("SIG%s came after %s was complete; nothing to stop", sigabbrev_np(late), to);
 	if (ntables)
 		fprintf(stderr,
 			"dbgit: restored %zu table%s of %s snapshot %.12s into %s (checked against its "

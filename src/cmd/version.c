@@ -24,7 +24,7 @@ void cmd_version_print(FILE *out)
 		sqlite3_libversion(), libssh2_version(0), zlibVersion(), cJSON_Version(),
 		OpenSSL_version(OPENSSL_VERSION));
 #ifdef DBGIT_TEST_HOOKS
-	fprintf(out, "test hooks compiled in: DBGIT_NOW, DBGIT_TEST_CORRUPT and "
-		     "DBGIT_TEST_PAUSE_RECLAIM are honoured (a test build, not for production)\n");
+	fprintf(out, "test hooks compiled in: DBGIT_NOW, DBGIT_TEST_CORRUPT, DBGIT_TEST_PAUSE_RECLAIM and "
+		     "DBGIT_TEST_PAUSE_RESTORE are honoured (a test build, not for production)\n");
 #endif
 }

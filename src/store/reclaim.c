@@ -77,16 +77,8 @@
 
 static void pause_at(const char *stage)
 {
-#ifdef DBGIT_TEST_HOOKS
-	const char *want = getenv("DBGIT_TEST_PAUSE_RECLAIM");
-#else
-	const char *want = NULL;
-#endif
-	if (!want || strcmp(want, stage) != 0)
-		return;
-	fprintf(stderr, "dbgit: reclaim paused at %s\n", stage);
-	fflush(stderr);
-	sleep(120);
+	TEST_PAUSE("DBGIT_TEST_PAUSE_RECLAIM", "reclaim", stage);
+	(void)stage;
 }
 
 /* A set of object ids (open addressing; ids are uniform already). */

@@ -26,6 +26,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -89,6 +91,30 @@ int sig_exit_status(void)
 {
 	return caught ? 128 + caught : 0;
 }
+
+int sig_forget(void)
+{
+	int sig = caught;
+	if (sig) {
+		alarm(0);
+		caught = 0;
+	}
+	return sig;
+}
+
+#ifdef DBGIT_TEST_HOOKS
+void test_pause(const char *var, const char *what, const char *stage)
+{
+	const char *want = getenv(var);
+	if (!want || strcmp(want, stage) != 0)
+		return;
+	fprintf(stderr, "dbgit: %s paused at %s\n", what, stage);
+	fflush(stderr);
+	/* A stop signal ends the sleep (no SA_RESTART), as it would end the
+	 * work the pause stands for. */
+	sleep(120);
+}
+#endif
 
 int sig_thread_create(pthread_t *thread, void *(*run)(void *), void *arg)
 {
