@@ -54,12 +54,21 @@ int snap_key_id(struct store *st, const char *commit, char out[17]);
  * data[0..len), or 0 if more data is needed before a cut (at_eof = 0). */
 struct chunker {
 	enum chunk_mode mode;
-	size_t avg, min, max;
+	size_t avg, min, max; /* at the start of a file */
+	/* Encrypted line chunks grow with the offset in the file: avg doubles
+	 * at grow_from, 2 grow_from, 4 grow_from ... up to grow_cap (0: never). */
+	uint64_t grow_from;
+	size_t grow_cap;
+	size_t max_cap; /* no chunk longer, wherever it starts */
 };
 void chunker_init(struct chunker *c, enum chunk_mode mode, size_t max_blob);
 /* The same for an encrypted snapshot: smaller chunks (see chunk.c). */
 void chunker_init_sealed(struct chunker *c, enum chunk_mode mode, size_t max_blob);
-size_t chunker_cut(const struct chunker *c, const char *data, size_t len, int at_eof);
+/* at: the offset of data[0] in the file (where the chunk starts). */
+size_t chunker_cut(const struct chunker *c, uint64_t at, const char *data, size_t len, int at_eof);
+/* The longest chunk that may start at offset at: with that much pending
+ * a cut never needs more data. */
+size_t chunker_max_at(const struct chunker *c, uint64_t at);
 
 /* Writing one snapshot. */
 struct snap_writer;

@@ -21,9 +21,11 @@
 #define FIXED_SIZE (1024u * 1024)
 #define SEALED_LINE_AVG_MIN (8u * 1024)
 #define SEALED_FIXED_SIZE (256u * 1024)
+#define SEALED_GROW_FROM (64ull << 20)
 
 void chunker_init(struct chunker *c, enum chunk_mode mode, size_t max_blob)
 {
+	memset(c, 0, sizeof(*c));
 	c->mode = mode;
 	if (mode == CHUNK_FIXED) {
 		c->avg = c->min = c->max = FIXED_SIZE < max_blob ? FIXED_SIZE : max_blob;
@@ -36,6 +38,27 @@ void chunker_init(struct chunker *c, enum chunk_mode mode, size_t max_blob)
 	if (c->avg > c->max)
 		c->avg = c->max;
 	c->min = c->avg / 8;
+	c->max_cap = c->max;
+}
+
+/* The average chunk for a line at offset at of the file. */
+static size_t avg_at(const struct chunker *c, uint64_t at)
+{
+	size_t avg = c->avg;
+	if (!c->grow_from)
+		return avg;
+	for (uint64_t edge = c->grow_from; at >= edge && avg < c->grow_cap; edge *= 2)
+		avg *= 2;
+	return avg < c->grow_cap || !c->grow_cap ? avg : c->grow_cap;
+}
+
+size_t chunker_max_at(const struct chunker *c, uint64_t at)
+{
+	size_t avg = avg_at(c, at);
+	if (avg == c->avg)
+		return c->max;
+	size_t max = 4 * avg;
+	return max < c->max_cap ? max : c->max_cap;
 }
 
 /* FNV-1a, 64 bit: stable across platforms and versions (chunk boundaries,
@@ -50,28 +73,35 @@ static uint64_t line_hash(const char *p, size_t n)
 	return h ^ (h >> 29);
 }
 
-size_t chunker_cut(const struct chunker *c, const char *data, size_t len, int at_eof)
+size_t chunker_cut(const struct chunker *c, uint64_t at, const char *data, size_t len, int at_eof)
 {
 	if (c->mode == CHUNK_FIXED) {
 		if (len >= c->max)
 			return c->max;
 		return at_eof ? len : 0;
 	}
+	size_t avg = avg_at(c, at), max = chunker_max_at(c, at), min = avg / 8;
+	if (avg == c->avg)
+		min = c->min;
 	size_t pos = 0;
 	while (pos < len) {
 		const char *nl = memchr(data + pos, '\n', len - pos);
 		if (!nl)
 			break;
 		size_t end = (size_t)(nl - data) + 1;
-		if (end > c->max)
-			return pos ? pos : c->max;
+		if (end > max)
+			return pos ? pos : max;
 		size_t line_len = end - pos;
-		if (end >= c->min && line_hash(data + pos, line_len) % c->avg < line_len)
+		/* The line's own offset picks the average, so that a cut
+		 * depends on the line and the region of the file it is in,
+		 * not on where the chunk began. */
+		size_t line_avg = c->grow_from ? avg_at(c, at + pos) : avg;
+		if (end >= min && line_hash(data + pos, line_len) % line_avg < line_len)
 			return end;
 		pos = end;
 	}
-	if (len >= c->max)
-		return pos ? pos : c->max;
+	if (len >= max)
+		return pos ? pos : max;
 	return at_eof ? len : 0;
 }
 
@@ -81,18 +111,31 @@ void chunker_init_sealed(struct chunker *c, enum chunk_mode mode, size_t max_blo
 	 * with one changed row is stored again whole, where reclaim would pack
 	 * a plain one as a small delta. Smaller chunks then store less per
 	 * change; the price is more tree entries (about 75 bytes each) and
-	 * the million-chunk limit per file reached sooner. Measured on
-	 * bench.sh's data (100,000 rows, 500 updated and 500 added a night):
-	 * 256 KiB chunks grow the repository by 5.0 MB a night, 32 KiB by
-	 * 4.2 MB, 8 KiB by 2.4 MB; restic by 4.3 MB. So 8 KiB with the
-	 * default max_blob_size (48M), growing with it (max_blob_size / 6144)
-	 * so that "raise max_blob_size" still lifts that limit. */
+	 * more files in the manifest. Measured on bench.sh's data (100,000
+	 * rows, 500 updated and 500 added a night): 256 KiB chunks grow the
+	 * repository by 5.0 MB a night, 32 KiB by 4.2 MB, 8 KiB by 2.4 MB;
+	 * restic by 4.3 MB. So 8 KiB with the default max_blob_size (48M),
+	 * growing with it (max_blob_size / 6144).
+	 *
+	 * A large table at 8 KiB would be 130,000 chunks a GB: a manifest
+	 * past its 16 MiB bound and as many entries held in memory while the
+	 * snapshot is written. So the average doubles with the offset in the
+	 * file: 8 KiB for the first 64 MiB, 16 KiB to 128 MiB, ... 256 KiB
+	 * (a plain snapshot's) from 1 GiB on; a 1 GiB table is then about
+	 * 24,000 chunks. A line's own offset picks its average; an insertion
+	 * shifts the offsets after it, which changes cuts only for lines
+	 * within that shift of a doubling point, and with averages that are
+	 * powers of two a cut at 2a is also a cut at a, so the cuts agree
+	 * again within a chunk or two. */
 	if (mode == CHUNK_FIXED) {
+		memset(c, 0, sizeof(*c));
 		c->mode = mode;
 		c->avg = c->min = c->max = SEALED_FIXED_SIZE < max_blob ? SEALED_FIXED_SIZE : max_blob;
+		c->max_cap = c->max;
 		return;
 	}
 	chunker_init(c, mode, max_blob);
+	size_t cap = c->avg, limit = c->max;
 	size_t avg = max_blob / 6144;
 	if (avg < SEALED_LINE_AVG_MIN)
 		avg = SEALED_LINE_AVG_MIN;
@@ -101,6 +144,11 @@ void chunker_init_sealed(struct chunker *c, enum chunk_mode mode, size_t max_blo
 	if (4 * c->avg < c->max)
 		c->max = 4 * c->avg;
 	c->min = c->avg / 8;
+	if (c->avg < cap) {
+		c->grow_from = SEALED_GROW_FROM;
+		c->grow_cap = cap;
+	}
+	c->max_cap = limit;
 }
 
 char *chunk_logical_name(const char *path)

@@ -41,6 +41,7 @@ struct snap_writer {
 	struct chunker chunker;
 	struct buf pending;
 	unsigned chunk_no;
+	uint64_t file_off; /* bytes of the open file already cut */
 };
 
 static int note_fresh(struct snap_writer *w, const git_oid *id)
@@ -118,12 +119,14 @@ static int drain(struct snap_writer *w, int at_eof)
 {
 	size_t off = 0;
 	while (off < w->pending.len) {
-		size_t n = chunker_cut(&w->chunker, w->pending.data + off, w->pending.len - off, at_eof);
+		size_t n = chunker_cut(&w->chunker, w->file_off, w->pending.data + off, w->pending.len - off,
+				       at_eof);
 		if (n == 0)
 			break;
 		if (emit_chunk(w, w->pending.data + off, n) < 0)
 			return ERR_GENERIC;
 		off += n;
+		w->file_off += n;
 	}
 	if (off) {
 		memmove(w->pending.data, w->pending.data + off, w->pending.len - off);
@@ -139,6 +142,7 @@ static int sink_open(struct dump_sink *s, const char *path, enum chunk_mode mode
 		return err_set(ERR_GENERIC, "internal: %s opened while %s is open", path, w->path);
 	w->path = xstrdup(path);
 	w->chunk_no = 0;
+	w->file_off = 0;
 	if (w->st->key)
 		chunker_init_sealed(&w->chunker, mode, w->max_blob);
 	else
@@ -158,7 +162,7 @@ static int sink_write(struct dump_sink *s, const void *data, size_t len)
 	progress_add(len);
 	/* Cutting only once a full maximum chunk is pending gives the same
 	 * cuts as looking at every byte, without rescanning. */
-	if (w->pending.len >= w->chunker.max)
+	if (w->pending.len >= chunker_max_at(&w->chunker, w->file_off))
 		return drain(w, 0);
 	return 0;
 }

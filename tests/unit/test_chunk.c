@@ -77,7 +77,7 @@ static void cut_all(const struct chunker *ch, const char *data, size_t len, stru
 	memset(out, 0, sizeof(*out));
 	size_t off = 0;
 	while (off < len) {
-		size_t n = chunker_cut(ch, data + off, len - off, 1);
+		size_t n = chunker_cut(ch, off, data + off, len - off, 1);
 		if (n == 0 || n > len - off) {
 			fprintf(stderr, "chunker_cut returned %zu with %zu left at eof\n", n, len - off);
 			exit(2);
@@ -96,16 +96,16 @@ static void cut_streaming(const struct chunker *ch, const char *data, size_t len
 	while (fed < len) {
 		size_t piece = 1 + rnd() % 100000;
 		fed += piece < len - fed ? piece : len - fed;
-		if (fed - start < ch->max)
+		if (fed - start < chunker_max_at(ch, start))
 			continue;
 		size_t n;
-		while (start < fed && (n = chunker_cut(ch, data + start, fed - start, 0)) > 0) {
+		while (start < fed && (n = chunker_cut(ch, start, data + start, fed - start, 0)) > 0) {
 			chunks_add(out, data, start, n);
 			start += n;
 		}
 	}
 	size_t n;
-	while (start < len && (n = chunker_cut(ch, data + start, len - start, 1)) > 0) {
+	while (start < len && (n = chunker_cut(ch, start, data + start, len - start, 1)) > 0) {
 		chunks_add(out, data, start, n);
 		start += n;
 	}
@@ -318,6 +318,77 @@ static void test_append_keeps_prefix(void)
 	buf_free(&b);
 }
 
+/* An encrypted table is cut finer (8 KiB), coarser with the offset in the
+ * file so that a large table stays a bounded number of chunks. The real
+ * doubling starts at 64 MiB; the same chunker with it at 1 MiB shows the
+ * mechanism on a stream a unit test can afford. */
+static void test_sealed_growth(void)
+{
+	struct chunker ch;
+	chunker_init_sealed(&ch, CHUNK_LINES, 48u * 1024 * 1024);
+	CHECK(ch.grow_from == 64ull << 20 && ch.grow_cap == 256 * 1024 && ch.avg == 8192,
+	      "sealed chunker grows from %llu to %zu (avg %zu)", (unsigned long long)ch.grow_from, ch.grow_cap,
+	      ch.avg);
+	CHECK(chunker_max_at(&ch, 0) == 32768 && chunker_max_at(&ch, 64ull << 20) == 65536 &&
+		      chunker_max_at(&ch, 3ull << 30) == 1024 * 1024,
+	      "sealed maxima %zu %zu %zu", chunker_max_at(&ch, 0), chunker_max_at(&ch, 64ull << 20),
+	      chunker_max_at(&ch, 3ull << 30));
+	ch.grow_from = 1u << 20;
+	struct buf b = BUF_INIT;
+	make_rows(&b, 11, 40u * 1024 * 1024);
+	struct chunks c;
+	cut_all(&ch, b.data, b.len, &c);
+	/* Average chunk length in each region [2^k MiB, 2^(k+1) MiB). */
+	size_t lo = 0, hi = 1u << 20, worst_ratio_x10 = 0;
+	for (size_t expect = 8192; hi <= 32u << 20; expect *= 2) {
+		size_t n = 0, bytes = 0, over = 0;
+		for (size_t i = 0; i < c.n; i++)
+			if (c.off[i] >= lo && c.off[i] < hi) {
+				n++;
+				bytes += c.len[i];
+				over += c.len[i] > chunker_max_at(&ch, c.off[i]);
+			}
+		size_t avg = n ? bytes / n : 0;
+		CHECK(n > 0 && avg >= expect / 3 && avg <= 2 * expect,
+		      "region %zu..%zu MiB: %zu chunks of %zu bytes on average, expected about %zu", lo >> 20,
+		      hi >> 20, n, avg, expect);
+		CHECK(over == 0, "region %zu..%zu MiB: %zu chunks over their maximum", lo >> 20, hi >> 20, over);
+		if (avg * 10 / expect > worst_ratio_x10)
+			worst_ratio_x10 = avg * 10 / expect;
+		lo = hi;
+		hi *= 2;
+		if (expect * 2 > ch.grow_cap)
+			break;
+	}
+	/* The cuts do not depend on how the stream was written. */
+	struct chunks s;
+	rng_state = 42;
+	cut_streaming(&ch, b.data, b.len, &s);
+	int same = s.n == c.n;
+	for (size_t i = 0; same && i < c.n; i++)
+		same = s.off[i] == c.off[i] && s.len[i] == c.len[i];
+	CHECK(same, "growing chunker: streaming cuts (%zu chunks) differ from whole-buffer cuts (%zu)", s.n, c.n);
+	chunks_free(&s);
+	/* A row inserted near the start shifts every offset after it: only
+	 * the chunks next to the edit and next to each doubling point change. */
+	size_t at = 1000;
+	while (b.data[at - 1] != '\n')
+		at++;
+	struct buf e = BUF_INIT;
+	buf_add(&e, b.data, at);
+	buf_puts(&e, "INSERT INTO \"events\" VALUES(0,'a new row near the start',1.5,X'00');\n");
+	buf_add(&e, b.data + at, b.len - at);
+	struct chunks after;
+	cut_all(&ch, e.data, e.len, &after);
+	size_t n = new_chunks(&c, &after);
+	CHECK(n >= 1 && n <= 12, "one row inserted: %zu new chunks of %zu (6 doubling points)", n, after.n);
+	printf("sealed growth: %zu chunks for 40 MiB, %zu new after one inserted row\n", c.n, n);
+	chunks_free(&after);
+	chunks_free(&c);
+	buf_free(&e);
+	buf_free(&b);
+}
+
 static void test_fixed_mode(void)
 {
 	struct chunker ch;
@@ -330,10 +401,10 @@ static void test_fixed_mode(void)
 	rng_state = 7;
 	for (size_t i = 0; i < len; i++)
 		data[i] = (char)(rnd() % 3 == 0 ? '\n' : rnd());
-	CHECK(chunker_cut(&ch, data, size - 1, 0) == 0, "fixed: cut before a full chunk is pending");
-	CHECK(chunker_cut(&ch, data, size, 0) == size, "fixed: a full chunk not cut at max");
-	CHECK(chunker_cut(&ch, data, len, 0) == size, "fixed: not cut at exactly max");
-	CHECK(chunker_cut(&ch, data, 4096, 1) == 4096, "fixed: the tail not flushed at eof");
+	CHECK(chunker_cut(&ch, 0, data, size - 1, 0) == 0, "fixed: cut before a full chunk is pending");
+	CHECK(chunker_cut(&ch, 0, data, size, 0) == size, "fixed: a full chunk not cut at max");
+	CHECK(chunker_cut(&ch, 0, data, len, 0) == size, "fixed: not cut at exactly max");
+	CHECK(chunker_cut(&ch, 0, data, 4096, 1) == 4096, "fixed: the tail not flushed at eof");
 	struct chunks c;
 	cut_all(&ch, data, len, &c);
 	int exact = c.n == 6;
@@ -343,7 +414,7 @@ static void test_fixed_mode(void)
 	chunks_free(&c);
 	/* A small max_blob_size bounds page chunks too. */
 	chunker_init(&ch, CHUNK_FIXED, 65536);
-	CHECK(ch.max == 65536 && chunker_cut(&ch, data, len, 0) == 65536,
+	CHECK(ch.max == 65536 && chunker_cut(&ch, 0, data, len, 0) == 65536,
 	      "fixed with max_blob 64K cuts at %zu", ch.max);
 	free(data);
 }
@@ -353,9 +424,9 @@ static void test_degenerate(void)
 	struct chunker ch;
 	chunker_init(&ch, CHUNK_LINES, 1024 * 1024);
 	/* No newline yet and below max: wait for more, flush at eof. */
-	CHECK(chunker_cut(&ch, "abc", 3, 0) == 0, "cut inside an incomplete short line");
-	CHECK(chunker_cut(&ch, "abc", 3, 1) == 3, "eof: the tail not flushed");
-	CHECK(chunker_cut(&ch, "a\nb", 3, 1) >= 2, "eof: a cut inside the first line");
+	CHECK(chunker_cut(&ch, 0, "abc", 3, 0) == 0, "cut inside an incomplete short line");
+	CHECK(chunker_cut(&ch, 0, "abc", 3, 1) == 3, "eof: the tail not flushed");
+	CHECK(chunker_cut(&ch, 0, "a\nb", 3, 1) >= 2, "eof: a cut inside the first line");
 	/* A stream of empty lines still makes progress and respects max. */
 	size_t len = 3 * ch.max;
 	char *nl = malloc(len);
@@ -378,6 +449,7 @@ int main(void)
 	test_edit_moves_few_chunks();
 	test_append_keeps_prefix();
 	test_fixed_mode();
+	test_sealed_growth();
 	test_degenerate();
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
