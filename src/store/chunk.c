@@ -21,7 +21,7 @@
 #define FIXED_SIZE (1024u * 1024)
 #define SEALED_LINE_AVG_MIN (8u * 1024)
 #define SEALED_FIXED_SIZE (256u * 1024)
-#define SEALED_GROW_FROM (64ull << 20)
+#define SEALED_GROW_FROM (16ull << 20)
 
 void chunker_init(struct chunker *c, enum chunk_mode mode, size_t max_blob)
 {
@@ -119,10 +119,13 @@ void chunker_init_sealed(struct chunker *c, enum chunk_mode mode, size_t max_blo
 	 *
 	 * A large table at 8 KiB would be 130,000 chunks a GB: a manifest
 	 * past its 16 MiB bound and as many entries held in memory while the
-	 * snapshot is written. So the average doubles with the offset in the
-	 * file: 8 KiB for the first 64 MiB, 16 KiB to 128 MiB, ... 256 KiB
-	 * (a plain snapshot's) from 1 GiB on; a 1 GiB table is then about
-	 * 24,000 chunks. A line's own offset picks its average; an insertion
+	 * snapshot is written (each costs about 1 KiB of memory then: at
+	 * 1 GB, 67,000 chunks took backup's peak RSS to 136 MiB). So the
+	 * average doubles with the offset in the file: 8 KiB for the first
+	 * 16 MiB, 16 KiB to 32 MiB, ... 256 KiB (a plain snapshot's) from
+	 * 256 MiB on; a 1 GiB table is then about 9,000 chunks (the 1 GB
+	 * benchmark database: 25,000 chunks, 65 MiB). The price: a changed
+	 * row in a large table re-stores a larger chunk. A line's own offset picks its average; an insertion
 	 * shifts the offsets after it, which changes cuts only for lines
 	 * within that shift of a doubling point, and with averages that are
 	 * powers of two a cut at 2a is also a cut at a, so the cuts agree

@@ -320,19 +320,19 @@ static void test_append_keeps_prefix(void)
 
 /* An encrypted table is cut finer (8 KiB), coarser with the offset in the
  * file so that a large table stays a bounded number of chunks. The real
- * doubling starts at 64 MiB; the same chunker with it at 1 MiB shows the
+ * doubling starts at 16 MiB; the same chunker with it at 1 MiB shows the
  * mechanism on a stream a unit test can afford. */
 static void test_sealed_growth(void)
 {
 	struct chunker ch;
 	chunker_init_sealed(&ch, CHUNK_LINES, 48u * 1024 * 1024);
-	CHECK(ch.grow_from == 64ull << 20 && ch.grow_cap == 256 * 1024 && ch.avg == 8192,
+	CHECK(ch.grow_from == 16ull << 20 && ch.grow_cap == 256 * 1024 && ch.avg == 8192,
 	      "sealed chunker grows from %llu to %zu (avg %zu)", (unsigned long long)ch.grow_from, ch.grow_cap,
 	      ch.avg);
-	CHECK(chunker_max_at(&ch, 0) == 32768 && chunker_max_at(&ch, 64ull << 20) == 65536 &&
-		      chunker_max_at(&ch, 3ull << 30) == 1024 * 1024,
-	      "sealed maxima %zu %zu %zu", chunker_max_at(&ch, 0), chunker_max_at(&ch, 64ull << 20),
-	      chunker_max_at(&ch, 3ull << 30));
+	CHECK(chunker_max_at(&ch, 0) == 32768 && chunker_max_at(&ch, 16ull << 20) == 65536 &&
+		      chunker_max_at(&ch, 64ull << 20) == 262144 && chunker_max_at(&ch, 3ull << 30) == 1024 * 1024,
+	      "sealed maxima %zu %zu %zu %zu", chunker_max_at(&ch, 0), chunker_max_at(&ch, 16ull << 20),
+	      chunker_max_at(&ch, 64ull << 20), chunker_max_at(&ch, 3ull << 30));
 	ch.grow_from = 1u << 20;
 	struct buf b = BUF_INIT;
 	make_rows(&b, 11, 40u * 1024 * 1024);
