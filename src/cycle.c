@@ -177,8 +177,11 @@ static int backup_once(const struct config *cfg, struct store *st, const struct 
 	 * manifest, validated as a manifest read back will be. */
 	char what[600];
 	snprintf(what, sizeof(what), "job '%s': what the engine reported", job->name);
-	if ((rc = manifest_add_findings(manifest, info, what)) < 0 ||
-	    (rc = manifest_set_files(manifest, snap_writer_files(w), (int64_t)snap_writer_new_blobs(w))) < 0)
+	struct manifest_file *files;
+	size_t n_files;
+	snap_writer_take_files(w, &files, &n_files);
+	if ((rc = manifest_take_files(manifest, files, n_files, (int64_t)snap_writer_new_blobs(w))) < 0 ||
+	    (rc = manifest_add_findings(manifest, info, what)) < 0)
 		goto out;
 	if (job->n_exclude)
 		manifest_set_exclusions(manifest, job->exclude_tables, job->n_exclude);

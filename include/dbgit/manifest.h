@@ -89,8 +89,10 @@ void manifest_init(struct manifest *m, const char *job, const char *engine, cons
 /* Takes over the engine's findings (formats, tables, schema, PRAGMAs and
  * anything else it recorded), validated like a manifest read back. */
 int manifest_add_findings(struct manifest *m, const struct cJSON *info, const char *what);
-/* The snapshot's files: a cJSON array of {"path","size","blob"}. Sums size. */
-int manifest_set_files(struct manifest *m, const struct cJSON *files, int64_t new_blobs);
+/* The snapshot's files: takes over files[0..n) (each path and the array,
+ * also on failure), checks paths as a manifest read back is checked, sums
+ * size. */
+int manifest_take_files(struct manifest *m, struct manifest_file *files, size_t n, int64_t new_blobs);
 int manifest_set_exclusions(struct manifest *m, char *const *names, size_t n);
 void manifest_set_string(char **field, const char *value);
 /* The JSON text (caller frees); what manifest_parse reads back. */

@@ -74,8 +74,10 @@ size_t chunker_max_at(const struct chunker *c, uint64_t at);
 struct snap_writer;
 int snap_writer_new(struct snap_writer **out, struct store *st, size_t max_blob);
 struct dump_sink *snap_writer_sink(struct snap_writer *w);
-/* The files written so far: array of {"path","size","blob"}. Borrowed. */
-struct cJSON *snap_writer_files(struct snap_writer *w);
+/* The files written so far, in write order; the caller takes them over
+ * (frees each path and the array) and the writer holds none after. */
+struct manifest_file;
+void snap_writer_take_files(struct snap_writer *w, struct manifest_file **files, size_t *n);
 /* Blobs written that the repository did not already have. */
 size_t snap_writer_new_blobs(struct snap_writer *w);
 /* Calls cb after each chunk's blob is in the repository, in write order. */

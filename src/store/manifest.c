@@ -530,20 +530,35 @@ int manifest_add_findings(struct manifest *m, const cJSON *info, const char *wha
 	return 0;
 }
 
-int manifest_set_files(struct manifest *m, const cJSON *files, int64_t new_blobs)
+int manifest_take_files(struct manifest *m, struct manifest_file *files, size_t n, int64_t new_blobs)
 {
 	for (size_t i = 0; i < m->n_files; i++)
 		free(m->files[i].path);
 	free(m->files);
-	m->files = NULL;
-	m->n_files = 0;
-	if (parse_files(m, files, "the snapshot's files") < 0)
-		return ERR_GENERIC;
+	m->files = files;
+	m->n_files = n;
 	m->size = 0;
-	for (size_t i = 0; i < m->n_files; i++)
-		m->size += m->files[i].size;
+	/* What the writer made is checked as what is read back would be: a
+	 * snapshot that could not be read back must not be written. */
+	const char *what = "the snapshot's files";
+	char field[64];
+	for (size_t i = 0; i < n; i++) {
+		snprintf(field, sizeof(field), "files[%zu].path", i);
+		if (!path_ok(files[i].path))
+			return bad(what, field, "is not a relative path inside the snapshot");
+		snprintf(field, sizeof(field), "files[%zu].size", i);
+		if (files[i].size < 0 || files[i].size > MAX_EXACT)
+			return bad(what, field, "is out of range");
+		m->size += files[i].size;
+	}
+	const char **names = malloc((n + 1) * sizeof(*names));
+	for (size_t k = 0; k < n; k++)
+		names[k] = files[k].path;
+	const char *rep = first_repeat(names, n);
+	int rc = rep ? err_set(ERR_GENERIC, "%s: files lists \"%s\" twice", what, rep) : 0;
+	free(names);
 	m->new_blobs = new_blobs;
-	return 0;
+	return rc;
 }
 
 int manifest_set_exclusions(struct manifest *m, char *const *names, size_t n)

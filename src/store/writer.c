@@ -8,7 +8,6 @@
  * byte-wise path order is stream order, so concatenating a snapshot's files
  * in sorted order gives back each stream.
  */
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <git2.h>
 #include <git2/sys/mempack.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dbgit/manifest.h"
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 #include "store_internal.h"
@@ -28,7 +28,8 @@ struct snap_writer {
 	git_odb *odb;
 	git_index *index;
 	size_t max_blob;
-	cJSON *files;
+	struct manifest_file *files; /* in write order */
+	size_t n_files, cap_files;
 	size_t new_blobs;
 	/* Every object this writer stored that the repository did not have
 	 * before: what snap_writer_discard may delete, and nothing else. */
@@ -103,11 +104,23 @@ static int emit_chunk(struct snap_writer *w, const char *data, size_t len)
 	git_oid_tostr(hex, sizeof(hex), &oid);
 	if (w->on_chunk)
 		w->on_chunk(w->on_chunk_arg, name, hex);
-	cJSON *f = cJSON_CreateObject();
-	cJSON_AddStringToObject(f, "path", name);
-	cJSON_AddNumberToObject(f, "size", (double)len);
-	cJSON_AddStringToObject(f, "blob", hex);
-	cJSON_AddItemToArray(w->files, f);
+	/* A compact record a chunk (a cJSON object took 3 times the memory,
+	 * and a large encrypted table is tens of thousands of chunks). */
+	if (w->n_files == w->cap_files) {
+		size_t cap = w->cap_files ? 2 * w->cap_files : 256;
+		struct manifest_file *v = realloc(w->files, cap * sizeof(*v));
+		if (!v) {
+			rc = err_set(ERR_GENERIC, "out of memory");
+			goto out;
+		}
+		w->files = v;
+		w->cap_files = cap;
+	}
+	struct manifest_file *f = &w->files[w->n_files++];
+	f->path = name;
+	name = NULL;
+	f->size = (int64_t)len;
+	memcpy(f->blob, hex, sizeof(f->blob));
 out:
 	free(tree_path);
 	free(name);
@@ -187,7 +200,6 @@ int snap_writer_new(struct snap_writer **out, struct store *st, size_t max_blob)
 	w->sink.close = sink_close;
 	w->st = st;
 	w->max_blob = max_blob;
-	w->files = cJSON_CreateArray();
 	if (git_repository_odb(&w->odb, st->repo) < 0 || git_index_new(&w->index) < 0) {
 		snap_writer_free(w);
 		return store_git_error(st->path);
@@ -207,9 +219,12 @@ struct dump_sink *snap_writer_sink(struct snap_writer *w)
 	return &w->sink;
 }
 
-struct cJSON *snap_writer_files(struct snap_writer *w)
+void snap_writer_take_files(struct snap_writer *w, struct manifest_file **files, size_t *n)
 {
-	return w->files;
+	*files = w->files;
+	*n = w->n_files;
+	w->files = NULL;
+	w->n_files = w->cap_files = 0;
 }
 
 size_t snap_writer_new_blobs(struct snap_writer *w)
@@ -378,7 +393,9 @@ void snap_writer_free(struct snap_writer *w)
 	free(w->fresh);
 	git_index_free(w->index);
 	git_odb_free(w->odb);
-	cJSON_Delete(w->files);
+	for (size_t i = 0; i < w->n_files; i++)
+		free(w->files[i].path);
+	free(w->files);
 	buf_free(&w->pending);
 	free(w->path);
 	free(w);

@@ -231,10 +231,15 @@ static void test_writer(void)
 	    "{\"formats\": [\"sql\"], \"tables\": [{\"name\": \"t\", \"rows\": 3, \"checksum\": \"" SUM
 	    "\"}], \"schema\": [{\"type\": \"index\", \"name\": \"i\", \"tbl_name\": \"t\", \"sha256\": "
 	    "\"" SUM "\"}], \"user_version\": 1, \"stream_bytes\": 5}");
-	cJSON *files = cJSON_Parse("[{\"path\": \"a.sql\", \"size\": 5, \"blob\": \"" BLOB
-				   "\"}, {\"path\": \"b.sql\", \"size\": 6, \"blob\": \"" BLOB "\"}]");
+	struct manifest_file *files = calloc(2, sizeof(*files));
+	files[0].path = xstrdup("a.sql");
+	files[0].size = 5;
+	files[1].path = xstrdup("b.sql");
+	files[1].size = 6;
+	strcpy(files[0].blob, BLOB);
+	strcpy(files[1].blob, BLOB);
 	CHECK(manifest_add_findings(&m, info, "findings") == 0, "findings refused: %s", err_last());
-	CHECK(manifest_set_files(&m, files, 1) == 0, "files refused: %s", err_last());
+	CHECK(manifest_take_files(&m, files, 2, 1) == 0, "files refused: %s", err_last());
 	char *ex[] = {"sessions"};
 	manifest_set_exclusions(&m, ex, 1);
 	manifest_set_string(&m.verify_mode, "full");
@@ -262,8 +267,24 @@ static void test_writer(void)
 	CHECK(strstr(err_last(), "tables[0].rows") != NULL, "bad findings: %s", err_last());
 	cJSON_Delete(badinfo);
 	cJSON_Delete(info);
-	cJSON_Delete(files);
 	manifest_free(&m);
+
+	/* What the writer made is checked as a manifest read back is: a path
+	 * out of the snapshot, a repeated path. */
+	static const char *const bad_paths[][2] = {{"a.sql", "../b.sql"}, {"a.sql", "a.sql"}};
+	static const char *const bad_what[] = {"files[1].path", "lists \"a.sql\" twice"};
+	for (size_t k = 0; k < 2; k++) {
+		manifest_init(&m, "app", "sqlite", "/srv/app.db", 1763767213);
+		files = calloc(2, sizeof(*files));
+		for (size_t i = 0; i < 2; i++) {
+			files[i].path = xstrdup(bad_paths[k][i]);
+			strcpy(files[i].blob, BLOB);
+		}
+		err_clear();
+		CHECK(manifest_take_files(&m, files, 2, 0) < 0, "bad files taken (%s)", bad_what[k]);
+		CHECK(strstr(err_last(), bad_what[k]) != NULL, "bad files: %s", err_last());
+		manifest_free(&m);
+	}
 }
 
 static void findings(struct manifest *m, const char *json)
