@@ -124,12 +124,14 @@ void chunker_init_sealed(struct chunker *c, enum chunk_mode mode, size_t max_blo
 	 * average doubles with the offset in the file: 8 KiB for the first
 	 * 16 MiB, 16 KiB to 32 MiB, ... 256 KiB (a plain snapshot's) from
 	 * 256 MiB on; a 1 GiB table is then about 9,000 chunks (the 1 GB
-	 * benchmark database: 25,000 chunks, 65 MiB). The price: a changed
-	 * row in a large table re-stores a larger chunk. A line's own offset picks its average; an insertion
-	 * shifts the offsets after it, which changes cuts only for lines
-	 * within that shift of a doubling point, and with averages that are
-	 * powers of two a cut at 2a is also a cut at a, so the cuts agree
-	 * again within a chunk or two. */
+	 * benchmark database: 25,000 chunks, a peak of 54 MiB). The price: a
+	 * changed row deep in a large table re-stores a larger chunk.
+	 *
+	 * A line's own offset picks its average. An insertion shifts the
+	 * offsets after it, which changes cuts only for lines within that
+	 * shift of a doubling point; and with averages that are powers of
+	 * two a cut at 2a is also a cut at a, so the cuts agree again within
+	 * a chunk or two. */
 	if (mode == CHUNK_FIXED) {
 		memset(c, 0, sizeof(*c));
 		c->mode = mode;
