@@ -36,10 +36,21 @@ _test_pass=0
 _test_fail=0
 _test_pids=()
 
-test_track_pid() { _test_pids+=("$1"); }
+# test_track_pid PID: stopped (TERM, then KILL) when the test script exits,
+# pass or fail. Also from inside a test_case: a case runs in a subshell,
+# whose variables the script's exit never sees, so the pid goes to a file.
+test_track_pid() {
+	_test_pids+=("$1")
+	echo "$1" >>"$T/.test-pids"
+}
 
 _test_cleanup() {
 	local pid
+	if [ -f "$T/.test-pids" ]; then
+		while read -r pid; do
+			_test_pids+=("$pid")
+		done <"$T/.test-pids"
+	fi
 	for pid in "${_test_pids[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
