@@ -99,6 +99,21 @@ struct push_ctx {
 	struct sendpack *sp; /* ssh: our own receive-pack exchange (sendpack.c) */
 };
 
+/* What a server says (its hooks' words on side-band 2, an "ng" reason, a
+ * band-3 error) is untrusted text bound for a terminal or a cron mail:
+ * line breaks and tabs become spaces, every other control character
+ * (an escape sequence's ESC, BEL, backspace, DEL) a '?'. */
+static void tame(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '\n' || ch == '\r' || ch == '\t')
+			s[i] = ' ';
+		else if (ch < 0x20 || ch == 0x7f)
+			s[i] = '?';
+	}
+}
+
 static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
@@ -113,9 +128,7 @@ static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
 		size_t n = strlen(c->msg);
 		while (n > 0 && (c->msg[n - 1] == '\n' || c->msg[n - 1] == '\r' || c->msg[n - 1] == ' '))
 			c->msg[--n] = '\0';
-		for (char *p = c->msg; *p; p++)
-			if (*p == '\n' || *p == '\r')
-				*p = ' ';
+		tame(c->msg, n);
 	}
 	/* fatal: 0 retried, 1 the remote refused, 2 our own setup is wrong
 	 * (known_hosts, passphrase source): neither is retried. */
@@ -507,10 +520,17 @@ static int on_sideband(const char *str, int len, void *payload)
 	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
 		len--;
 	if (len > 0) {
-		log_debug("remote %s: remote: %.*s", c->r->name, len, str);
-		/* Keep the tail: a refusal is the last thing the server says. */
-		size_t have = strlen(c->sideband), room = sizeof(c->sideband) - 1;
+		/* The tail a line can show, tamed (a NUL too: it would end the
+		 * text early). */
+		char line[sizeof(c->sideband)];
+		size_t room = sizeof(c->sideband) - 1;
 		size_t n = (size_t)len < room ? (size_t)len : room;
+		memcpy(line, str + (size_t)len - n, n);
+		line[n] = '\0';
+		tame(line, n);
+		log_debug("remote %s: remote: %s", c->r->name, line);
+		/* Keep the tail: a refusal is the last thing the server says. */
+		size_t have = strlen(c->sideband);
 		if (have + n + 1 > room) {
 			size_t drop = have + n + 1 - room;
 			drop = drop > have ? have : drop;
@@ -519,7 +539,7 @@ static int on_sideband(const char *str, int len, void *payload)
 		}
 		if (have)
 			c->sideband[have++] = ' ';
-		memcpy(c->sideband + have, str + (size_t)len - n, n);
+		memcpy(c->sideband + have, line, n);
 		c->sideband[have + n] = '\0';
 	}
 	return 0;
