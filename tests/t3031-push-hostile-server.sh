@@ -165,7 +165,7 @@ CTL = b"\x1b[31m\x1b]0;owned\x07\x08\x08\x08gone\r"
 if scen == "no-report":
     w(b"0000")
 elif scen == "eof":
-    pass
+    sys.exit(0)
 elif scen == "nosb-no-report":
     w(b"0000")
 elif scen == "no-unpack":
@@ -236,7 +236,7 @@ sqlite3 "$T/app.db" "CREATE TABLE big(id INTEGER PRIMARY KEY, v TEXT);
 
 evil() { echo "$1" >"$EVIL/scenario"; }
 lease() { git -C "$REPO" rev-parse --verify -q refs/dbgit/remotes/origin/backup/app; }
-push() { "$DBGIT" --config "$T/origin.toml" push; }
+push() { ${PUSH_WRAP:-} "$DBGIT" --config "${CONF:-$T/origin.toml}" push; }
 # one_clean_line: what the last expect_exit printed is one line naming the
 # remote, with no control character (tab aside) in it.
 one_clean_line() {
@@ -275,20 +275,27 @@ snapshot
 
 test_case "an advertisement whose length is not hex: exit 3, one line" '
 	attack adv-nothex 3
+	stderr_has "cannot connect: the server'"'"'s answer is not the git protocol (bad pkt-line length '"'"'zz4a'"'"')"
 '
 test_case "advertisement lengths 1, 2 and 3 (no pkt-line is that short): exit 3" '
-	attack adv-len1 3
-	attack adv-len2 3
-	attack adv-len3 3
+	for n in 1 2 3; do
+		attack adv-len$n 3
+		stderr_has "(bad pkt-line length '"'"'000$n'"'"')"
+	done
 '
 test_case "a length with a sign or 0x in it is not hex either" '
 	attack adv-plus 3
+	stderr_has "(bad pkt-line length '"'"'+03a'"'"')"
 '
 test_case "a length larger than what follows, then EOF: exit 3" '
 	attack adv-short 3
+	stderr_has "early EOF"
 '
 test_case "a length of 65535, over the pkt-line maximum of 65520: exit 3" '
+	start=$SECONDS
 	attack adv-huge 3
+	stderr_has "(bad pkt-line length '"'"'ffff'"'"')"
+	[ $((SECONDS - start)) -lt 3 ]
 '
 test_case "a server that closes at once with escapes on stderr: printed escaped" '
 	attack adv-stderr 3
@@ -301,10 +308,16 @@ test_case "an advertisement that stops mid-way: given up after the timeout (3 s)
 	stderr_has "did not answer for 3 s"
 	[ $((SECONDS - start)) -lt 30 ]
 '
-test_case "an advertisement without end: given up, memory bounded, exit 3" '
+test_case "an advertisement without end: stopped at 16 MiB, memory bounded, exit 3" '
+	# Data keeps coming, so the timeout is not what stops it: a long one.
+	job_with_remote "$T/slow.toml" "name = \"origin\"" "url = \"$URL\"" "ssh_key = \"$CLIENT_KEY\"" \
+		"known_hosts = \"$KH\"" "retries = 1" "timeout = 120"
 	start=$SECONDS
-	attack adv-endless 3
-	[ $((SECONDS - start)) -lt 30 ]
+	CONF=$T/slow.toml PUSH_WRAP="/usr/bin/time -o $T/rss -f %M" attack adv-endless 3
+	stderr_has "list of branches goes on past 16 MiB"
+	echo "endless advertisement: $((SECONDS - start)) s, peak $(tail -1 "$T/rss") KiB"
+	[ $((SECONDS - start)) -lt 60 ]
+	[ "$(tail -1 "$T/rss")" -lt 1000000 ]
 '
 test_case "capabilities without report-status (no NUL): not pushed, exit 5" '
 	attack nocaps 5
@@ -322,11 +335,15 @@ test_case "report lengths not hex, 2, with a sign or 0x, over 65520, past the en
 '
 test_case "no report-status after the pack (a bare flush, or EOF): exit 3" '
 	attack no-report 3
+	stderr_has "ended its answer without a report"
 	attack eof 3
+	stderr_has "closed the connection before it reported"
 	attack nosb-no-report 3
+	stderr_has "report has no unpack status"
 '
 test_case "a report without its unpack line: exit 3" '
 	attack no-unpack 3
+	stderr_has "report has no unpack status"
 '
 test_case "unpack error with control characters: exit 5, the reason escaped" '
 	attack unpack-error 5
@@ -361,20 +378,24 @@ test_case "progress (band 2) with control characters, then a refusal: escaped" '
 '
 test_case "the server closes the connection mid-pack: exit 3" '
 	attack midpack 3
+	stderr_has "push failed"
 '
 test_case "the server hangs after the pack: given up after the timeout, exit 3" '
 	start=$SECONDS
 	attack hang 3
+	stderr_has "did not answer for 3 s"
 	[ $((SECONDS - start)) -lt 30 ]
 '
 test_case "a flood of band-2 progress: given up, exit 3" '
 	start=$SECONDS
 	attack flood 3
+	stderr_has "answer goes on past 8 MiB"
 	[ $((SECONDS - start)) -lt 40 ]
 '
 test_case "band-2 keepalives without end: given up in bounded time, exit 3" '
 	start=$SECONDS
 	attack drip 3
+	stderr_has "did not finish its answer within 30 s"
 	[ $((SECONDS - start)) -lt 50 ]
 '
 

@@ -5,10 +5,10 @@
  * The wrapper: libgit2's smart transport asks its subtransport for a
  * stream per service. Ours passes every call to git_smart_subtransport_ssh
  * and hands back a stream that passes reads and writes through, except
- * that it keeps the first pkt-line of the advertisement (the capabilities)
- * and, once our exchange is over, swallows what libgit2 writes on close
- * (the flush it sends to say goodbye to a server that has already
- * finished). The ssh subtransport returns the same stream for
+ * that it checks the advertisement's pkt-lines and keeps its first ref
+ * line (the capabilities) and, once our exchange is over, swallows what
+ * libgit2 writes on close (the flush it sends to say goodbye to a server
+ * that has already finished). The ssh subtransport returns the same stream for
  * RECEIVEPACK_LS and RECEIVEPACK, and so does the wrapper.
  *
  * The exchange (Documentation/gitprotocol-pack.txt, "Pushing Data To a
@@ -54,9 +54,11 @@ struct wrap_sub {
 
 struct sendpack {
 	struct wrap_stream *stream; /* the open one, NULL if none */
-	/* The advertisement's first pkt-line, until it is whole. */
-	struct buf adv;
-	int adv_done;
+	/* The advertisement, followed (note_advertisement). */
+	struct buf adv; /* the pkt-line being read, until the capabilities */
+	unsigned char adv_hdr[4];
+	int adv_hlen, adv_in_pkt, adv_caps, adv_done;
+	size_t adv_left;  /* bytes of the pkt-line still to come */
 	size_t adv_bytes; /* read by libgit2, for ADV_MAX */
 	int report_status, side_band_64k, agent;
 	int done; /* our exchange ended: later writes are libgit2's goodbye */
@@ -146,24 +148,9 @@ static int has_cap(const char *caps, size_t len, const char *name)
 	return 0;
 }
 
-static void note_advertisement(struct sendpack *sp, const char *data, size_t len)
+/* The capabilities, after the NUL of the first ref line. */
+static void note_capabilities(struct sendpack *sp, const char *line, size_t ll)
 {
-	if (sp->adv_done || buf_add(&sp->adv, data, len) < 0) {
-		sp->adv_done = 1;
-		return;
-	}
-	if (sp->adv.len < 4)
-		return;
-	long n = pkt_len(sp->adv.data);
-	if (n < 4) {
-		sp->adv_done = 1; /* libgit2 reports the bad answer */
-		return;
-	}
-	if (sp->adv.len < (size_t)n)
-		return;
-	sp->adv_done = 1;
-	const char *line = sp->adv.data + 4;
-	size_t ll = n - 4;
 	const char *nul = memchr(line, '\0', ll);
 	if (!nul)
 		return; /* no capabilities: none used */
@@ -174,6 +161,56 @@ static void note_advertisement(struct sendpack *sp, const char *data, size_t len
 	sp->report_status = has_cap(caps, cl, "report-status");
 	sp->side_band_64k = has_cap(caps, cl, "side-band-64k");
 	sp->agent = has_cap(caps, cl, "agent");
+}
+
+/* The advertisement as libgit2 reads it, followed pkt-line by pkt-line
+ * up to its flush: a bad length is refused here, in words (libgit2 1.5
+ * takes a length up to 65535, waits for a pkt-line that never comes, and
+ * says nothing of "0001"..."0003"), and the first ref line is kept for
+ * its capabilities. -1 with a libgit2 error set. */
+static int note_advertisement(struct sendpack *sp, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len && !sp->adv_done;) {
+		if (!sp->adv_in_pkt) {
+			sp->adv_hdr[sp->adv_hlen++] = (unsigned char)data[i++];
+			if (sp->adv_hlen < 4)
+				continue;
+			sp->adv_hlen = 0;
+			long n = pkt_len(sp->adv_hdr);
+			if (n < 0) {
+				char hex[17], msg[120];
+				snprintf(msg, sizeof(msg), "the server's answer is not the git protocol (bad pkt-line length '%s')",
+					 pkt_hex(sp->adv_hdr, hex));
+				git_error_set_str(GIT_ERROR_NET, msg);
+				return -1;
+			}
+			if (n == 0) {
+				sp->adv_done = 1;
+				break;
+			}
+			sp->adv_in_pkt = 1;
+			sp->adv_left = (size_t)n - 4;
+			buf_clear(&sp->adv);
+		} else {
+			size_t take = len - i < sp->adv_left ? len - i : sp->adv_left;
+			if (!sp->adv_caps && buf_add(&sp->adv, data + i, take) < 0) {
+				git_error_set_oom();
+				return -1;
+			}
+			i += take;
+			sp->adv_left -= take;
+		}
+		if (sp->adv_in_pkt && sp->adv_left == 0) {
+			sp->adv_in_pkt = 0;
+			/* "version 1" may come first (protocol v1); the next line
+			 * is the first ref. */
+			if (!sp->adv_caps && !(sp->adv.len >= 8 && !memcmp(sp->adv.data, "version ", 8))) {
+				sp->adv_caps = 1;
+				note_capabilities(sp, sp->adv.data, sp->adv.len);
+			}
+		}
+	}
+	return 0;
 }
 
 static int ws_read(git_smart_subtransport_stream *s, char *buffer, size_t size, size_t *bytes_read)
@@ -188,7 +225,7 @@ static int ws_read(git_smart_subtransport_stream *s, char *buffer, size_t size, 
 		return -1;
 	}
 	if (!ws->sp->adv_done)
-		note_advertisement(ws->sp, buffer, *bytes_read);
+		return note_advertisement(ws->sp, buffer, *bytes_read);
 	return 0;
 }
 
@@ -237,8 +274,9 @@ static int sub_action(git_smart_subtransport_stream **out, git_smart_subtranspor
 	sp->stream = ws;
 	if (action == GIT_SERVICE_RECEIVEPACK_LS || action == GIT_SERVICE_UPLOADPACK_LS) {
 		buf_clear(&sp->adv);
-		sp->adv_bytes = 0;
-		sp->adv_done = sp->report_status = sp->side_band_64k = sp->agent = 0;
+		sp->adv_bytes = sp->adv_left = 0;
+		sp->adv_hlen = sp->adv_in_pkt = sp->adv_caps = sp->adv_done = 0;
+		sp->report_status = sp->side_band_64k = sp->agent = 0;
 		sp->done = 0;
 	}
 	*out = &ws->parent;
