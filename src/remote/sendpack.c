@@ -8,8 +8,8 @@
  * that it checks the advertisement's pkt-lines and keeps its first ref
  * line (the capabilities) and, once our exchange is over, swallows what
  * libgit2 writes on close (the flush it sends to say goodbye to a server
- * that has already finished). The ssh subtransport returns the same stream for
- * RECEIVEPACK_LS and RECEIVEPACK, and so does the wrapper.
+ * that has already finished). The ssh subtransport returns the same
+ * stream for RECEIVEPACK_LS and RECEIVEPACK, and so does the wrapper.
  *
  * The exchange (Documentation/gitprotocol-pack.txt, "Pushing Data To a
  * Server"): one pkt-line "<old> <new> <ref>" per branch, the first with
@@ -389,8 +389,9 @@ static int put_commands(struct sendpack *sp, const struct sendpack_cmd *cmd, siz
 		buf_clear(&line);
 		rc = buf_printf(&line, "0000%s %s %s", o, w, cmd[i].ref);
 		if (rc == 0 && i == 0) {
-			/* Only what the server offered (report-status: the answer
-			 * we read; side-band-64k: its hook output kept apart). */
+			/* Only what the server offered (report-status, required:
+			 * the answer we read; side-band-64k: its hook output kept
+			 * apart). */
 			rc = buf_add(&line, "", 1);
 			if (rc == 0)
 				rc = buf_puts(&line, " report-status");
