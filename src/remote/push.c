@@ -99,19 +99,47 @@ struct push_ctx {
 	struct sendpack *sp; /* ssh: our own receive-pack exchange (sendpack.c) */
 };
 
-/* What a server says (its hooks' words on side-band 2, an "ng" reason, a
- * band-3 error) is untrusted text bound for a terminal or a cron mail:
- * line breaks and tabs become spaces, every other control character
- * (an escape sequence's ESC, BEL, backspace, DEL) a '?'. */
-static void tame(char *s, size_t n)
+/* The server's text as a terminal may show it: control characters (C0,
+ * DEL, C1) and bytes that are not UTF-8 become \xNN, so a server cannot
+ * move the cursor, retitle the window or hide a line. Newlines too: the
+ * caller splits lines first where it wants them. */
+static void escape_text(char *out, size_t outlen, const char *in, size_t len)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == '\n' || ch == '\r' || ch == '\t')
-			s[i] = ' ';
-		else if (ch < 0x20 || ch == 0x7f)
-			s[i] = '?';
+	size_t o = 0;
+	for (size_t i = 0; i < len;) {
+		const unsigned char *p = (const unsigned char *)in + i;
+		size_t n = 1;
+		unsigned cp = p[0];
+		if (p[0] >= 0xc2 && p[0] <= 0xf4) {
+			size_t need = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+			cp = p[0] & (0x3f >> (need - 1));
+			size_t k = 1;
+			while (k < need && i + k < len && (p[k] & 0xc0) == 0x80)
+				cp = cp << 6 | (p[k++] & 0x3f);
+			/* Whole, shortest form, no surrogate, at most U+10FFFF. */
+			if (k == need && !(need == 3 && cp < 0x800) && !(need == 4 && (cp < 0x10000 || cp > 0x10ffff)) &&
+			    !(cp >= 0xd800 && cp <= 0xdfff))
+				n = need;
+			else
+				cp = 0x80; /* escaped below, one byte */
+		} else if (p[0] >= 0x80) {
+			cp = 0x80;
+		}
+		int bad = cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f);
+		size_t room = bad ? 4 * n : n;
+		if (o + room + 1 > outlen)
+			break;
+		if (bad)
+			for (size_t k = 0; k < n; k++)
+				o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", p[k]);
+		else {
+			memcpy(out + o, p, n);
+			o += n;
+		}
+		i += n;
 	}
+	if (outlen)
+		out[o] = '\0';
 }
 
 static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
@@ -119,16 +147,22 @@ static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
 static int fail(struct push_ctx *c, int fatal, const char *fmt, ...)
 {
 	if (!c->msg[0]) {
+		char raw[MSG_LEN];
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+		vsnprintf(raw, sizeof(raw), fmt, ap);
 		va_end(ap);
 		/* One line: server messages end in a newline (the retry
 		 * warning quotes this text mid-sentence). */
-		size_t n = strlen(c->msg);
-		while (n > 0 && (c->msg[n - 1] == '\n' || c->msg[n - 1] == '\r' || c->msg[n - 1] == ' '))
-			c->msg[--n] = '\0';
-		tame(c->msg, n);
+		size_t n = strlen(raw);
+		while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r' || raw[n - 1] == ' '))
+			raw[--n] = '\0';
+		for (char *p = raw; *p; p++)
+			if (*p == '\n' || *p == '\r')
+				*p = ' ';
+		/* The server's words (libgit2 quotes its stderr, sendpack its
+		 * report) are in it. */
+		escape_text(c->msg, sizeof(c->msg), raw, n);
 	}
 	/* fatal: 0 retried, 1 the remote refused, 2 our own setup is wrong
 	 * (known_hosts, passphrase source): neither is retried. */
@@ -513,24 +547,31 @@ static int on_pack_progress(int stage, uint32_t current, uint32_t total, void *p
 	return sig_pending() ? GIT_EUSER : 0; /* a stop signal ends the push */
 }
 
+static void sideband_line(struct push_ctx *c, const char *str, int len);
+
 static int on_sideband(const char *str, int len, void *payload)
 {
 	struct push_ctx *c = payload;
 	watchdog_touch(&c->wd);
-	while (len > 0 && (str[len - 1] == '\n' || str[len - 1] == '\r'))
-		len--;
+	/* Progress comes as "...\r...\r", hook output as lines: a line each. */
+	for (int i = 0, start = 0; i <= len; i++)
+		if (i == len || str[i] == '\n' || str[i] == '\r') {
+			sideband_line(c, str + start, i - start);
+			start = i + 1;
+		}
+	return 0;
+}
+
+static void sideband_line(struct push_ctx *c, const char *raw, int rawlen)
+{
+	char str[1024];
+	escape_text(str, sizeof(str), raw, rawlen > 0 ? (size_t)rawlen : 0);
+	int len = (int)strlen(str);
 	if (len > 0) {
-		/* The tail a line can show, tamed (a NUL too: it would end the
-		 * text early). */
-		char line[sizeof(c->sideband)];
-		size_t room = sizeof(c->sideband) - 1;
-		size_t n = (size_t)len < room ? (size_t)len : room;
-		memcpy(line, str + (size_t)len - n, n);
-		line[n] = '\0';
-		tame(line, n);
-		log_debug("remote %s: remote: %s", c->r->name, line);
+		log_debug("remote %s: remote: %s", c->r->name, str);
 		/* Keep the tail: a refusal is the last thing the server says. */
-		size_t have = strlen(c->sideband);
+		size_t have = strlen(c->sideband), room = sizeof(c->sideband) - 1;
+		size_t n = (size_t)len < room ? (size_t)len : room;
 		if (have + n + 1 > room) {
 			size_t drop = have + n + 1 - room;
 			drop = drop > have ? have : drop;
@@ -539,10 +580,9 @@ static int on_sideband(const char *str, int len, void *payload)
 		}
 		if (have)
 			c->sideband[have++] = ' ';
-		memcpy(c->sideband + have, line, n);
+		memcpy(c->sideband + have, str + (size_t)len - n, n);
 		c->sideband[have + n] = '\0';
 	}
-	return 0;
 }
 
 /* The smart transport over libgit2's ssh, wrapped so that the push can
@@ -816,7 +856,7 @@ static int send_thin(git_repository *repo, struct push_ctx *c, const struct send
 			git_oid_cpy(&have[nh++], &cmds[i].old);
 	for (size_t h = 0; h < nheads; h++)
 		git_oid_cpy(&have[nh++], &heads[h]->oid);
-	struct sendpack_cb cb = {on_sendpack_status, on_sideband, on_sendpack_progress, c};
+	struct sendpack_cb cb = {on_sendpack_status, on_sideband, on_sendpack_progress, c, r->timeout};
 	struct sendpack_result res;
 	int prev = err_code();
 	char *prev_msg = prev ? xstrdup(err_last()) : NULL;
@@ -827,6 +867,8 @@ static int send_thin(git_repository *repo, struct push_ctx *c, const struct send
 		const char *denied = server_denied(c);
 		if (denied)
 			fail(c, 1, "remote %s: the server refused the push: %s (%s)", r->name, denied, c->sideband);
+		else if (err_code() == ERR_REFUSED)
+			fail(c, 1, "remote %s: %s", r->name, err_last());
 		else if (rc == SENDPACK_UNPACK_FAILED)
 			/* The pack arrived; the server could not keep it. Sending
 			 * it again cannot help. */

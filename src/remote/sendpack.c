@@ -5,11 +5,11 @@
  * The wrapper: libgit2's smart transport asks its subtransport for a
  * stream per service. Ours passes every call to git_smart_subtransport_ssh
  * and hands back a stream that passes reads and writes through, except
- * that it keeps the first pkt-line of the advertisement (the capabilities)
- * and, once our exchange is over, swallows what libgit2 writes on close
- * (the flush it sends to say goodbye to a server that has already
- * finished). The ssh subtransport returns the same stream for
- * RECEIVEPACK_LS and RECEIVEPACK, and so does the wrapper.
+ * that it checks the advertisement's pkt-lines and keeps its first ref
+ * line (the capabilities) and, once our exchange is over, swallows what
+ * libgit2 writes on close (the flush it sends to say goodbye to a server
+ * that has already finished). The ssh subtransport returns the same
+ * stream for RECEIVEPACK_LS and RECEIVEPACK, and so does the wrapper.
  *
  * The exchange (Documentation/gitprotocol-pack.txt, "Pushing Data To a
  * Server"): one pkt-line "<old> <new> <ref>" per branch, the first with
@@ -23,13 +23,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dbgit/store.h"
 #include "dbgit/util.h"
 #include "sendpack.h"
 
+/* A pkt-line's largest length, its 4 hex digits included (git's
+ * LARGE_PACKET_MAX). */
 #define PKT_MAX 65520
 #define WBUF_SIZE 65536
+/* What libgit2 may read as the ref advertisement: some 250,000 branches.
+ * A server that sends more is not a git server; libgit2 would keep it all. */
+#define ADV_MAX (16u << 20)
+/* The server's answer after the pack (report, progress, hook output): a
+ * real one is a few KiB. More is a flood, stopped. */
+#define ANSWER_MAX (8u << 20)
 
 struct wrap_stream {
 	git_smart_subtransport_stream parent;
@@ -45,9 +54,12 @@ struct wrap_sub {
 
 struct sendpack {
 	struct wrap_stream *stream; /* the open one, NULL if none */
-	/* The advertisement's first pkt-line, until it is whole. */
-	struct buf adv;
-	int adv_done;
+	/* The advertisement, followed (note_advertisement). */
+	struct buf adv; /* the pkt-line being read, until the capabilities */
+	unsigned char adv_hdr[4];
+	int adv_hlen, adv_in_pkt, adv_caps, adv_done;
+	size_t adv_left;  /* bytes of the pkt-line still to come */
+	size_t adv_bytes; /* read by libgit2, for ADV_MAX */
 	int report_status, side_band_64k, agent;
 	int done; /* our exchange ended: later writes are libgit2's goodbye */
 	/* Writes, gathered: a pack entry comes in small pieces. */
@@ -56,8 +68,8 @@ struct sendpack {
 	uint64_t sent;
 	const struct sendpack_cb *cb;
 	int stopped;
-	/* Reads. */
-	unsigned char rbuf[PKT_MAX + 4];
+	/* Reads. One byte more than a pkt-line, always NUL: see guarded_read. */
+	unsigned char rbuf[PKT_MAX + 1];
 	size_t rstart, rend;
 };
 
@@ -65,6 +77,58 @@ static const char *git_msg(void)
 {
 	const git_error *e = git_error_last();
 	return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+/* The length of the pkt-line at p: git's four hex digits, nothing else
+ * (strtoul would take " 0x1", "+03a", "-001"). 0 a flush, else 4 to
+ * PKT_MAX; -1 if it is not one. */
+static long pkt_len(const void *p)
+{
+	const unsigned char *h = p;
+	long n = 0;
+	for (int i = 0; i < 4; i++) {
+		int v;
+		if (h[i] >= '0' && h[i] <= '9')
+			v = h[i] - '0';
+		else if (h[i] >= 'a' && h[i] <= 'f')
+			v = h[i] - 'a' + 10;
+		else if (h[i] >= 'A' && h[i] <= 'F')
+			v = h[i] - 'A' + 10;
+		else
+			return -1;
+		n = n * 16 + v;
+	}
+	return n == 0 || (n >= 4 && n <= PKT_MAX) ? n : -1;
+}
+
+/* The length field, printable: it is the server's bytes. */
+static const char *pkt_hex(const void *p, char out[17])
+{
+	const unsigned char *h = p;
+	char *o = out;
+	for (int i = 0; i < 4; i++) {
+		if (h[i] >= 0x20 && h[i] < 0x7f)
+			*o++ = (char)h[i];
+		else
+			o += sprintf(o, "\\x%02x", h[i]);
+	}
+	*o = '\0';
+	return out;
+}
+
+/* libgit2 1.5's ssh stream, on EOF of stdout, reads the server's stderr
+ * into the buffer and makes it the error message with "%*s": it reads
+ * until a NUL, past what was read. So the last byte of every buffer
+ * handed to it is a NUL it never writes. */
+static int guarded_read(git_smart_subtransport_stream *inner, char *buffer, size_t size, size_t *bytes_read)
+{
+	*bytes_read = 0;
+	if (size < 2) {
+		git_error_set_str(GIT_ERROR_NET, "read buffer too small");
+		return -1;
+	}
+	buffer[size - 1] = '\0';
+	return inner->read(inner, buffer, size - 1, bytes_read);
 }
 
 /* ---- the wrapper ---- */
@@ -84,28 +148,9 @@ static int has_cap(const char *caps, size_t len, const char *name)
 	return 0;
 }
 
-static void note_advertisement(struct sendpack *sp, const char *data, size_t len)
+/* The capabilities, after the NUL of the first ref line. */
+static void note_capabilities(struct sendpack *sp, const char *line, size_t ll)
 {
-	if (sp->adv_done || buf_add(&sp->adv, data, len) < 0) {
-		sp->adv_done = 1;
-		return;
-	}
-	if (sp->adv.len < 4)
-		return;
-	char hex[5];
-	memcpy(hex, sp->adv.data, 4);
-	hex[4] = '\0';
-	char *end;
-	unsigned long n = strtoul(hex, &end, 16);
-	if (*end || n < 4 || n > PKT_MAX + 4) {
-		sp->adv_done = 1; /* libgit2 reports the bad answer */
-		return;
-	}
-	if (sp->adv.len < n)
-		return;
-	sp->adv_done = 1;
-	const char *line = sp->adv.data + 4;
-	size_t ll = n - 4;
 	const char *nul = memchr(line, '\0', ll);
 	if (!nul)
 		return; /* no capabilities: none used */
@@ -118,13 +163,70 @@ static void note_advertisement(struct sendpack *sp, const char *data, size_t len
 	sp->agent = has_cap(caps, cl, "agent");
 }
 
+/* The advertisement as libgit2 reads it, followed pkt-line by pkt-line
+ * up to its flush: a bad length is refused here, in words (libgit2 1.5
+ * takes a length up to 65535, waits for a pkt-line that never comes, and
+ * says nothing of "0001"..."0003"), and the first ref line is kept for
+ * its capabilities. -1 with a libgit2 error set. */
+static int note_advertisement(struct sendpack *sp, const char *data, size_t len)
+{
+	for (size_t i = 0; i < len && !sp->adv_done;) {
+		if (!sp->adv_in_pkt) {
+			sp->adv_hdr[sp->adv_hlen++] = (unsigned char)data[i++];
+			if (sp->adv_hlen < 4)
+				continue;
+			sp->adv_hlen = 0;
+			long n = pkt_len(sp->adv_hdr);
+			if (n < 0) {
+				char hex[17], msg[120];
+				snprintf(msg, sizeof(msg), "the server's answer is not the git protocol (bad pkt-line length '%s')",
+					 pkt_hex(sp->adv_hdr, hex));
+				git_error_set_str(GIT_ERROR_NET, msg);
+				return -1;
+			}
+			if (n == 0) {
+				sp->adv_done = 1;
+				break;
+			}
+			sp->adv_in_pkt = 1;
+			sp->adv_left = (size_t)n - 4;
+			buf_clear(&sp->adv);
+		} else {
+			size_t take = len - i < sp->adv_left ? len - i : sp->adv_left;
+			if (!sp->adv_caps && buf_add(&sp->adv, data + i, take) < 0) {
+				git_error_set_oom();
+				return -1;
+			}
+			i += take;
+			sp->adv_left -= take;
+		}
+		if (sp->adv_in_pkt && sp->adv_left == 0) {
+			sp->adv_in_pkt = 0;
+			/* "version 1" may come first (protocol v1); the next line
+			 * is the first ref. */
+			if (!sp->adv_caps && !(sp->adv.len >= 8 && !memcmp(sp->adv.data, "version ", 8))) {
+				sp->adv_caps = 1;
+				note_capabilities(sp, sp->adv.data, sp->adv.len);
+			}
+		}
+	}
+	return 0;
+}
+
 static int ws_read(git_smart_subtransport_stream *s, char *buffer, size_t size, size_t *bytes_read)
 {
 	struct wrap_stream *ws = (struct wrap_stream *)s;
-	int rc = ws->inner->read(ws->inner, buffer, size, bytes_read);
-	if (rc == 0 && !ws->sp->adv_done)
-		note_advertisement(ws->sp, buffer, *bytes_read);
-	return rc;
+	int rc = guarded_read(ws->inner, buffer, size, bytes_read);
+	if (rc < 0)
+		return rc;
+	ws->sp->adv_bytes += *bytes_read;
+	if (ws->sp->adv_bytes > ADV_MAX) {
+		git_error_set_str(GIT_ERROR_NET, "the server's list of branches goes on past 16 MiB");
+		return -1;
+	}
+	if (!ws->sp->adv_done)
+		return note_advertisement(ws->sp, buffer, *bytes_read);
+	return 0;
 }
 
 static int ws_write(git_smart_subtransport_stream *s, const char *buffer, size_t len)
@@ -172,7 +274,9 @@ static int sub_action(git_smart_subtransport_stream **out, git_smart_subtranspor
 	sp->stream = ws;
 	if (action == GIT_SERVICE_RECEIVEPACK_LS || action == GIT_SERVICE_UPLOADPACK_LS) {
 		buf_clear(&sp->adv);
-		sp->adv_done = sp->report_status = sp->side_band_64k = sp->agent = 0;
+		sp->adv_bytes = sp->adv_left = 0;
+		sp->adv_hlen = sp->adv_in_pkt = sp->adv_caps = sp->adv_done = 0;
+		sp->report_status = sp->side_band_64k = sp->agent = 0;
 		sp->done = 0;
 	}
 	*out = &ws->parent;
@@ -285,10 +389,11 @@ static int put_commands(struct sendpack *sp, const struct sendpack_cmd *cmd, siz
 		buf_clear(&line);
 		rc = buf_printf(&line, "0000%s %s %s", o, w, cmd[i].ref);
 		if (rc == 0 && i == 0) {
-			/* Only what the server offered (report-status: the answer
-			 * we read; side-band-64k: its hook output kept apart). */
+			/* Only what the server offered (report-status, required:
+			 * the answer we read; side-band-64k: its hook output kept
+			 * apart). */
 			rc = buf_add(&line, "", 1);
-			if (rc == 0 && sp->report_status)
+			if (rc == 0)
 				rc = buf_puts(&line, " report-status");
 			if (rc == 0 && sp->side_band_64k)
 				rc = buf_puts(&line, " side-band-64k");
@@ -325,20 +430,17 @@ static int read_pkt(struct sendpack *sp, const char **data, long *len)
 	for (;;) {
 		size_t have = sp->rend - sp->rstart;
 		if (have >= 4) {
-			char hex[5];
-			memcpy(hex, sp->rbuf + sp->rstart, 4);
-			hex[4] = '\0';
-			char *end;
-			unsigned long n = strtoul(hex, &end, 16);
-			if (*end || (n != 0 && n < 4) || n > PKT_MAX + 4)
-				return err_set(ERR_PUSH, "the server's answer is not the pack protocol (bad pkt-line length '%.4s')",
-					       hex);
+			long n = pkt_len(sp->rbuf + sp->rstart);
+			char hex[17];
+			if (n < 0)
+				return err_set(ERR_PUSH, "the server's answer is not the pack protocol (bad pkt-line length '%s')",
+					       pkt_hex(sp->rbuf + sp->rstart, hex));
 			if (n == 0) {
 				sp->rstart += 4;
 				*len = -1;
 				return 0;
 			}
-			if (have >= n) {
+			if (have >= (size_t)n) {
 				*data = (const char *)sp->rbuf + sp->rstart + 4;
 				*len = (long)n - 4;
 				sp->rstart += n;
@@ -353,8 +455,8 @@ static int read_pkt(struct sendpack *sp, const char **data, long *len)
 		if (!sp->stream)
 			return err_set(ERR_PUSH, "the connection is gone");
 		size_t got = 0;
-		if (sp->stream->inner->read(sp->stream->inner, (char *)sp->rbuf + sp->rend, sizeof(sp->rbuf) - sp->rend,
-					    &got) < 0)
+		/* A pkt-line is at most PKT_MAX: room is left for the NUL. */
+		if (guarded_read(sp->stream->inner, (char *)sp->rbuf + sp->rend, sizeof(sp->rbuf) - sp->rend, &got) < 0)
 			return err_set(ERR_PUSH, "%s", git_msg());
 		if (got == 0)
 			return 1;
@@ -423,13 +525,10 @@ static int report_bytes(struct report *r, const char *p, size_t len)
 	size_t off = 0;
 	int rc = 0;
 	while (rc == 0 && r->pending.len - off >= 4) {
-		char hex[5];
-		memcpy(hex, r->pending.data + off, 4);
-		hex[4] = '\0';
-		char *end;
-		unsigned long n = strtoul(hex, &end, 16);
-		if (*end || (n != 0 && n < 4) || n > PKT_MAX + 4) {
-			rc = err_set(ERR_PUSH, "report-status: bad pkt-line length '%.4s'", hex);
+		long n = pkt_len(r->pending.data + off);
+		if (n < 0) {
+			char hex[17];
+			rc = err_set(ERR_PUSH, "report-status: bad pkt-line length '%s'", pkt_hex(r->pending.data + off, hex));
 			break;
 		}
 		if (n == 0) {
@@ -437,24 +536,43 @@ static int report_bytes(struct report *r, const char *p, size_t len)
 			off += 4;
 			continue;
 		}
-		if (r->pending.len - off < n)
+		if (r->pending.len - off < (size_t)n)
 			break;
-		rc = report_line(r, r->pending.data + off + 4, n - 4);
-		off += n;
+		rc = report_line(r, r->pending.data + off + 4, (size_t)n - 4);
+		off += (size_t)n;
 	}
 	memmove(r->pending.data, r->pending.data + off, r->pending.len - off);
 	r->pending.len -= off;
 	return rc;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int read_report(struct sendpack *sp, struct report *r)
 {
+	/* Every packet touches the watchdog (cb->progress), so a server that
+	 * keeps talking - keepalives, progress - and never reports would keep
+	 * the push waiting for ever: its answer gets ten timeouts, and a
+	 * second more per MiB sent for index-pack and the hooks to run. */
+	int t = sp->cb->timeout;
+	double deadline = t > 0 ? now_s() + 10.0 * t + (double)(sp->sent >> 20) : 0;
+	uint64_t got = 0;
 	for (;;) {
 		const char *p = NULL;
 		long len = 0;
 		int rc = read_pkt(sp, &p, &len);
 		if (rc < 0)
 			return rc;
+		if (deadline > 0 && now_s() > deadline)
+			return err_set(ERR_PUSH, "the server did not finish its answer within %.0f s after the pack",
+				       10.0 * t + (double)(sp->sent >> 20));
+		if (rc == 0 && (got += (uint64_t)(len > 0 ? len : 0) + 4) > ANSWER_MAX)
+			return err_set(ERR_PUSH, "the server's answer goes on past 8 MiB without a report");
 		if (rc == 1) {
 			if (r->ended)
 				return 0;
@@ -486,6 +604,7 @@ static int read_report(struct sendpack *sp, struct report *r)
 			long l = len - 1;
 			while (l > 0 && (p[l] == '\n' || p[l] == '\r'))
 				l--;
+			/* The caller escapes what a terminal would act on. */
 			return err_set(ERR_PUSH, "remote error: %.*s", (int)(l > 300 ? 300 : l), p + 1);
 		}
 		default:
@@ -525,6 +644,14 @@ int sendpack_push(struct sendpack *sp, git_repository *repo, const struct sendpa
 	for (size_t i = 0; i < n; i++)
 		git_oid_cpy(&want[i], &cmd[i].new);
 
+	if (!sp->report_status) {
+		/* Without it the server never says whether it took the pack or
+		 * moved the branch: the lease would record a guess. Every git
+		 * since 1.6 offers it; retrying will not make this one. */
+		err_set(ERR_REFUSED, "the server does not offer report-status, so it cannot confirm a push; not pushing to it");
+		goto out;
+	}
+
 	struct thin_stats st;
 	if (put_commands(sp, cmd, n) < 0)
 		goto out;
@@ -535,20 +662,22 @@ int sendpack_push(struct sendpack *sp, git_repository *repo, const struct sendpa
 	res->objects = st.objects;
 	res->deltas = st.deltas;
 	res->bytes = sp->sent;
-	if (sp->report_status) {
-		if (read_report(sp, &r) < 0)
-			goto out;
-		if (r.unpack_seen && !r.unpack_ok) {
-			rc = SENDPACK_UNPACK_FAILED;
-			err_set(ERR_PUSH, "unpacking the sent packfile failed on the remote: %s", r.unpack_why);
+	if (read_report(sp, &r) < 0)
+		goto out;
+	if (!r.unpack_seen) {
+		err_set(ERR_PUSH, "report-status: the server's report has no unpack status");
+		goto out;
+	}
+	if (!r.unpack_ok) {
+		rc = SENDPACK_UNPACK_FAILED;
+		err_set(ERR_PUSH, "unpacking the sent packfile failed on the remote: %s", r.unpack_why);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!r.seen[i]) {
+			err_set(ERR_PUSH, "report-status: the server did not report on %s", cmd[i].ref);
 			goto out;
 		}
-		for (size_t i = 0; i < n; i++)
-			if (!r.seen[i]) {
-				err_set(ERR_PUSH, "report-status: the server did not report on %s", cmd[i].ref);
-				goto out;
-			}
-	}
 	/* Done: libgit2's goodbye on close is not for this server any more. */
 	sp->done = 1;
 	for (size_t i = 0; i < n; i++)

@@ -39,6 +39,9 @@ struct sendpack_cb {
 	/* After every write; non-zero stops the push (a signal). */
 	int (*progress)(void *payload);
 	void *payload;
+	/* The remote's timeout (s): the server's answer after the pack must
+	 * end within ten of them, plus a second per MiB sent. 0: no limit. */
+	int timeout;
 };
 
 struct sendpack_result {

@@ -1,5 +1,5 @@
 #!/bin/bash
-# t3031: what a server says is untrusted text. A git server's hooks write
+# t3032: what a server says is untrusted text. A git server's hooks write
 # whatever they like to the client (side-band 2, the reason of an "ng"),
 # and dbgit quotes it in its one-line refusal and its -v log: terminal
 # escape sequences and other control characters in it must not reach the
