@@ -18,6 +18,16 @@
  * it would name the blob of the whole logical file, which the repository
  * does not hold and which would take reading every chunk to compute.
  *
+ * The pieces are planned in order by the main thread, then read, joined
+ * and diffed by whichever thread is free (one per other core, each with
+ * its own repository handle) and printed by the main thread in plan order:
+ * the output is the one-thread run's, byte for byte (t7221), and at most
+ * one piece more than there are threads is in flight. The work is inflate,
+ * SHA-1 and xdiff, about a third each: plain chunks are checked against
+ * their ids with OpenSSL's SHA-1 rather than libgit2's SHA-1DC (struct
+ * reader), and snap_diff_lines (--stat) counts lines as multisets instead
+ * of running xdiff (rows_changed). Profile 6 in bench/PROFILE.md.
+ *
  * Trees come from a repository that may be hostile: files are listed by
  * snap_files (entries checked, sealed names opened, plain path order) and
  * read by snap_blob_read (a blob larger than DIFF_BLOB_MAX is refused before
@@ -26,6 +36,7 @@
 #include <git2.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -416,6 +427,110 @@ struct pool {
 	struct reader main_rd;
 };
 
+/*
+ * snap_diff_lines needs the rows, not a diff: what it is handed is counted
+ * by key (engine.h's text stat: same key and same text on both sides is no
+ * change), so the lines of the old side that the new side lacks, and the
+ * other way round, counted as multisets, tell the same as xdiff's - and +
+ * lines: xdiff's differ only by lines it shows as removed and added again,
+ * the very same text on both sides, which that count drops. Without xdiff
+ * or its hashing of both buffers this is a few times cheaper.
+ */
+struct mline {
+	const char *p;
+	size_t n; /* with its newline, if it has one: xdiff compares so */
+	uint64_t h;
+	size_t left; /* occurrences on the new side not yet matched */
+};
+
+/* Eight bytes a step: this hashes every line of both sides. */
+static uint64_t line_hash(const char *p, size_t n)
+{
+	uint64_t h = (uint64_t)n * 0x9E3779B97F4A7C15ULL, w;
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdULL;
+		h ^= h >> 32;
+	}
+	w = 0;
+	memcpy(&w, p, n);
+	h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+	return h ^ (h >> 29);
+}
+
+static const char *line_end(const char *p, const char *end)
+{
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	return nl ? nl + 1 : end;
+}
+
+static void add_row(struct rendered *r, char o, const char *p, size_t n)
+{
+	if (n && p[n - 1] == '\n')
+		n--;
+	buf_add(&r->out, &o, 1);
+	buf_add(&r->out, &n, sizeof(n));
+	buf_add(&r->out, p, n);
+}
+
+static int rows_changed(const struct buf *a, const struct buf *b, struct rendered *r)
+{
+	size_t nb = count_lines(b->data, b->len) + 1, cap = 16;
+	while (cap < 2 * nb)
+		cap *= 2;
+	struct mline *t = calloc(cap, sizeof(*t));
+	size_t *slot = malloc(nb * sizeof(*slot)), i = 0;
+	if (!t || !slot) {
+		free(t);
+		free(slot);
+		return err_set(ERR_GENERIC, "out of memory");
+	}
+	const char *end = b->data + b->len;
+	for (const char *q = b->data; q < end;) {
+		const char *e = line_end(q, end);
+		uint64_t h = line_hash(q, (size_t)(e - q));
+		size_t k = (size_t)h & (cap - 1);
+		while (t[k].p && (t[k].h != h || t[k].n != (size_t)(e - q) || memcmp(t[k].p, q, t[k].n)))
+			k = (k + 1) & (cap - 1);
+		if (!t[k].p)
+			t[k] = (struct mline){q, (size_t)(e - q), h, 0};
+		t[k].left++;
+		slot[i++] = k;
+		q = e;
+	}
+	end = a->data + a->len;
+	for (const char *q = a->data; q < end;) {
+		if (sig_pending())
+			break;
+		const char *e = line_end(q, end);
+		uint64_t h = line_hash(q, (size_t)(e - q));
+		size_t k = (size_t)h & (cap - 1);
+		while (t[k].p && (t[k].h != h || t[k].n != (size_t)(e - q) || memcmp(t[k].p, q, t[k].n)))
+			k = (k + 1) & (cap - 1);
+		if (t[k].p && t[k].left)
+			t[k].left--;
+		else
+			add_row(r, GIT_DIFF_LINE_DELETION, q, (size_t)(e - q));
+		q = e;
+	}
+	/* The new side's lines left unmatched (which of equal ones is all
+	 * the same), in its order. */
+	end = b->data + b->len;
+	i = 0;
+	for (const char *q = b->data; q < end && !sig_pending();) {
+		const char *e = line_end(q, end);
+		size_t k = slot[i++];
+		if (t[k].left) {
+			t[k].left--;
+			add_row(r, GIT_DIFF_LINE_ADDITION, q, (size_t)(e - q));
+		}
+		q = e;
+	}
+	free(t);
+	free(slot);
+	return sig_pending() ? sig_check() : 0;
+}
+
 /* Reads, joins and diffs one planned piece (any thread). */
 static void piece_run(const struct reader *r, struct piece *pc)
 {
@@ -442,7 +557,9 @@ static void piece_run(const struct reader *r, struct piece *pc)
 		rc = join(r, f, 0, pc->a0, pc->a1, pc->am, &a, &pc->lines[0]);
 	if (rc == 0)
 		rc = join(r, f, 1, pc->b0, pc->b1, pc->bm, &b, &pc->lines[1]);
-	if (rc == 0) {
+	if (rc == 0 && pc->r.lines) {
+		rc = rows_changed(&a, &b, &pc->r);
+	} else if (rc == 0) {
 		git_diff_options opts;
 		git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
 		opts.context_lines = 1;
@@ -450,7 +567,8 @@ static void piece_run(const struct reader *r, struct piece *pc)
 					   &opts) < 0)
 			rc = store_git_error(f->logical);
 	}
-	if (rc == 0 && git_patch_num_hunks(patch) > 0 && git_patch_print(patch, render_line, &pc->r) < 0)
+	if (rc == 0 && patch && git_patch_num_hunks(patch) > 0 &&
+	    git_patch_print(patch, render_line, &pc->r) < 0)
 		rc = sig_pending() ? sig_check() : store_git_error(f->logical);
 	/* Only the diff's own lines outlive the piece's work. */
 	git_patch_free(patch);
