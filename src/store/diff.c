@@ -742,7 +742,8 @@ static int pool_print_head(struct pool *pl, struct printer *p, int print)
 static int pool_submit(struct pool *pl, struct printer *p, const struct piece *plan)
 {
 	int rc = 0;
-	if (pl->next - pl->head == pl->n_slots && (rc = pool_print_head(pl, p, 1)) < 0)
+	/* Not only errors: snap_diff_cb's line may ask to stop (> 0). */
+	if (pl->next - pl->head == pl->n_slots && (rc = pool_print_head(pl, p, 1)) != 0)
 		return rc;
 	struct piece *pc = &pl->pieces[pl->next % pl->n_slots];
 	pthread_mutex_lock(&pl->mu);
@@ -955,7 +956,7 @@ static int diff_file(struct pool *pl, struct printer *p)
 					     .shared = prefix.len > 0};
 			buf_add(&plan.prefix, prefix.data, prefix.len);
 			c0 = c1;
-			if ((rc = pool_submit(pl, p, &plan)) < 0) {
+			if ((rc = pool_submit(pl, p, &plan)) != 0) {
 				buf_free(&plan.prefix);
 				goto out;
 			}
