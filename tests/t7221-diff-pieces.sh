@@ -19,6 +19,8 @@ CREATE TABLE big(id INTEGER PRIMARY KEY, name TEXT, amount REAL);
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)
 INSERT INTO big SELECT i, 'customer ' || i || ' ' || hex(randomblob(16)), i * 0.25 FROM n;
 SQL
+# objects stay loose (no nightly pack), so that single ones can be damaged
+export DBGIT_TEST_LOOSE_MIN=100000000000
 write_config "$T/dbgit.toml" "$REPO" '[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\""
 dg init >/dev/null
 dg backup >/dev/null
@@ -78,6 +80,48 @@ test_case "diff --stat counts the same rows with threads and without" '
 	changed=$(grep -c "^UPDATE" "$T/sqldiff.sql")
 	[ "$changed" -ge 200 ]
 	jq -e ".tables == [{\"name\": \"big\", \"added\": $added, \"removed\": $removed, \"changed\": $changed}]" .stdout
+'
+
+# A throw-away copy of the repository, to damage.
+COPY=$T/copy.git
+copy() {
+	rm -rf "$COPY"
+	cp -a "$REPO" "$COPY"
+	write_config "$T/copy.toml" "$COPY" '[[job]]' 'name = "app"' 'engine = "sqlite"' "path = \"$T/app.db\""
+}
+object_file() { echo "$COPY/objects/${1:0:2}/${1:2}"; }
+# The new side's chunks that the old side lacks, in order: read by --stat too.
+changed() { chunks "$BRANCH" | grep -vxF -f <(chunks "$BRANCH~1"); }
+
+test_case "a chunk missing in the middle of the run: exit 1 naming the file, what came before printed" '
+	DBGIT_TEST_DIFF_WORKERS=0 dg diff app --no-color >"$T/one.txt"
+	copy
+	rm -f "$(object_file "$(changed | sed -n 30p)")"
+	for n in 0 3; do
+		expect_exit 1 env DBGIT_TEST_DIFF_WORKERS=$n "$DBGIT" --config "$T/copy.toml" diff app --no-color
+		stderr_has "1-table/big/1-rows.sql"
+		[ -s .stdout ]
+		cmp .stdout <(head -c "$(wc -c <.stdout)" "$T/one.txt")
+		cp .stdout "$T/cut.$n"
+	done
+	# The pieces planned before the error printed, as one thread does.
+	cmp "$T/cut.0" "$T/cut.3"
+'
+
+test_case "a chunk whose object holds another blob is refused, though libgit2 no longer checks it" '
+	copy
+	victim=$(changed | sed -n 20p)
+	other=$(changed | sed -n 21p)
+	[ -n "$victim" ]
+	[ -n "$other" ]
+	chmod u+w "$(object_file "$victim")"
+	cp "$(object_file "$other")" "$(object_file "$victim")"
+	for n in 0 3; do
+		expect_exit 1 env DBGIT_TEST_DIFF_WORKERS=$n "$DBGIT" --config "$T/copy.toml" diff app --no-color
+		stderr_has "does not hold what its id says"
+		expect_exit 1 env DBGIT_TEST_DIFF_WORKERS=$n "$DBGIT" --config "$T/copy.toml" diff app --stat
+		stderr_has "does not hold what its id says"
+	done
 '
 
 # stopped SIG: a threaded diff paused with pieces in flight, then SIG.

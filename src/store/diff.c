@@ -421,6 +421,7 @@ struct pool {
 	size_t n_slots;
 	unsigned long next, head; /* seq of the next piece planned, printed */
 	int quit, paused;
+	int stopped; /* a piece failed or its printing was stopped: no more output */
 	size_t n_threads;
 	pthread_t th[WORKERS_MAX];
 	struct reader rd[WORKERS_MAX];
@@ -532,8 +533,9 @@ static int rows_changed(const struct buf *a, const struct buf *b, struct rendere
 }
 
 /* Reads, joins and diffs one planned piece (any thread). */
-static void piece_run(const struct reader *r, struct piece *pc)
+static void piece_run(const struct reader *r, struct piece *pc, int worker)
 {
+	int had_error = err_code() != 0;
 	const struct lfile *f = pc->f;
 	int rc = 0;
 	pc->counted = 0;
@@ -575,10 +577,13 @@ static void piece_run(const struct reader *r, struct piece *pc)
 	buf_free(&a);
 	buf_free(&b);
 	pc->rc = rc;
-	/* The message lives in this thread's error state: carried over. */
+	/* The message lives in this thread's error state: carried over, and
+	 * set again when the piece's turn to print comes. The main thread's
+	 * state keeps an error it had before (the run's first). */
 	if (rc < 0)
 		snprintf(pc->err, sizeof(pc->err), "%s", err_last());
-	err_clear();
+	if (worker || (rc < 0 && !had_error))
+		err_clear();
 }
 
 static void piece_clear(struct piece *pc)
@@ -620,7 +625,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&pl->mu);
-		piece_run(r, pc);
+		piece_run(r, pc, 1);
 		pthread_mutex_lock(&pl->mu);
 		pc->state = PIECE_DONE;
 		pthread_cond_broadcast(&pl->cv);
@@ -709,7 +714,7 @@ static int pool_print_head(struct pool *pl, struct printer *p, int print)
 		struct piece *q = pool_take(pl);
 		if (q) {
 			pthread_mutex_unlock(&pl->mu);
-			piece_run(&pl->main_rd, q);
+			piece_run(&pl->main_rd, q, 0);
 			pthread_mutex_lock(&pl->mu);
 			q->state = PIECE_DONE;
 			pthread_cond_broadcast(&pl->cv);
@@ -719,9 +724,11 @@ static int pool_print_head(struct pool *pl, struct printer *p, int print)
 	}
 	pthread_mutex_unlock(&pl->mu);
 	pl->head++;
-	int rc = pc->rc;
-	if (rc < 0 && print)
-		err_set(rc, "%s", pc->err);
+	/* Dropped: it says nothing, done or failed. */
+	int rc = print ? pc->rc : 0;
+	if (rc < 0)
+		/* Before any error of the planner's: it was planned after. */
+		err_reset(rc, "%s", pc->err);
 	if (rc == 0 && print) {
 		p->off[0] += pc->counted;
 		p->off[1] += pc->counted;
@@ -731,6 +738,8 @@ static int pool_print_head(struct pool *pl, struct printer *p, int print)
 		p->off[0] += pc->lines[0];
 		p->off[1] += pc->lines[1];
 	}
+	if (rc != 0)
+		pl->stopped = 1;
 	pthread_mutex_lock(&pl->mu);
 	piece_clear(pc);
 	pthread_mutex_unlock(&pl->mu);
@@ -757,16 +766,19 @@ static int pool_submit(struct pool *pl, struct printer *p, const struct piece *p
 	return 0;
 }
 
-/* Prints every piece still in flight; after an error (rc < 0) only waits
- * for them and drops them. */
-static int pool_drain(struct pool *pl, struct printer *p, int rc)
+/* Prints every piece still in flight, in order, up to one that failed
+ * (then only waits for the rest and drops them); then planned is the
+ * planner's result. A one-thread run would have printed them all before
+ * it planned further: the output up to an error is the same. */
+static int pool_drain(struct pool *pl, struct printer *p, int planned)
 {
+	int rc = 0;
 	while (pl->head != pl->next) {
-		int r = pool_print_head(pl, p, rc == 0);
+		int r = pool_print_head(pl, p, rc == 0 && !pl->stopped);
 		if (rc == 0)
 			rc = r;
 	}
-	return rc;
+	return rc ? rc : planned;
 }
 
 /* The last line of a chunk (with its newline) into out; empty if the
