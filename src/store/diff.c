@@ -340,7 +340,8 @@ static int emit(struct printer *p, const struct rendered *r)
 		buf_free(&b);
 		at = x->pos + x->tail;
 	}
-	fwrite(r->out.data + at, 1, r->out.len - at, p->out);
+	if (r->out.len > at) /* an empty piece's buffer is NULL */
+		fwrite(r->out.data + at, 1, r->out.len - at, p->out);
 	return 0;
 }
 
