@@ -127,6 +127,10 @@ struct add {
  * version before them in the base pack (prior, or -1). */
 struct lin {
 	int64_t prior;
+	/* an old chunk no new one starts like any more, right after the prior
+	 * in the old tree: merged into this chunk when a boundary went away,
+	 * so re-stored as a delta against it (or -1) */
+	int64_t merged;
 	size_t *v;
 	size_t n, cap;
 	git_oid last; /* newest: the next snapshot's parent entry must be it */
@@ -160,6 +164,8 @@ struct pw {
 	unsigned char *cbuf;
 	struct zdef zd;
 	struct packw_result *res;
+	size_t rebased_split;  /* priors re-stored against the next lineage's version */
+	size_t rebased_merged; /* merged priors re-stored */
 };
 
 static double now_s(void)
@@ -539,6 +545,7 @@ static int lin_add(struct pw *w, size_t ai, const git_oid *prev_id)
 		li = (int64_t)w->nl++;
 		memset(&w->l[li], 0, sizeof(w->l[li]));
 		w->l[li].prior = -1;
+		w->l[li].merged = -1;
 		if (prev_id) {
 			int64_t p = find_id(w, prev_id);
 			if (p >= 0 && w->e[p].lin < 0 && !w->e[p].drop) {
@@ -630,14 +637,40 @@ static int parent_chunks(struct pw *w, const git_tree *pt, struct pchunk **out, 
 	return 0;
 }
 
+/* The old tree's chunks from index at on were skipped: no new chunk
+ * starts with their first lines any more. When the new chunk just before
+ * (lineage li) is paired with the old chunk right before them, a boundary
+ * went away and the first skipped one was merged into it (the same file):
+ * it is li's merged prior, re-stored as a delta against it. */
+static void note_merged(struct pw *w, const git_tree *pt, size_t at, const char *logical, int64_t li)
+{
+	struct lin *l = &w->l[li];
+	if (at == 0 || at >= git_tree_entrycount(pt) || l->prior < 0 || l->merged >= 0)
+		return;
+	const git_tree_entry *before = git_tree_entry_byindex(pt, at - 1), *e = git_tree_entry_byindex(pt, at);
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB || find_id(w, git_tree_entry_id(before)) != l->prior)
+		return;
+	char *name = chunk_logical_name(git_tree_entry_name(e));
+	int same = strcmp(name, logical) == 0;
+	free(name);
+	int64_t p = same ? find_id(w, git_tree_entry_id(e)) : -1;
+	if (p < 0 || w->e[p].lin >= 0 || w->e[p].drop || w->e[p].whole)
+		return;
+	l->merged = p;
+	w->e[p].lin = (int32_t)li;
+}
+
 static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt)
 {
 	size_t n = git_tree_entrycount(t), npc = 0, after = SIZE_MAX;
 	struct pchunk *pc = NULL;
+	int64_t last_li = -1; /* the lineage of the chunk just before, if new */
 	int pc_built = 0, rc = 0;
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		const git_tree_entry *te = git_tree_entry_byindex(t, k);
 		git_object_t type = git_tree_entry_type(te);
+		int64_t li_before = last_li;
+		last_li = -1;
 		if (type != GIT_OBJECT_BLOB && type != GIT_OBJECT_TREE)
 			continue;
 		int64_t ai = find_add(w, git_tree_entry_id(te));
@@ -668,6 +701,8 @@ static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt)
 			const git_tree_entry *next = pt && after < git_tree_entrycount(pt) ? git_tree_entry_byindex(pt, after) : NULL;
 			if (hit) {
 				pe = hit->e;
+				if (li_before >= 0 && after != SIZE_MAX && hit->idx > after)
+					note_merged(w, pt, after, logical, li_before);
 				after = hit->idx + 1;
 			} else if (next && git_tree_entry_type(next) == GIT_OBJECT_BLOB) {
 				/* its first line changed (that row was updated or
@@ -681,9 +716,12 @@ static int walk_tree(struct pw *w, const git_tree *t, const git_tree *pt)
 				free(nl);
 			}
 		}
+		int is_chunk = logical && strcmp(logical, name) != 0;
 		free(logical);
 		if (w->a[ai].lin < 0 && (rc = lin_add(w, (size_t)ai, pe ? git_tree_entry_id(pe) : NULL)) < 0)
 			break;
+		if (is_chunk)
+			last_li = w->a[ai].lin;
 		if (type == GIT_OBJECT_TREE) {
 			git_tree *sub = NULL, *psub = NULL;
 			if (git_tree_lookup(&sub, w->repo, git_tree_entry_id(te)) < 0) {
@@ -962,8 +1000,17 @@ struct enc {
 };
 
 struct slot {
-	struct enc *it; /* the lineage's versions newest first, then its prior */
+	struct enc *it; /* the lineage's versions newest first */
 	size_t n;
+	/* its prior re-stored (a delta against its oldest version, or
+	 * ENC_COPY), and its merged prior (below) */
+	struct enc prior, merged;
+	int has_prior, has_merged;
+	/* the previous lineage's prior as a delta against this lineage's
+	 * (only) version: written instead of that prior's own encoding when
+	 * it is smaller (a chunk that split: see encode_split) */
+	struct enc split;
+	int has_split;
 	int done, rc;
 	char err[512];
 };
@@ -984,14 +1031,13 @@ struct worker {
 	struct buf dbuf;
 };
 
-static int enc_add(struct worker *k, struct slot *s, enum enc_kind kind, int type, const void *data, size_t len)
+/* Encodes into e: deflates data, or nothing for ENC_COPY. */
+static int enc_put(struct worker *k, struct enc *e, enum enc_kind kind, int type, const void *data, size_t len)
 {
-	struct enc *e = &s->it[s->n];
 	memset(e, 0, sizeof(*e));
 	e->kind = kind;
 	e->type = type;
 	e->size = len;
-	s->n++;
 	if (kind == ENC_COPY)
 		return 0;
 	if (zdef_run(&k->zd, data, len) < 0)
@@ -1000,6 +1046,11 @@ static int enc_add(struct worker *k, struct slot *s, enum enc_kind kind, int typ
 	e->z = k->zd.out;
 	memset(&k->zd.out, 0, sizeof(k->zd.out));
 	return 0;
+}
+
+static int enc_add(struct worker *k, struct slot *s, enum enc_kind kind, int type, const void *data, size_t len)
+{
+	return enc_put(k, &s->it[s->n++], kind, type, data, len);
 }
 
 static int worker_read(struct worker *k, const git_oid *id, git_odb_object **o)
@@ -1021,9 +1072,56 @@ static int worker_delta(struct worker *k, git_odb_object *src, git_odb_object *d
 	return delta_create(git_odb_object_data(src), sl, git_odb_object_data(dst), dl, dl / 2, &k->dbuf);
 }
 
+/* An old version re-stored as a delta against base (a whole new version),
+ * or ENC_COPY (the old entry copied as it is) when that does not pay. */
+static int encode_old(struct worker *k, const git_oid *id, git_odb_object *base, struct enc *e)
+{
+	git_odb_object *o = NULL;
+	int rc = worker_read(k, id, &o);
+	if (rc == 0)
+		rc = worker_delta(k, base, o);
+	if (rc == 0)
+		rc = enc_put(k, e, ENC_DELTA, 0, k->dbuf.data, k->dbuf.len);
+	else if (rc == 1)
+		rc = enc_put(k, e, ENC_COPY, 0, NULL, 0);
+	git_odb_object_free(o);
+	return rc;
+}
+
+/* Content-defined boundaries move with the data, so a chunk may split or
+ * two may merge. When a new boundary splits a chunk, its first part keeps
+ * the first line, so its lineage pairs it with the old chunk, but the old
+ * chunk's second part now opens the next lineage's version: a delta
+ * against the first part alone holds the second as literal bytes (or is
+ * refused, and the old chunk stays whole for ever). So when a prior is
+ * half as large again as its lineage's new version, the next lineage's
+ * worker also tries it against its own version (whole, written before the
+ * prior is), and write_prior keeps the smaller. (Merges: find_lineages'
+ * merged prior.) */
+static int encode_split(struct worker *k, const struct lin *pl, git_odb_object *base, struct slot *s)
+{
+	struct pw *w = k->pool->w;
+	if (pl->prior < 0 || !w->e[pl->prior].rebase || pl->n == 0)
+		return 0;
+	size_t plen = 0, nlen = 0;
+	git_object_t t1, t2;
+	const git_oid *prior = &w->e[pl->prior].id, *mine = &w->a[pl->v[pl->n - 1]].id;
+	if (git_odb_read_header(&plen, &t1, k->odb, prior) < 0 || git_odb_read_header(&nlen, &t2, k->odb, mine) < 0) {
+		git_error_clear();
+		return 0; /* the prior's own encoding stands (and fails there if it must) */
+	}
+	if (plen < nlen + nlen / 2)
+		return 0;
+	int rc = encode_old(k, prior, base, &s->split);
+	if (rc == 0 && s->split.kind == ENC_DELTA)
+		s->has_split = 1;
+	return rc;
+}
+
 /* Lineage l into slot s: newest version whole, each older one a delta
- * against the next, then the prior (if it is re-stored) a delta against
- * the oldest new version, or ENC_COPY when that does not pay. */
+ * against the next; then the prior (if it is re-stored) a delta against
+ * the oldest new version, the merged prior against the newest (l->n is 1
+ * then), the previous lineage's split prior against the newest. */
 static int encode_lineage(struct worker *k, const struct lin *l, struct slot *s)
 {
 	struct pw *w = k->pool->w;
@@ -1034,8 +1132,10 @@ static int encode_lineage(struct worker *k, const struct lin *l, struct slot *s)
 		return err_set(ERR_GENERIC, "out of memory");
 	for (size_t j = l->n; j-- > 0 && rc == 0;) {
 		git_odb_object *o = NULL;
-		if (sig_pending())
-			return err_set(ERR_GENERIC, "pack: stopped by a signal");
+		if (sig_pending()) {
+			rc = err_set(ERR_GENERIC, "pack: stopped by a signal");
+			break;
+		}
 		if ((rc = worker_read(k, &w->a[l->v[j]].id, &o)) < 0)
 			break;
 		size_t depth = l->n - 1 - j;
@@ -1049,15 +1149,15 @@ static int encode_lineage(struct worker *k, const struct lin *l, struct slot *s)
 		newer = o;
 	}
 	if (rc == 0 && l->prior >= 0 && w->e[l->prior].rebase) {
-		git_odb_object *o = NULL;
-		if ((rc = worker_read(k, &w->e[l->prior].id, &o)) == 0)
-			rc = worker_delta(k, newer, o);
-		if (rc == 0)
-			rc = enc_add(k, s, ENC_DELTA, 0, k->dbuf.data, k->dbuf.len);
-		else if (rc == 1)
-			rc = enc_add(k, s, ENC_COPY, 0, NULL, 0);
-		git_odb_object_free(o);
+		rc = encode_old(k, &w->e[l->prior].id, newer, &s->prior);
+		s->has_prior = rc == 0;
 	}
+	if (rc == 0 && l->merged >= 0 && w->e[l->merged].rebase) {
+		rc = encode_old(k, &w->e[l->merged].id, newer, &s->merged);
+		s->has_merged = rc == 0;
+	}
+	if (rc == 0 && newer && l->n == 1 && l > w->l)
+		rc = encode_split(k, l - 1, newer, s);
 	git_odb_object_free(newer);
 	return rc;
 }
@@ -1067,6 +1167,9 @@ static void slot_clear(struct slot *s)
 	for (size_t i = 0; i < s->n; i++)
 		buf_free(&s->it[i].z);
 	free(s->it);
+	buf_free(&s->prior.z);
+	buf_free(&s->merged.z);
+	buf_free(&s->split.z);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -1120,52 +1223,74 @@ static void corrupt_for_test(struct buf *z)
 #endif
 }
 
-/* Writes lineage l from its encoded slot. */
-static int write_lineage(struct pw *w, const struct lin *l, struct slot *s)
+/* Writes one encoded entry at the end of the pack: whole, or a delta
+ * against the entry at base_off. */
+static int write_enc(struct pw *w, struct enc *e, uint64_t base_off, uint64_t *off, uint32_t *crc)
 {
 	unsigned char h[32];
+	size_t hl;
+	if (e->kind == ENC_DELTA) {
+		hl = enc_typesize(h, OBJ_OFS_DELTA, e->size);
+		hl += enc_ofs(h + hl, w->out_off - base_off);
+	} else {
+		hl = enc_typesize(h, e->type, e->size);
+	}
+	if (e->kind == ENC_WHOLE)
+		corrupt_for_test(&e->z);
+	return put_encoded(w, h, hl, &e->z, off, crc);
+}
+
+/* Writes lineage l's new versions from its encoded slot, then its merged
+ * prior (its prior waits for the next lineage: write_prior). */
+static int write_lineage(struct pw *w, const struct lin *l, struct slot *s)
+{
 	for (size_t j = 0; j < s->n; j++) {
-		const struct enc *e = &s->it[j];
-		int is_prior = j == l->n;
-		uint64_t *off, base_off = 0;
-		uint32_t *crc;
-		if (is_prior) {
-			struct ent *x = &w->e[l->prior];
-			if (e->kind == ENC_COPY) {
-				if (copy_entry(w, (size_t)l->prior) < 0)
-					return -1;
-				continue;
-			}
-			off = &x->newoff;
-			crc = &x->newcrc;
-			base_off = w->a[l->v[0]].newoff;
-			x->rebased = x->written = 1;
-			w->res->rebased++;
-		} else {
-			struct add *a = &w->a[l->v[l->n - 1 - j]];
-			off = &a->newoff;
-			crc = &a->crc;
-			a->written = 1;
-			if (e->kind == ENC_DELTA) {
-				base_off = w->a[l->v[l->n - j]].newoff;
-				w->res->deltas++;
-			} else {
-				w->res->whole++;
-			}
-		}
-		size_t hl;
+		struct enc *e = &s->it[j];
+		struct add *a = &w->a[l->v[l->n - 1 - j]];
+		uint64_t base_off = 0;
+		a->written = 1;
 		if (e->kind == ENC_DELTA) {
-			hl = enc_typesize(h, OBJ_OFS_DELTA, e->size);
-			hl += enc_ofs(h + hl, w->out_off - base_off);
+			base_off = w->a[l->v[l->n - j]].newoff;
+			w->res->deltas++;
 		} else {
-			hl = enc_typesize(h, e->type, e->size);
+			w->res->whole++;
 		}
-		if (e->kind == ENC_WHOLE)
-			corrupt_for_test(&s->it[j].z);
-		if (put_encoded(w, h, hl, &e->z, off, crc) < 0)
+		if (write_enc(w, e, base_off, &a->newoff, &a->crc) < 0)
 			return -1;
 	}
-	return 0;
+	if (!s->has_merged)
+		return 0;
+	if (s->merged.kind == ENC_COPY)
+		return copy_entry(w, (size_t)l->merged);
+	struct ent *x = &w->e[l->merged];
+	x->rebased = x->written = 1;
+	w->res->rebased++;
+	w->rebased_merged++;
+	return write_enc(w, &s->merged, w->a[l->v[l->n - 1]].newoff, &x->newoff, &x->newcrc);
+}
+
+/* Writes lineage l's prior, if it is re-stored: the smaller of its delta
+ * against its own oldest new version (s) and its delta against the next
+ * lineage's version (next's split, written already), or the old entry
+ * copied as it was when neither pays. */
+static int write_prior(struct pw *w, const struct lin *l, struct slot *s, const struct lin *nl, struct slot *next)
+{
+	if (!s->has_prior)
+		return 0;
+	struct enc *own = &s->prior;
+	struct enc *split = next && next->has_split ? &next->split : NULL;
+	struct ent *x = &w->e[l->prior];
+	if (split && (own->kind == ENC_COPY || split->z.len < own->z.len)) {
+		x->rebased = x->written = 1;
+		w->res->rebased++;
+		w->rebased_split++;
+		return write_enc(w, split, w->a[nl->v[0]].newoff, &x->newoff, &x->newcrc);
+	}
+	if (own->kind == ENC_COPY)
+		return copy_entry(w, (size_t)l->prior);
+	x->rebased = x->written = 1;
+	w->res->rebased++;
+	return write_enc(w, own, w->a[l->v[0]].newoff, &x->newoff, &x->newcrc);
 }
 
 static int put_lineages(struct pw *w, const char *objdir)
@@ -1192,21 +1317,29 @@ static int put_lineages(struct pw *w, const char *objdir)
 		}
 		started++;
 	}
-	for (size_t i = 0; rc == 0 && i < w->nl; i++) {
-		struct slot *s = &p.slot[i % PACKW_WINDOW];
-		pthread_mutex_lock(&p.mu);
-		while (!s->done)
-			pthread_cond_wait(&p.cv, &p.mu);
-		pthread_mutex_unlock(&p.mu);
-		if (s->rc < 0)
-			rc = sig_pending() ? sig_check() : err_set(ERR_GENERIC, "%s", s->err);
-		else
-			rc = write_lineage(w, &w->l[i], s);
-		slot_clear(s);
-		pthread_mutex_lock(&p.mu);
-		p.written = i + 1;
-		pthread_cond_broadcast(&p.cv);
-		pthread_mutex_unlock(&p.mu);
+	/* Lineage i's versions, then lineage i-1's prior (it may be a delta
+	 * against lineage i's version), then slot i-1 is free. */
+	for (size_t i = 0; rc == 0 && i <= w->nl; i++) {
+		struct slot *s = i < w->nl ? &p.slot[i % PACKW_WINDOW] : NULL;
+		if (s) {
+			pthread_mutex_lock(&p.mu);
+			while (!s->done)
+				pthread_cond_wait(&p.cv, &p.mu);
+			pthread_mutex_unlock(&p.mu);
+			if (s->rc < 0)
+				rc = sig_pending() ? sig_check() : err_set(ERR_GENERIC, "%s", s->err);
+			else
+				rc = write_lineage(w, &w->l[i], s);
+		}
+		if (rc == 0 && i > 0) {
+			struct slot *prev = &p.slot[(i - 1) % PACKW_WINDOW];
+			rc = write_prior(w, &w->l[i - 1], prev, s ? &w->l[i] : NULL, s);
+			slot_clear(prev);
+			pthread_mutex_lock(&p.mu);
+			p.written = i;
+			pthread_cond_broadcast(&p.cv);
+			pthread_mutex_unlock(&p.mu);
+		}
 		if (rc == 0 && sig_pending())
 			rc = sig_check();
 	}
@@ -1602,6 +1735,11 @@ int packw_write(git_repository *repo, const char *packdir, const char *base, con
 			continue;
 		struct ent *x = &w.e[l->prior];
 		x->rebase = l->n <= PACKW_MAX_DEPTH && l->n + (size_t)(x->maxdesc - x->depth) <= PACKW_MAX_DEPTH;
+		/* one version only: the merged prior is a delta against it, 1 deep */
+		if (l->merged >= 0) {
+			struct ent *m = &w.e[l->merged];
+			m->rebase = l->n == 1 && 1 + (size_t)(m->maxdesc - m->depth) <= PACKW_MAX_DEPTH;
+		}
 	}
 	t1 = now_s();
 	for (size_t k = 0; k < w.ne && rc == 0; k++) {
@@ -1660,9 +1798,10 @@ int packw_write(git_repository *repo, const char *packdir, const char *base, con
 		res->bytes = w.out_off + 20;
 		t3 = now_s();
 		rc = check_new(&w, idx);
-		log_debug("pack: lineages %.2f s (%zu first lines read), base pack %.2f s, new objects %.2f s, "
+		log_debug("pack: lineages %.2f s (%zu first lines read), base pack %.2f s, new objects %.2f s "
+			  "(previous versions re-stored against the next chunk: %zu, merged into the one before: %zu), "
 			  "check %.2f s",
-			  t1 - t0, w.lines_read, t2 - t1, t3 - t2, now_s() - t3);
+			  t1 - t0, w.lines_read, t2 - t1, t3 - t2, w.rebased_split, w.rebased_merged, now_s() - t3);
 		if (rc < 0) {
 			unlink(idx);
 			unlink(pack);
