@@ -105,8 +105,8 @@ pkg_ok() {
 }
 pkg_ok sqlite3 sqlite3-tools git time python3 coreutils || { say "cannot run without sqlite3, sqldiff, git, time, python3"; exit 1; }
 if [ -z "$dbgit" ]; then
-	pkg_ok build-essential cmake pkg-config libgit2-dev libssh2-1-dev libsqlite3-dev zlib1g-dev \
-		libcjson-dev libtomlplusplus-dev libssl-dev || { say "cannot build dbgit"; exit 1; }
+	pkg_ok build-essential cmake pkg-config libgit2-dev libssh2-1-dev libsqlite3-dev zlib1g-dev libdeflate-dev \
+		libcjson-dev libtomlplusplus-dev libssl-dev libbson-dev || { say "cannot build dbgit"; exit 1; }
 	say "building dbgit (release) in $top/build-release"
 	cmake -S "$top" -B "$top/build-release" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		-DDBGIT_SANITIZE=OFF -DDBGIT_TEST_HOOKS=OFF >/dev/null

@@ -13,7 +13,7 @@ SANITIZE=${SANITIZE:-ON}
 
 packages=(
 	build-essential cmake pkg-config
-	libgit2-dev libssh2-1-dev libsqlite3-dev zlib1g-dev libcjson-dev libtomlplusplus-dev libssl-dev
+	libgit2-dev libssh2-1-dev libsqlite3-dev zlib1g-dev libdeflate-dev libcjson-dev libtomlplusplus-dev libssl-dev
 	# src/engine/mongodb.c: BSON <-> canonical Extended JSON
 	libbson-dev
 	git sqlite3 sqlite3-tools openssh-server openssh-client python3 time util-linux e2fsprogs

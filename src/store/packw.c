@@ -62,6 +62,7 @@
 #include <fcntl.h>
 #include <git2.h>
 #include <git2/sys/odb_backend.h>
+#include <libdeflate.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -107,10 +108,14 @@ struct ent {
 	uint8_t hdrlen;  /* and with the base reference */
 };
 
-/* A reusable zlib deflater; out holds the last object deflated. */
+/* A reusable deflater; out holds the last object deflated. libdeflate,
+ * not zlib's deflate: every object here is whole in memory already, and
+ * on the SQL text of a dump libdeflate's level 6 is about twice as fast as
+ * zlib's and 10% smaller (127 MB of the benchmark's dump in 300 KB pieces:
+ * 1.4 s and 34.3 MB against 2.7 s and 38.3 MB). Its output is a zlib
+ * stream like any other: git, libgit2 and zlib's inflate read it. */
 struct zdef {
-	z_stream z;
-	int ready;
+	struct libdeflate_compressor *c;
 	struct buf out;
 };
 
@@ -838,34 +843,26 @@ static size_t enc_ofs(unsigned char *h, uint64_t dist)
 
 static int zdef_run(struct zdef *zd, const void *data, size_t len)
 {
-	if (!zd->ready) {
-		memset(&zd->z, 0, sizeof(zd->z));
-		if (deflateInit(&zd->z, Z_DEFAULT_COMPRESSION) != Z_OK)
-			return err_set(ERR_GENERIC, "pack: zlib cannot start");
-		zd->ready = 1;
-	} else if (deflateReset(&zd->z) != Z_OK) {
-		return err_set(ERR_GENERIC, "pack: zlib failed");
-	}
+	if (!zd->c && !(zd->c = libdeflate_alloc_compressor(6)))
+		return err_set(ERR_GENERIC, "pack: out of memory (deflate)");
 	if (len > UINT32_MAX)
 		return err_set(ERR_GENERIC, "pack: an object of %zu bytes is too large", len);
-	size_t bound = deflateBound(&zd->z, (uLong)len);
+	size_t bound = libdeflate_zlib_compress_bound(zd->c, len);
 	zd->out.len = 0;
 	if (buf_grow(&zd->out, bound) < 0)
 		return -1;
-	zd->z.next_in = (Bytef *)(uintptr_t)data;
-	zd->z.avail_in = (uInt)len;
-	zd->z.next_out = (Bytef *)zd->out.data;
-	zd->z.avail_out = (uInt)bound;
-	if (deflate(&zd->z, Z_FINISH) != Z_STREAM_END)
-		return err_set(ERR_GENERIC, "pack: zlib failed");
-	zd->out.len = bound - zd->z.avail_out;
+	size_t n = libdeflate_zlib_compress(zd->c, data, len, zd->out.data, bound);
+	if (n == 0)
+		return err_set(ERR_GENERIC, "pack: deflate failed");
+	zd->out.len = n;
 	return 0;
 }
 
 static void zdef_free(struct zdef *zd)
 {
-	if (zd->ready)
-		deflateEnd(&zd->z);
+	if (zd->c)
+		libdeflate_free_compressor(zd->c);
+	zd->c = NULL;
 	buf_free(&zd->out);
 }
 
